@@ -1,0 +1,207 @@
+"""Lead-facing API: campaigns, prompts, reviewers, and the status moves. One view per operation."""
+
+import json
+
+from django.contrib.auth import authenticate
+from rest_framework import serializers, status
+from rest_framework.authtoken.models import Token
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from ..errors import ValidationFailed
+from ..imports import parse_json_list, parse_upload
+from ..models import Campaign
+from ..selectors.campaigns import access_campaign_for_lead, campaign_progress
+from ..services import campaigns as campaign_services
+from ..services import generation as generation_services
+from .permissions import IsLead
+
+
+def _valid(serializer_class, data):
+    serializer = serializer_class(data=data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+class TokenObtainApi(APIView):
+    permission_classes = [AllowAny]
+    authentication_classes = []
+
+    class InputSerializer(serializers.Serializer):
+        username = serializers.CharField()
+        password = serializers.CharField(style={"input_type": "password"})
+
+    class OutputSerializer(serializers.Serializer):
+        token = serializers.CharField()
+
+    def post(self, request):
+        data = _valid(self.InputSerializer, request.data)
+        user = authenticate(request, username=data["username"], password=data["password"])
+        if user is None:
+            return Response({"error": "invalid", "detail": "wrong username or password"}, status=400)
+        token, _ = Token.objects.get_or_create(user=user)
+        return Response({"token": token.key})
+
+
+class ContestantSerializer(serializers.Serializer):
+    id = serializers.IntegerField(read_only=True)
+    label = serializers.CharField(max_length=100)
+    model = serializers.CharField(max_length=200)
+    base_url = serializers.URLField(required=False, allow_blank=True, default="")
+    api_key_env = serializers.RegexField(r"^[A-Za-z_][A-Za-z0-9_]*$", required=False, allow_blank=True, default="")
+    price_per_mtok_out = serializers.DecimalField(
+        max_digits=10, decimal_places=4, required=False, default=0, min_value=0
+    )
+    price_per_mtok_in = serializers.DecimalField(
+        max_digits=10, decimal_places=4, required=False, default=0, min_value=0
+    )
+    extra_params = serializers.DictField(required=False, default=dict)
+    is_baseline = serializers.BooleanField(required=False, default=False)
+    max_concurrency = serializers.IntegerField(required=False, default=16, min_value=1, max_value=256)
+    requests_per_minute = serializers.IntegerField(required=False, allow_null=True, default=None, min_value=1)
+    tokens_per_minute = serializers.IntegerField(required=False, allow_null=True, default=None, min_value=1)
+
+
+class CampaignOutputSerializer(serializers.ModelSerializer):
+    contestants = ContestantSerializer(many=True, read_only=True)
+    progress = serializers.SerializerMethodField()
+    is_simulated = serializers.BooleanField(read_only=True)
+
+    class Meta:
+        model = Campaign
+        fields = [
+            "id",
+            "name",
+            "guidelines",
+            "status",
+            "votes_per_comparison",
+            "pairing",
+            "system_prompt",
+            "temperature",
+            "max_tokens",
+            "seed",
+            "extra_params",
+            "expected_output_tokens",
+            "budget_usd",
+            "paused_reason",
+            "min_seconds_per_vote",
+            "frozen_settings",
+            "created_at",
+            "opened_at",
+            "closed_at",
+            "contestants",
+            "progress",
+            "is_simulated",
+        ]
+
+    def get_progress(self, campaign) -> dict:
+        return campaign_progress(campaign=campaign)
+
+
+class CampaignListCreateApi(APIView):
+    permission_classes = [IsLead]
+
+    class InputSerializer(serializers.Serializer):
+        name = serializers.CharField(max_length=200)
+        guidelines = serializers.CharField(required=False, allow_blank=True, default="")
+        votes_per_comparison = serializers.IntegerField(required=False, default=3, min_value=1, max_value=50)
+        pairing = serializers.ChoiceField(choices=Campaign.Pairing.choices, required=False, default="all_pairs")
+        system_prompt = serializers.CharField(required=False, allow_blank=True, default="")
+        temperature = serializers.FloatField(required=False, allow_null=True, default=0.7, min_value=0, max_value=2)
+        max_tokens = serializers.IntegerField(required=False, allow_null=True, default=1024, min_value=1)
+        seed = serializers.IntegerField(required=False, allow_null=True, default=None)
+        extra_params = serializers.DictField(required=False, default=dict)
+        expected_output_tokens = serializers.IntegerField(required=False, default=400, min_value=1)
+        budget_usd = serializers.DecimalField(
+            max_digits=12, decimal_places=4, required=False, allow_null=True, default=None
+        )
+        min_seconds_per_vote = serializers.FloatField(required=False, default=3.0, min_value=0)
+        contestants = ContestantSerializer(many=True)
+
+    def get(self, request):
+        campaigns = Campaign.objects.prefetch_related("contestants")[:200]
+        return Response(CampaignOutputSerializer(campaigns, many=True).data)
+
+    def post(self, request):
+        data = _valid(self.InputSerializer, request.data)
+        specs = [campaign_services.ContestantSpec(**c) for c in data.pop("contestants")]
+        campaign = campaign_services.campaign_create(contestants=specs, created_by=request.user, **data)
+        return Response(CampaignOutputSerializer(campaign).data, status=status.HTTP_201_CREATED)
+
+
+class CampaignDetailApi(APIView):
+    permission_classes = [IsLead]
+
+    def get(self, request, campaign_id):
+        campaign = access_campaign_for_lead(user=request.user, campaign_id=campaign_id)
+        return Response(CampaignOutputSerializer(campaign).data)
+
+
+class PromptImportApi(APIView):
+    """A JSON list of prompts, or a CSV/JSONL/JSON file in the form field `file`. All or nothing."""
+
+    permission_classes = [IsLead]
+    parser_classes = [JSONParser, MultiPartParser, FormParser]
+
+    def post(self, request, campaign_id):
+        campaign = access_campaign_for_lead(user=request.user, campaign_id=campaign_id)
+        upload = request.FILES.get("file")
+        if upload is not None:
+            rows = parse_upload(upload.read(), filename=upload.name or "upload")
+        elif isinstance(request.data, list):
+            rows = parse_json_list(request.data)
+        elif isinstance(request.data, dict) and isinstance(request.data.get("prompts"), list):
+            rows = parse_json_list(request.data["prompts"])
+        elif isinstance(request.data, dict) and isinstance(request.data.get("prompts"), str):
+            try:
+                rows = parse_json_list(json.loads(request.data["prompts"]))
+            except json.JSONDecodeError as exc:
+                raise ValidationFailed(f"prompts: not valid JSON ({exc.msg})", field="prompts") from None
+        else:
+            raise ValidationFailed("send a JSON list of prompts, or a file in the field 'file'", field="file")
+        created = campaign_services.prompts_import(campaign=campaign, rows=rows)
+        return Response({"created": created, "prompts": campaign.prompts.count()}, status=status.HTTP_201_CREATED)
+
+
+class ReviewersAddApi(APIView):
+    permission_classes = [IsLead]
+
+    class InputSerializer(serializers.Serializer):
+        usernames = serializers.ListField(child=serializers.CharField(), allow_empty=False)
+
+    def post(self, request, campaign_id):
+        campaign = access_campaign_for_lead(user=request.user, campaign_id=campaign_id)
+        data = _valid(self.InputSerializer, request.data)
+        added = campaign_services.reviewers_add(campaign=campaign, usernames=data["usernames"])
+        reviewers = sorted(campaign.reviewers.values_list("username", flat=True))
+        return Response({"added": added, "reviewers": reviewers}, status=status.HTTP_200_OK)
+
+
+class CampaignGenerateApi(APIView):
+    permission_classes = [IsLead]
+
+    def post(self, request, campaign_id):
+        campaign = access_campaign_for_lead(user=request.user, campaign_id=campaign_id)
+        generation_services.generation_start(campaign=campaign)
+        campaign.refresh_from_db()
+        return Response(CampaignOutputSerializer(campaign).data, status=status.HTTP_202_ACCEPTED)
+
+
+class CampaignOpenApi(APIView):
+    permission_classes = [IsLead]
+
+    def post(self, request, campaign_id):
+        campaign = access_campaign_for_lead(user=request.user, campaign_id=campaign_id)
+        campaign_services.campaign_open(campaign=campaign)
+        return Response(CampaignOutputSerializer(campaign).data)
+
+
+class CampaignCloseApi(APIView):
+    permission_classes = [IsLead]
+
+    def post(self, request, campaign_id):
+        campaign = access_campaign_for_lead(user=request.user, campaign_id=campaign_id)
+        campaign_services.campaign_close(campaign=campaign)
+        return Response(CampaignOutputSerializer(campaign).data)

@@ -1,0 +1,197 @@
+"""Parse prompt uploads (CSV, JSONL, or a JSON list) into plain rows, all or nothing.
+
+A bad row rejects the whole upload with the file's own line number (the header is line 1)
+and the field at fault, so a lead can fix the file and upload it again.
+"""
+
+import csv
+import io
+import json
+from dataclasses import dataclass, field
+
+from .errors import ValidationFailed
+
+MAX_TEXT_CHARS = 200_000
+ROLES = {"system", "user", "assistant"}
+
+
+@dataclass(frozen=True)
+class PromptRow:
+    text: str
+    messages: list | None
+    external_id: str
+    category: str
+    metadata: dict = field(default_factory=dict)
+    line: int | None = None
+
+
+def decode_upload(data: bytes, *, filename: str = "upload") -> str:
+    """UTF-8 (with or without a BOM); a bad byte is reported with its line."""
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise ValidationFailed(
+            f"{filename}, line {line}: the file is not valid UTF-8 "
+            f"(byte 0x{data[exc.start]:02x} at offset {exc.start})",
+            line=line,
+        ) from None
+
+
+def _check_messages(messages, *, where: str, line: int | None) -> list:
+    if not isinstance(messages, list) or not messages:
+        raise ValidationFailed(f"{where}: 'messages' must be a non-empty list", field="messages", line=line)
+    for i, message in enumerate(messages):
+        if not isinstance(message, dict):
+            raise ValidationFailed(f"{where}: messages[{i}] must be an object", field="messages", line=line)
+        if message.get("role") not in ROLES:
+            raise ValidationFailed(
+                f"{where}: messages[{i}].role must be one of {sorted(ROLES)}", field="messages", line=line
+            )
+        if not isinstance(message.get("content"), str) or not message["content"].strip():
+            raise ValidationFailed(
+                f"{where}: messages[{i}].content must be non-empty text", field="messages", line=line
+            )
+    if messages[-1]["role"] != "user":
+        raise ValidationFailed(f"{where}: the last message must be from the user", field="messages", line=line)
+    return [{"role": m["role"], "content": m["content"]} for m in messages]
+
+
+def row_from_object(obj, *, where: str, line: int | None) -> PromptRow:
+    """Validate one JSON object of the list or of a JSONL line."""
+    if not isinstance(obj, dict):
+        raise ValidationFailed(f"{where}: expected an object with 'text' or 'messages'", line=line)
+    unknown = set(obj) - {"text", "messages", "external_id", "category", "metadata"}
+    if unknown:
+        raise ValidationFailed(f"{where}: unknown field(s) {sorted(unknown)}", field=sorted(unknown)[0], line=line)
+    text = obj.get("text")
+    messages = obj.get("messages")
+    if text is not None and messages is not None:
+        raise ValidationFailed(f"{where}: give 'text' or 'messages', not both", field="text", line=line)
+    if messages is not None:
+        messages = _check_messages(messages, where=where, line=line)
+        text = ""
+    else:
+        if not isinstance(text, str) or not text.strip():
+            raise ValidationFailed(f"{where}: 'text' is missing or empty", field="text", line=line)
+    if len(text) > MAX_TEXT_CHARS:
+        raise ValidationFailed(f"{where}: 'text' is longer than {MAX_TEXT_CHARS} characters", field="text", line=line)
+    external_id = obj.get("external_id", "")
+    if external_id is None:
+        external_id = ""
+    if not isinstance(external_id, str | int):
+        raise ValidationFailed(f"{where}: 'external_id' must be a string", field="external_id", line=line)
+    category = obj.get("category", "") or ""
+    if not isinstance(category, str):
+        raise ValidationFailed(f"{where}: 'category' must be a string", field="category", line=line)
+    metadata = obj.get("metadata") or {}
+    if not isinstance(metadata, dict):
+        raise ValidationFailed(f"{where}: 'metadata' must be an object", field="metadata", line=line)
+    return PromptRow(
+        text=text,
+        messages=messages,
+        external_id=str(external_id).strip()[:200],
+        category=category.strip()[:100],
+        metadata=metadata,
+        line=line,
+    )
+
+
+def parse_json_list(items, *, source: str = "request body") -> list[PromptRow]:
+    if not isinstance(items, list):
+        raise ValidationFailed(f"{source}: expected a JSON list of prompts")
+    rows = [row_from_object(obj, where=f"{source}, item {i}", line=None) for i, obj in enumerate(items)]
+    return _check_rows(rows, source=source)
+
+
+def parse_jsonl(text: str, *, filename: str) -> list[PromptRow]:
+    rows = []
+    for number, raw in enumerate(text.splitlines(), start=1):
+        if not raw.strip():
+            continue
+        where = f"{filename}, line {number}"
+        try:
+            obj = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise ValidationFailed(f"{where}: not valid JSON ({exc.msg} at column {exc.colno})", line=number) from None
+        rows.append(row_from_object(obj, where=where, line=number))
+    return _check_rows(rows, source=filename)
+
+
+def parse_csv(text: str, *, filename: str) -> list[PromptRow]:
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise ValidationFailed(f"{filename}: the file is empty", line=1) from None
+    except csv.Error as exc:
+        raise ValidationFailed(f"{filename}, line 1: {exc}", line=1) from None
+    columns = [h.strip().lower() for h in header]
+    if "text" not in columns:
+        raise ValidationFailed(
+            f"{filename}, line 1: the header has no 'text' column (found: {', '.join(columns) or 'nothing'})",
+            field="text",
+            line=1,
+        )
+    allowed = {"text", "external_id", "category"}
+    unknown = [c for c in columns if c not in allowed]
+    if unknown:
+        raise ValidationFailed(
+            f"{filename}, line 1: unknown column(s) {unknown}; allowed are text, external_id, category",
+            field=unknown[0],
+            line=1,
+        )
+    if len(set(columns)) != len(columns):
+        raise ValidationFailed(f"{filename}, line 1: a column appears twice", line=1)
+    rows = []
+    while True:
+        start_line = reader.line_num + 1  # a quoted field may span lines: report where the row starts
+        try:
+            record = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            raise ValidationFailed(f"{filename}, line {start_line}: {exc}", line=start_line) from None
+        if not record or all(not cell.strip() for cell in record):
+            continue  # blank line
+        where = f"{filename}, line {start_line}"
+        if len(record) != len(columns):
+            raise ValidationFailed(f"{where}: expected {len(columns)} fields, found {len(record)}", line=start_line)
+        values = dict(zip(columns, record, strict=True))
+        rows.append(row_from_object(values, where=where, line=start_line))
+    return _check_rows(rows, source=filename)
+
+
+def _check_rows(rows: list[PromptRow], *, source: str) -> list[PromptRow]:
+    if not rows:
+        raise ValidationFailed(f"{source}: no prompts found")
+    seen: dict[str, int | None] = {}
+    for i, row in enumerate(rows):
+        if not row.external_id:
+            continue
+        if row.external_id in seen:
+            where = f"line {row.line}" if row.line is not None else f"item {i}"
+            raise ValidationFailed(
+                f"{source}, {where}: external_id {row.external_id!r} appears twice", field="external_id", line=row.line
+            )
+        seen[row.external_id] = row.line
+    return rows
+
+
+def parse_upload(data: bytes, *, filename: str) -> list[PromptRow]:
+    """Pick the parser by file name: .csv, .jsonl/.ndjson, or .json (a list)."""
+    text = decode_upload(data, filename=filename)
+    lower = filename.lower()
+    if lower.endswith(".csv"):
+        return parse_csv(text, filename=filename)
+    if lower.endswith((".jsonl", ".ndjson")):
+        return parse_jsonl(text, filename=filename)
+    if lower.endswith(".json"):
+        try:
+            items = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ValidationFailed(
+                f"{filename}, line {exc.lineno}: not valid JSON ({exc.msg})", line=exc.lineno
+            ) from None
+        return parse_json_list(items, source=filename)
+    raise ValidationFailed(f"{filename}: unknown file type; upload a .csv, .jsonl or .json file", field="file")

@@ -1,0 +1,326 @@
+"""The data model: campaign -> contestants + prompts -> responses -> comparisons -> assignments -> votes.
+
+Invariants live in the database, not only in Python: one response per (prompt, contestant),
+one comparison per (prompt, pair), one normal assignment per (comparison, reviewer), one vote
+per assignment. Races between workers or reviewers are settled by these constraints and by
+conditional updates in the services, never by a check-then-write in Python.
+"""
+
+import secrets
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+
+class Campaign(models.Model):
+    class Status(models.TextChoices):
+        DRAFT = "draft"
+        GENERATING = "generating"
+        READY = "ready"
+        OPEN = "open"
+        CLOSED = "closed"
+
+    class Pairing(models.TextChoices):
+        ALL_PAIRS = "all_pairs"
+        VS_BASELINE = "vs_baseline"
+
+    name = models.CharField(max_length=200)
+    guidelines = models.TextField(blank=True, help_text="Markdown shown to reviewers.")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT)
+    votes_per_comparison = models.PositiveSmallIntegerField(default=3)
+    pairing = models.CharField(max_length=16, choices=Pairing.choices, default=Pairing.ALL_PAIRS)
+
+    # Generation settings, the same for every contestant. They are copied into
+    # `frozen_settings` when generation starts and never read from here afterwards.
+    system_prompt = models.TextField(blank=True)
+    temperature = models.FloatField(null=True, blank=True, default=0.7)
+    max_tokens = models.PositiveIntegerField(null=True, blank=True, default=1024)
+    seed = models.BigIntegerField(null=True, blank=True)
+    extra_params = models.JSONField(default=dict, blank=True)
+    frozen_settings = models.JSONField(null=True, blank=True, editable=False)
+    expected_output_tokens = models.PositiveIntegerField(
+        default=400, help_text="Used for the cost estimate before launch."
+    )
+    budget_usd = models.DecimalField(
+        max_digits=12, decimal_places=4, null=True, blank=True, help_text="Generation pauses when reached."
+    )
+    paused_reason = models.CharField(max_length=300, blank=True)
+
+    min_seconds_per_vote = models.FloatField(default=3.0, help_text="Faster votes are marked as too fast.")
+    reviewers = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, through="CampaignReviewer", related_name="review_campaigns", blank=True
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    generation_started_at = models.DateTimeField(null=True, blank=True)
+    opened_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(votes_per_comparison__gte=1), name="campaign_k_at_least_one"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_simulated(self) -> bool:
+        """True when a contestant talks to the local simulated endpoint instead of a real model."""
+        return any(c.uses_simulator for c in self.contestants.all())
+
+
+class CampaignReviewer(models.Model):
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    # A lead may exclude a reviewer: their votes stay stored but every report leaves them out.
+    excluded = models.BooleanField(default=False)
+    added_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["campaign", "user"], name="one_membership_per_user")]
+
+
+class Contestant(models.Model):
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="contestants")
+    position = models.PositiveSmallIntegerField(default=0, help_text="Order in the campaign; A is listed first.")
+    label = models.CharField(max_length=100)
+    model = models.CharField(max_length=200, help_text="The API model id, e.g. deepseek-v4-flash.")
+    base_url = models.CharField(max_length=500, blank=True, help_text="Empty: GLOBAL_API_BASE_URL.")
+    api_key_env = models.CharField(
+        max_length=100, blank=True, help_text="Name of the env var holding the API key. Empty: GLOBAL_API_KEY."
+    )
+    extra_params = models.JSONField(default=dict, blank=True)
+    price_per_mtok_out = models.DecimalField(max_digits=10, decimal_places=4, default=Decimal("0"))
+    price_per_mtok_in = models.DecimalField(max_digits=10, decimal_places=4, default=Decimal("0"))
+    is_baseline = models.BooleanField(default=False)
+    max_concurrency = models.PositiveSmallIntegerField(default=16)
+    requests_per_minute = models.PositiveIntegerField(null=True, blank=True)
+    tokens_per_minute = models.PositiveIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["position", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["campaign", "label"], name="contestant_label_unique_in_campaign"),
+        ]
+
+    def __str__(self) -> str:
+        return self.label
+
+    @property
+    def effective_base_url(self) -> str:
+        return (self.base_url or settings.GLOBAL_API_BASE_URL).rstrip("/")
+
+    @property
+    def effective_api_key_env(self) -> str:
+        return self.api_key_env or settings.GLOBAL_API_KEY_ENV
+
+    @property
+    def uses_simulator(self) -> bool:
+        return self.effective_base_url == settings.SIMULATED_API_BASE_URL.rstrip("/")
+
+
+class Prompt(models.Model):
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="prompts")
+    position = models.PositiveIntegerField(default=0)
+    external_id = models.CharField(max_length=200, blank=True)
+    category = models.CharField(max_length=100, blank=True)
+    text = models.TextField(blank=True)
+    messages = models.JSONField(null=True, blank=True, help_text="A list of chat messages instead of text.")
+    metadata = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["position", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["campaign", "external_id"],
+                condition=~Q(external_id=""),
+                name="prompt_external_id_unique_in_campaign",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.external_id or f"prompt {self.pk}"
+
+    @property
+    def display_text(self) -> str:
+        """The text a reviewer reads: the plain text, or the chat rendered turn by turn."""
+        if self.messages:
+            return "\n\n".join(f"**{m.get('role', 'user')}:** {m.get('content', '')}" for m in self.messages)
+        return self.text
+
+
+class Response(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        RUNNING = "running"
+        DONE = "done"
+        FAILED = "failed"
+
+    prompt = models.ForeignKey(Prompt, on_delete=models.CASCADE, related_name="responses")
+    contestant = models.ForeignKey(Contestant, on_delete=models.CASCADE, related_name="responses")
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="responses")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    text = models.TextField(blank=True)
+    request = models.JSONField(null=True, blank=True, help_text="The exact request sent (without the key).")
+    served_model = models.CharField(max_length=200, blank=True)
+    input_tokens = models.PositiveIntegerField(null=True, blank=True)
+    output_tokens = models.PositiveIntegerField(null=True, blank=True)
+    latency_ms = models.PositiveIntegerField(null=True, blank=True)
+    cost_usd = models.DecimalField(max_digits=12, decimal_places=6, null=True, blank=True)
+    finish_reason = models.CharField(max_length=50, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    # Flags for the lead: the API reported another model than asked, or the text names a
+    # model or vendor (which would break the blind).
+    model_mismatch = models.BooleanField(default=False)
+    self_identifies = models.BooleanField(default=False)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    claim_token = models.CharField(max_length=32, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["prompt", "contestant"], name="one_response_per_prompt_and_contestant"),
+        ]
+        indexes = [models.Index(fields=["campaign", "status"])]
+
+    def __str__(self) -> str:
+        return f"response {self.pk} ({self.status})"
+
+
+class Comparison(models.Model):
+    """A prompt and one pair of contestants' responses: the thing reviewers judge.
+
+    `contestant_a` is the one listed first in the campaign (in vs_baseline, B is the baseline).
+    """
+
+    class Gold(models.TextChoices):
+        A = "a"
+        B = "b"
+        TIE = "tie"
+        BOTH_BAD = "both_bad"
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="comparisons")
+    prompt = models.ForeignKey(Prompt, on_delete=models.CASCADE, related_name="comparisons")
+    contestant_a = models.ForeignKey(Contestant, on_delete=models.CASCADE, related_name="+")
+    contestant_b = models.ForeignKey(Contestant, on_delete=models.CASCADE, related_name="+")
+    response_a = models.ForeignKey(Response, on_delete=models.CASCADE, related_name="+")
+    response_b = models.ForeignKey(Response, on_delete=models.CASCADE, related_name="+")
+    # Leases out or voted, for normal (counted) assignments: never more than k. Kept by the
+    # assignment service inside the same transaction as the assignment row.
+    active_assignments = models.PositiveSmallIntegerField(default=0)
+    votes_count = models.PositiveSmallIntegerField(default=0)
+    # How many normal assignments showed A on the left, for counterbalancing.
+    a_left_count = models.PositiveSmallIntegerField(default=0)
+    excluded = models.BooleanField(default=False, help_text="Left out of review (e.g. a response names its model).")
+    gold = models.CharField(max_length=16, choices=Gold.choices, blank=True, help_text="Expected answer.")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["prompt", "contestant_a", "contestant_b"], name="one_comparison_per_prompt_and_pair"
+            ),
+            models.CheckConstraint(condition=~Q(contestant_a=models.F("contestant_b")), name="comparison_two_sides"),
+        ]
+        indexes = [models.Index(fields=["campaign", "excluded", "active_assignments"])]
+
+
+def new_assignment_token() -> str:
+    return secrets.token_urlsafe(18)
+
+
+class Assignment(models.Model):
+    """A comparison handed to one reviewer: a lease until voted, skipped or expired.
+
+    `token` is the only id a reviewer ever sees: random, opaque, unrelated to any row id.
+    """
+
+    class Status(models.TextChoices):
+        LEASED = "leased"
+        VOTED = "voted"
+        SKIPPED = "skipped"
+        EXPIRED = "expired"
+        FLAGGED = "flagged"
+
+    class Kind(models.TextChoices):
+        NORMAL = "normal"
+        REPEAT = "repeat"  # re-shows a comparison the reviewer judged, sides swapped; not counted
+
+    token = models.CharField(max_length=32, unique=True, default=new_assignment_token, editable=False)
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="assignments")
+    comparison = models.ForeignKey(Comparison, on_delete=models.CASCADE, related_name="assignments")
+    reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="assignments")
+    kind = models.CharField(max_length=8, choices=Kind.choices, default=Kind.NORMAL)
+    a_on_left = models.BooleanField()
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.LEASED)
+    leased_at = models.DateTimeField()
+    lease_expires_at = models.DateTimeField()
+    flag_reason = models.TextField(blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["comparison", "reviewer"],
+                condition=Q(kind="normal"),
+                name="one_normal_assignment_per_comparison_and_reviewer",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["reviewer", "campaign", "status"]),
+            models.Index(fields=["status", "lease_expires_at"]),
+        ]
+
+
+class Vote(models.Model):
+    class Choice(models.TextChoices):
+        LEFT = "left"
+        RIGHT = "right"
+        TIE = "tie"
+        BOTH_BAD = "both_bad"
+
+    class Resolved(models.TextChoices):
+        A = "a"
+        B = "b"
+        TIE = "tie"
+        BOTH_BAD = "both_bad"
+
+    # One vote per assignment, settled by the primary key itself.
+    assignment = models.OneToOneField(Assignment, on_delete=models.CASCADE, primary_key=True, related_name="vote")
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="votes")
+    comparison = models.ForeignKey(Comparison, on_delete=models.CASCADE, related_name="votes")
+    reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="votes")
+    choice = models.CharField(max_length=8, choices=Choice.choices)
+    resolved = models.CharField(max_length=8, choices=Resolved.choices)
+    a_on_left = models.BooleanField()
+    # Only normal assignments count in results; repeat checks are for reviewer quality only.
+    counted = models.BooleanField(default=True)
+    comment = models.TextField(blank=True)
+    seconds_on_task = models.FloatField(null=True, blank=True)
+    too_fast = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["campaign", "counted", "resolved"])]
+
+
+class ModelCatalogEntry(models.Model):
+    """Known models with their prices and vendor, editable by leads; seeded from the brief."""
+
+    label = models.CharField(max_length=100, unique=True)
+    model = models.CharField(max_length=200, blank=True, help_text="API id, when known.")
+    vendor = models.CharField(max_length=100)
+    price_per_mtok_out = models.DecimalField(max_digits=10, decimal_places=4)
+    price_per_mtok_in = models.DecimalField(max_digits=10, decimal_places=4, default=Decimal("0"))
+    aliases = models.JSONField(default=list, blank=True, help_text="Other names that identify the model in a text.")
+
+    class Meta:
+        ordering = ["vendor", "label"]
+
+    def __str__(self) -> str:
+        return self.label

@@ -1,0 +1,1 @@
+"""Writes. Each service is keyword-only, typed, atomic, and queues side effects on commit."""

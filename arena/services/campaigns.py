@@ -1,0 +1,156 @@
+"""Campaign life cycle: create, import prompts, add reviewers, open and close.
+
+Status moves draft -> generating -> ready -> open -> closed. Each move is a conditional
+UPDATE on the expected status, so two leads pressing the same button do it once.
+"""
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.contrib.auth import get_user_model
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from ..errors import Conflict, NotFound, ValidationFailed
+from ..imports import PromptRow
+from ..models import Campaign, CampaignReviewer, Contestant, Prompt
+from .pairing import comparisons_build, contestant_pairs
+
+
+@dataclass(frozen=True)
+class ContestantSpec:
+    label: str
+    model: str
+    base_url: str = ""
+    api_key_env: str = ""
+    price_per_mtok_out: Decimal = Decimal("0")
+    price_per_mtok_in: Decimal = Decimal("0")
+    extra_params: dict | None = None
+    is_baseline: bool = False
+    max_concurrency: int = 16
+    requests_per_minute: int | None = None
+    tokens_per_minute: int | None = None
+
+
+@transaction.atomic
+def campaign_create(*, name: str, contestants: list[ContestantSpec], created_by=None, **fields) -> Campaign:
+    if not name.strip():
+        raise ValidationFailed("name must not be empty", field="name")
+    labels = [c.label for c in contestants]
+    if len(contestants) < 2:
+        raise ValidationFailed("a campaign needs at least two contestants", field="contestants")
+    if len(set(labels)) != len(labels):
+        raise ValidationFailed("contestant labels must be unique", field="contestants")
+    campaign = Campaign.objects.create(name=name.strip(), created_by=created_by, **fields)
+    Contestant.objects.bulk_create(
+        Contestant(
+            campaign=campaign,
+            position=i,
+            label=spec.label,
+            model=spec.model,
+            base_url=spec.base_url,
+            api_key_env=spec.api_key_env,
+            price_per_mtok_out=spec.price_per_mtok_out,
+            price_per_mtok_in=spec.price_per_mtok_in,
+            extra_params=spec.extra_params or {},
+            is_baseline=spec.is_baseline,
+            max_concurrency=spec.max_concurrency,
+            requests_per_minute=spec.requests_per_minute,
+            tokens_per_minute=spec.tokens_per_minute,
+        )
+        for i, spec in enumerate(contestants)
+    )
+    # Fails now, not at open time, on a pairing that cannot be built (e.g. two baselines).
+    contestant_pairs(contestants=list(campaign.contestants.all()), pairing=campaign.pairing)
+    return campaign
+
+
+def prompts_import(*, campaign: Campaign, rows: list[PromptRow]) -> int:
+    """Add prompts to a draft campaign, all or nothing."""
+    with transaction.atomic():
+        locked = Campaign.objects.select_for_update().get(pk=campaign.pk)
+        if locked.status != Campaign.Status.DRAFT:
+            raise Conflict(f"prompts can only be added to a draft campaign (this one is {locked.status})")
+        existing = set(
+            Prompt.objects.filter(campaign=locked).exclude(external_id="").values_list("external_id", flat=True)
+        )
+        for i, row in enumerate(rows):
+            if row.external_id and row.external_id in existing:
+                where = f"line {row.line}" if row.line is not None else f"item {i}"
+                raise ValidationFailed(
+                    f"{where}: external_id {row.external_id!r} is already in this campaign",
+                    field="external_id",
+                    line=row.line,
+                )
+        start = (
+            Prompt.objects.filter(campaign=locked).order_by("-position").values_list("position", flat=True).first() or 0
+        ) + 1
+        try:
+            Prompt.objects.bulk_create(
+                [
+                    Prompt(
+                        campaign=locked,
+                        position=start + i,
+                        text=row.text,
+                        messages=row.messages,
+                        external_id=row.external_id,
+                        category=row.category,
+                        metadata=row.metadata,
+                    )
+                    for i, row in enumerate(rows)
+                ],
+                batch_size=1000,
+            )
+        except IntegrityError:
+            raise Conflict("another upload added the same external_id at the same time; try again") from None
+    return len(rows)
+
+
+def reviewers_add(*, campaign: Campaign, usernames: list[str]) -> list[str]:
+    User = get_user_model()
+    if not isinstance(usernames, list) or not all(isinstance(u, str) for u in usernames):
+        raise ValidationFailed("usernames must be a list of strings", field="usernames")
+    users = {u.username: u for u in User.objects.filter(username__in=usernames, is_active=True)}
+    missing = [u for u in usernames if u not in users]
+    if missing:
+        raise NotFound(f"no such user(s): {', '.join(missing)}", field="usernames")
+    with transaction.atomic():
+        for user in users.values():
+            CampaignReviewer.objects.get_or_create(campaign=campaign, user=user)
+    return sorted(users)
+
+
+def reviewer_set_excluded(*, campaign: Campaign, user, excluded: bool) -> None:
+    updated = CampaignReviewer.objects.filter(campaign=campaign, user=user).update(excluded=excluded)
+    if not updated:
+        raise NotFound(f"{user} is not a reviewer of this campaign")
+
+
+def _move(campaign: Campaign, *, expected: tuple[str, ...], to: str, **fields) -> None:
+    """Conditional status change: only one caller wins when two race."""
+    updated = Campaign.objects.filter(pk=campaign.pk, status__in=expected).update(status=to, **fields)
+    if not updated:
+        current = Campaign.objects.filter(pk=campaign.pk).values_list("status", flat=True).first()
+        raise Conflict(f"cannot move the campaign to {to} from {current} (allowed from: {', '.join(expected)})")
+    campaign.status = to
+    for key, value in fields.items():
+        setattr(campaign, key, value)
+
+
+@transaction.atomic
+def campaign_open(*, campaign: Campaign) -> int:
+    """Open review: build the comparisons of every prompt whose responses are done."""
+    _move(
+        campaign,
+        expected=(Campaign.Status.READY, Campaign.Status.CLOSED),
+        to=Campaign.Status.OPEN,
+        opened_at=timezone.now(),
+    )
+    created = comparisons_build(campaign=campaign)
+    if not campaign.comparisons.exists():
+        raise Conflict("no comparison can be built: no prompt has done responses from both sides of a pair")
+    return created
+
+
+def campaign_close(*, campaign: Campaign) -> None:
+    _move(campaign, expected=(Campaign.Status.OPEN,), to=Campaign.Status.CLOSED, closed_at=timezone.now())

@@ -1,0 +1,1 @@
+"""Generation: one Response per (prompt, contestant). (Being built out in the generation engine.)"""

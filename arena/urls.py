@@ -1,0 +1,9 @@
+from django.urls import path
+
+from .views import home, report, review
+
+urlpatterns = [
+    path("", home.home, name="home"),
+    path("review/<int:campaign_id>/", review.review_page, name="review"),
+    path("campaigns/<int:campaign_id>/report/", report.report_page, name="campaign-report"),
+]

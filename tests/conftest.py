@@ -1,0 +1,193 @@
+"""Shared fixtures: named users, the loopback model API, and a real Celery worker process.
+
+Test names and fixtures follow one cast: `lead` (staff with campaign permissions), `reviewer`
+(a member of the campaign), `outsider` (logged in, not a member).
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.contrib.auth.models import Permission
+from django.db import connection
+
+from arena.simulator import SimulatorConfig, SimulatorServer
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def make_lead(django_user_model):
+    def make(username="lead"):
+        user = django_user_model.objects.create_user(username=username, password="lead-pass-123", is_staff=True)
+        user.user_permissions.add(*Permission.objects.filter(content_type__app_label="arena"))
+        return django_user_model.objects.get(pk=user.pk)  # drop the permission cache
+
+    return make
+
+
+@pytest.fixture
+def lead(make_lead):
+    return make_lead()
+
+
+@pytest.fixture
+def make_user(django_user_model):
+    def make(username):
+        return django_user_model.objects.create_user(username=username, password=f"{username}-pass-123")
+
+    return make
+
+
+@pytest.fixture
+def reviewer(make_user):
+    return make_user("rita")
+
+
+@pytest.fixture
+def outsider(make_user):
+    return make_user("otto")
+
+
+@pytest.fixture(scope="session")
+def simulator():
+    """The OpenAI-compatible test double on loopback, shared by the session; reset per test."""
+    with SimulatorServer(SimulatorConfig(latency=0.0)) as server:
+        yield server
+
+
+@pytest.fixture
+def sim(simulator):
+    simulator.reset()
+    simulator.configure(**SimulatorConfig(latency=0.0).__dict__)
+    yield simulator
+    simulator.reset()
+
+
+def database_url_for_subprocess() -> str:
+    """The URL of the database this test is using, so a worker process opens the same one."""
+    db = connection.settings_dict
+    if db["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{Path(db['NAME']).resolve()}"
+    user = db.get("USER") or ""
+    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
+    auth = f"{user}{password}@" if user else ""
+    return f"postgres://{auth}{db.get('HOST') or '127.0.0.1'}:{db.get('PORT') or 5432}/{db['NAME']}"
+
+
+class WorkerProcess:
+    """A real `celery -A evalsite worker` process on the test's database and broker."""
+
+    def __init__(
+        self,
+        *,
+        env_overrides: dict | None = None,
+        concurrency: int = 2,
+        pool: str = "prefork",
+        name: str = "w1",
+        log_dir: Path | None = None,
+    ):
+        self.env = os.environ.copy()
+        self.env.update(
+            {
+                "DATABASE_URL": database_url_for_subprocess(),
+                "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
+                "EVALSITE_VAR_DIR": str(settings.VAR_DIR),
+                "PYTHONUNBUFFERED": "1",
+                "LOG_LEVEL": "WARNING",
+            }
+        )
+        self.env.update({k: str(v) for k, v in (env_overrides or {}).items()})
+        self.concurrency = concurrency
+        self.pool = pool
+        self.name = name
+        self.log_path = (log_dir or settings.VAR_DIR) / f"worker-{name}-{os.getpid()}.log"
+        self.process: subprocess.Popen | None = None
+
+    def start(self):
+        self.log_file = open(self.log_path, "w")  # noqa: SIM115 - closed in stop()
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "evalsite",
+                "worker",
+                "--loglevel=WARNING",
+                f"--pool={self.pool}",
+                f"--concurrency={self.concurrency}",
+                f"--hostname={self.name}@%h",
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+            ],
+            cwd=ROOT,
+            env=self.env,
+            stdout=self.log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        return self
+
+    def kill(self):
+        """SIGKILL the whole process group: the main process and its pool children."""
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=10)
+
+    def stop(self):
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        if getattr(self, "log_file", None):
+            self.log_file.close()
+
+    def log(self) -> str:
+        return self.log_path.read_text() if self.log_path.exists() else ""
+
+
+def purge_broker():
+    from evalsite.celery import app
+
+    try:
+        app.control.purge()
+    except Exception:  # noqa: BLE001 - an empty filesystem queue may have nothing to purge
+        pass
+
+
+@pytest.fixture
+def start_worker(transactional_db, tmp_path):
+    """Start real worker processes; they are stopped (and their logs shown on failure) after the test."""
+    purge_broker()
+    workers: list[WorkerProcess] = []
+
+    def start(**kwargs) -> WorkerProcess:
+        kwargs.setdefault("name", f"w{len(workers) + 1}")
+        worker = WorkerProcess(log_dir=tmp_path, **kwargs).start()
+        workers.append(worker)
+        return worker
+
+    yield start
+    for worker in workers:
+        worker.stop()
+    purge_broker()
+
+
+def wait_until(predicate, *, timeout: float, interval: float = 0.2, message: str = "condition"):
+    """Poll until predicate() is truthy; fail with `message` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {message}")
