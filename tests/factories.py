@@ -1,0 +1,150 @@
+"""Factories in one place: build campaigns in any state straight in the database.
+
+They write rows directly (no HTTP, no worker) so that tests of one stage do not depend on the
+stages before it. End-to-end tests go through the API instead.
+"""
+
+import itertools
+from decimal import Decimal
+
+from django.contrib.auth import get_user_model
+from django.utils import timezone
+
+from arena.models import Assignment, Campaign, CampaignReviewer, Comparison, Contestant, Prompt, Response, Vote
+from arena.services.pairing import comparisons_build
+
+_counter = itertools.count(1)
+
+
+def make_campaign(
+    *,
+    name=None,
+    labels=("Model A", "Model B"),
+    models=None,
+    prompts=0,
+    k=3,
+    pairing="all_pairs",
+    status=Campaign.Status.DRAFT,
+    base_url="",
+    categories=None,
+    **fields,
+) -> Campaign:
+    """A campaign with contestants (labels) and `prompts` prompts; nothing generated."""
+    n = next(_counter)
+    campaign = Campaign.objects.create(
+        name=name or f"Campaign {n}", votes_per_comparison=k, pairing=pairing, status=status, **fields
+    )
+    models = models or [f"model-{label.lower().replace(' ', '-')}-{n}" for label in labels]
+    for i, (label, model) in enumerate(zip(labels, models, strict=True)):
+        Contestant.objects.create(
+            campaign=campaign,
+            position=i,
+            label=label,
+            model=model,
+            base_url=base_url,
+            price_per_mtok_out=Decimal("1.00"),
+        )
+    categories = categories or ["general"]
+    Prompt.objects.bulk_create(
+        Prompt(
+            campaign=campaign,
+            position=i + 1,
+            external_id=f"p{i + 1}",
+            category=categories[i % len(categories)],
+            text=f"Customer question number {i + 1}: where is my order?",
+        )
+        for i in range(prompts)
+    )
+    return campaign
+
+
+def generate_done(campaign: Campaign, *, text_for=None) -> None:
+    """Mark every (prompt, contestant) as generated, with made-up text, tokens and cost."""
+    text_for = text_for or (
+        lambda prompt, contestant: f"Answer to {prompt.external_id} ({prompt.pk}) #{contestant.position}"
+    )
+    now = timezone.now()
+    rows = []
+    for prompt in campaign.prompts.all():
+        for contestant in campaign.contestants.all():
+            rows.append(
+                Response(
+                    campaign=campaign,
+                    prompt=prompt,
+                    contestant=contestant,
+                    status=Response.Status.DONE,
+                    text=text_for(prompt, contestant),
+                    served_model=contestant.model,
+                    input_tokens=20,
+                    output_tokens=100,
+                    latency_ms=5,
+                    cost_usd=Decimal("0.0001"),
+                    finish_reason="stop",
+                    attempts=1,
+                    completed_at=now,
+                )
+            )
+    Response.objects.bulk_create(rows, ignore_conflicts=True, batch_size=1000)
+    Campaign.objects.filter(pk=campaign.pk).update(status=Campaign.Status.READY)
+    campaign.status = Campaign.Status.READY
+
+
+def open_campaign(campaign: Campaign) -> list[Comparison]:
+    """Generate (if needed), build comparisons and open review."""
+    if not Response.objects.filter(campaign=campaign).exists():
+        generate_done(campaign)
+    comparisons_build(campaign=campaign)
+    Campaign.objects.filter(pk=campaign.pk).update(status=Campaign.Status.OPEN, opened_at=timezone.now())
+    campaign.status = Campaign.Status.OPEN
+    return list(campaign.comparisons.order_by("id"))
+
+
+def add_reviewers(campaign: Campaign, *usernames: str) -> list:
+    User = get_user_model()
+    users = []
+    for username in usernames:
+        user, _ = User.objects.get_or_create(username=username)
+        if not user.has_usable_password():
+            user.set_password(f"{username}-pass-123")
+            user.save()
+        CampaignReviewer.objects.get_or_create(campaign=campaign, user=user)
+        users.append(user)
+    return users
+
+
+def cast_vote(
+    comparison: Comparison, reviewer, resolved: str, *, a_on_left=True, kind="normal", seconds=10.0, comment=""
+) -> Vote:
+    """A vote stored directly: `resolved` is a, b, tie or both_bad; the shown side follows a_on_left."""
+    choice = {"tie": "tie", "both_bad": "both_bad"}.get(resolved)
+    if choice is None:
+        choice = "left" if (resolved == "a") == a_on_left else "right"
+    now = timezone.now()
+    assignment = Assignment.objects.create(
+        campaign=comparison.campaign,
+        comparison=comparison,
+        reviewer=reviewer,
+        kind=kind,
+        a_on_left=a_on_left,
+        status=Assignment.Status.VOTED,
+        leased_at=now,
+        lease_expires_at=now,
+    )
+    counted = kind == "normal"
+    if counted:
+        Comparison.objects.filter(pk=comparison.pk).update(
+            votes_count=comparison.votes_count + 1, active_assignments=comparison.active_assignments + 1
+        )
+        comparison.refresh_from_db()
+    return Vote.objects.create(
+        assignment=assignment,
+        campaign=comparison.campaign,
+        comparison=comparison,
+        reviewer=reviewer,
+        choice=choice,
+        resolved=resolved,
+        a_on_left=a_on_left,
+        counted=counted,
+        comment=comment,
+        seconds_on_task=seconds,
+    )
