@@ -1,0 +1,317 @@
+"""Django admin for leads: campaigns with contestants inline, prompt import, the life-cycle actions.
+
+Every action calls a service, so admin, API and tests share one code path for each change.
+"""
+
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import Count, F, Q
+from django.http import HttpResponseRedirect
+from django.shortcuts import get_object_or_404, render
+from django.urls import path, reverse
+from django.utils.html import format_html
+
+from .errors import ArenaError
+from .imports import parse_upload
+from .models import (
+    Assignment,
+    Campaign,
+    CampaignReviewer,
+    Comparison,
+    Contestant,
+    ModelCatalogEntry,
+    Prompt,
+    Response,
+    Vote,
+)
+from .selectors.campaigns import campaign_progress
+from .services import campaigns as campaign_services
+from .services import generation as generation_services
+
+
+class ContestantInline(admin.TabularInline):
+    model = Contestant
+    extra = 2
+    fields = [
+        "position",
+        "label",
+        "model",
+        "base_url",
+        "api_key_env",
+        "price_per_mtok_out",
+        "price_per_mtok_in",
+        "is_baseline",
+        "max_concurrency",
+        "requests_per_minute",
+        "tokens_per_minute",
+        "extra_params",
+    ]
+
+
+class ReviewerInline(admin.TabularInline):
+    model = CampaignReviewer
+    extra = 1
+    fields = ["user", "excluded", "added_at"]
+    readonly_fields = ["added_at"]
+    autocomplete_fields = ["user"]
+
+
+class PromptImportForm(forms.Form):
+    file = forms.FileField(help_text="CSV (columns text, external_id, category) or JSONL (one prompt per line).")
+
+
+def _bar(done: int, total: int, failed: int = 0) -> str:
+    if not total:
+        return format_html('<span style="color:#888">–</span>')
+    pct = 100.0 * done / total
+    fail_pct = 100.0 * failed / total
+    return format_html(
+        '<div title="{} / {}" style="width:140px;height:10px;background:#e6e9f0;border-radius:5px;overflow:hidden;'
+        'display:flex"><div style="width:{}%;background:#2f8f4e"></div><div style="width:{}%;background:#c0392b">'
+        "</div></div><small>{} / {}{}</small>",
+        done,
+        total,
+        f"{pct:.1f}",
+        f"{fail_pct:.1f}",
+        done,
+        total,
+        f" ({failed} failed)" if failed else "",
+    )
+
+
+@admin.register(Campaign)
+class CampaignAdmin(admin.ModelAdmin):
+    list_display = ["name", "status", "pairing", "votes_per_comparison", "responses_bar", "votes_bar", "links"]
+    list_filter = ["status", "pairing"]
+    search_fields = ["name"]
+    inlines = [ContestantInline, ReviewerInline]
+    readonly_fields = ["status", "frozen_settings", "paused_reason", "created_at", "opened_at", "closed_at"]
+    actions = ["action_generate", "action_retry_failed", "action_open", "action_close"]
+    fieldsets = [
+        (None, {"fields": ["name", "guidelines", "status", "votes_per_comparison", "pairing", "min_seconds_per_vote"]}),
+        (
+            "Generation (the same for every model; frozen when generation starts)",
+            {
+                "fields": [
+                    "system_prompt",
+                    "temperature",
+                    "max_tokens",
+                    "seed",
+                    "extra_params",
+                    "expected_output_tokens",
+                    "budget_usd",
+                    "paused_reason",
+                    "frozen_settings",
+                ]
+            },
+        ),
+        ("Dates", {"fields": ["created_at", "opened_at", "closed_at"]}),
+    ]
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            obj.created_by = request.user
+        super().save_model(request, obj, form, change)
+
+    @admin.display(description="Responses")
+    def responses_bar(self, obj):
+        p = campaign_progress(campaign=obj)
+        return _bar(p["responses_done"], p["responses_total"], p["responses_failed"])
+
+    @admin.display(description="Votes")
+    def votes_bar(self, obj):
+        p = campaign_progress(campaign=obj)
+        return _bar(p["votes"], p["votes_target"])
+
+    @admin.display(description="")
+    def links(self, obj):
+        return format_html(
+            '<a href="{}">Page</a> · <a href="{}">Import prompts</a> · <a href="{}">Report</a> · <a href="{}">CSV</a>',
+            reverse("campaign-detail", args=[obj.pk]),
+            reverse("admin:arena_campaign_import", args=[obj.pk]),
+            reverse("campaign-report", args=[obj.pk]),
+            f"/api/campaigns/{obj.pk}/report.csv",
+        )
+
+    def get_urls(self):
+        return [
+            path(
+                "<int:campaign_id>/import/",
+                self.admin_site.admin_view(self.import_prompts_view),
+                name="arena_campaign_import",
+            ),
+        ] + super().get_urls()
+
+    def import_prompts_view(self, request, campaign_id):
+        campaign = get_object_or_404(Campaign, pk=campaign_id)
+        if not self.has_change_permission(request, campaign):
+            return HttpResponseRedirect(reverse("admin:index"))
+        form = PromptImportForm(request.POST or None, request.FILES or None)
+        if request.method == "POST" and form.is_valid():
+            upload = form.cleaned_data["file"]
+            try:
+                rows = parse_upload(upload.read(), filename=upload.name)
+                created = campaign_services.prompts_import(campaign=campaign, rows=rows)
+            except ArenaError as exc:
+                form.add_error("file", exc.message)
+            else:
+                self.message_user(request, f"Imported {created} prompts into {campaign}.", messages.SUCCESS)
+                return HttpResponseRedirect(reverse("admin:arena_campaign_change", args=[campaign.pk]))
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Import prompts into {campaign}",
+            "campaign": campaign,
+            "form": form,
+            "opts": self.model._meta,
+            "prompt_count": campaign.prompts.count(),
+        }
+        return render(request, "admin/arena/import_prompts.html", context)
+
+    def _run(self, request, queryset, verb, fn):
+        for campaign in queryset:
+            try:
+                result = fn(campaign)
+            except ArenaError as exc:
+                self.message_user(request, f"{campaign}: {exc.message}", messages.ERROR)
+            else:
+                extra = f" ({result})" if isinstance(result, str) else ""
+                self.message_user(request, f"{campaign}: {verb}{extra}.", messages.SUCCESS)
+
+    @admin.action(description="Generate responses (with cost estimate)")
+    def action_generate(self, request, queryset):
+        def start(campaign):
+            estimate = generation_services.generation_estimate(campaign=campaign)
+            generation_services.generation_start(campaign=campaign)
+            return f"estimated cost ${estimate['total_usd']}"
+
+        self._run(request, queryset, "generation started", start)
+
+    @admin.action(description="Retry failed responses")
+    def action_retry_failed(self, request, queryset):
+        self._run(
+            request,
+            queryset,
+            "retrying failed responses",
+            lambda c: f"{generation_services.generation_retry_failed(campaign=c)} queued",
+        )
+
+    @admin.action(description="Open for review")
+    def action_open(self, request, queryset):
+        self._run(
+            request,
+            queryset,
+            "opened for review",
+            lambda c: f"{campaign_services.campaign_open(campaign=c)} comparisons built",
+        )
+
+    @admin.action(description="Close review")
+    def action_close(self, request, queryset):
+        self._run(request, queryset, "closed", lambda c: campaign_services.campaign_close(campaign=c))
+
+
+@admin.register(Prompt)
+class PromptAdmin(admin.ModelAdmin):
+    list_display = ["external_id", "campaign", "category", "short_text"]
+    list_filter = ["campaign", "category"]
+    search_fields = ["external_id", "text"]
+    list_select_related = ["campaign"]
+
+    @admin.display(description="Text")
+    def short_text(self, obj):
+        return (obj.display_text or "")[:100]
+
+
+@admin.register(Response)
+class ResponseAdmin(admin.ModelAdmin):
+    list_display = [
+        "id",
+        "campaign",
+        "contestant",
+        "prompt",
+        "status",
+        "served_model",
+        "output_tokens",
+        "cost_usd",
+        "attempts",
+        "model_mismatch",
+        "self_identifies",
+    ]
+    list_filter = ["status", "model_mismatch", "self_identifies", "campaign"]
+    list_select_related = ["campaign", "contestant", "prompt"]
+    search_fields = ["text", "last_error"]
+    readonly_fields = [f.name for f in Response._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+
+@admin.register(Comparison)
+class ComparisonAdmin(admin.ModelAdmin):
+    list_display = ["id", "campaign", "prompt", "contestant_a", "contestant_b", "votes_count", "excluded", "gold"]
+    list_filter = ["campaign", "excluded", "gold"]
+    list_editable = ["excluded", "gold"]
+    list_select_related = ["campaign", "prompt", "contestant_a", "contestant_b"]
+    readonly_fields = ["campaign", "prompt", "contestant_a", "contestant_b", "response_a", "response_b"]
+    actions = ["action_exclude", "action_include"]
+
+    @admin.action(description="Exclude from review")
+    def action_exclude(self, request, queryset):
+        queryset.update(excluded=True)
+
+    @admin.action(description="Include in review")
+    def action_include(self, request, queryset):
+        queryset.update(excluded=False)
+
+    def has_add_permission(self, request):
+        return False
+
+
+@admin.register(CampaignReviewer)
+class CampaignReviewerAdmin(admin.ModelAdmin):
+    list_display = ["user", "campaign", "excluded", "votes", "added_at"]
+    list_filter = ["campaign", "excluded"]
+    list_editable = ["excluded"]
+    list_select_related = ["user", "campaign"]
+
+    def get_queryset(self, request):
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(n_votes=Count("user__votes", filter=Q(user__votes__campaign=F("campaign")), distinct=True))
+        )
+
+    @admin.display(description="Votes", ordering="n_votes")
+    def votes(self, obj):
+        return obj.n_votes
+
+
+@admin.register(Assignment)
+class AssignmentAdmin(admin.ModelAdmin):
+    list_display = ["id", "campaign", "reviewer", "kind", "status", "a_on_left", "leased_at", "lease_expires_at"]
+    list_filter = ["campaign", "status", "kind"]
+    list_select_related = ["campaign", "reviewer"]
+    readonly_fields = [f.name for f in Assignment._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+
+@admin.register(Vote)
+class VoteAdmin(admin.ModelAdmin):
+    list_display = ["assignment_id", "campaign", "reviewer", "choice", "resolved", "counted", "too_fast", "created_at"]
+    list_filter = ["campaign", "resolved", "counted", "too_fast"]
+    list_select_related = ["campaign", "reviewer"]
+    readonly_fields = [f.name for f in Vote._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(ModelCatalogEntry)
+class ModelCatalogEntryAdmin(admin.ModelAdmin):
+    list_display = ["label", "model", "vendor", "price_per_mtok_out", "price_per_mtok_in"]
+    list_editable = ["price_per_mtok_out", "price_per_mtok_in"]
+    search_fields = ["label", "model", "vendor"]
