@@ -14,6 +14,11 @@ from django.db import models
 from django.db.models import Q
 
 
+def random_order_key() -> int:
+    """A random rank per comparison: reviewers see items in a shuffled order, not the pair order."""
+    return secrets.randbelow(2**31)
+
+
 class Campaign(models.Model):
     class Status(models.TextChoices):
         DRAFT = "draft"
@@ -81,6 +86,12 @@ class CampaignReviewer(models.Model):
     # A lead may exclude a reviewer: their votes stay stored but every report leaves them out.
     excluded = models.BooleanField(default=False)
     added_at = models.DateTimeField(auto_now_add=True)
+    # Kept by the assignment service under this row's lock (which serialises one reviewer's own
+    # requests): the prompt last handed out (never the same twice in a row) and how many normal
+    # and repeat items were handed out (repeat checks are a share of the normal ones).
+    last_prompt = models.ForeignKey("Prompt", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    normal_served = models.PositiveIntegerField(default=0)
+    repeats_served = models.PositiveIntegerField(default=0)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["campaign", "user"], name="one_membership_per_user")]
@@ -220,6 +231,7 @@ class Comparison(models.Model):
     a_left_count = models.PositiveSmallIntegerField(default=0)
     excluded = models.BooleanField(default=False, help_text="Left out of review (e.g. a response names its model).")
     gold = models.CharField(max_length=16, choices=Gold.choices, blank=True, help_text="Expected answer.")
+    order_key = models.IntegerField(default=random_order_key, editable=False)
 
     class Meta:
         constraints = [
@@ -228,7 +240,9 @@ class Comparison(models.Model):
             ),
             models.CheckConstraint(condition=~Q(contestant_a=models.F("contestant_b")), name="comparison_two_sides"),
         ]
-        indexes = [models.Index(fields=["campaign", "excluded", "active_assignments"])]
+        # The assignment engine walks this index in order (least-handed-out first, then a
+        # random rank), so "next" reads a few index entries whatever the campaign's size.
+        indexes = [models.Index(fields=["campaign", "excluded", "active_assignments", "order_key"])]
 
 
 def new_assignment_token() -> str:
@@ -269,6 +283,11 @@ class Assignment(models.Model):
                 fields=["comparison", "reviewer"],
                 condition=Q(kind="normal"),
                 name="one_normal_assignment_per_comparison_and_reviewer",
+            ),
+            models.UniqueConstraint(
+                fields=["comparison", "reviewer"],
+                condition=Q(kind="repeat"),
+                name="one_repeat_assignment_per_comparison_and_reviewer",
             ),
         ]
         indexes = [
