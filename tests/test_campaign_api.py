@@ -1,0 +1,129 @@
+"""The lead's API: who may do what, validation, token auth, status moves and the schema."""
+
+import pytest
+from rest_framework.test import APIClient
+
+from arena.models import Campaign
+from tests.factories import make_campaign
+
+CONTESTANTS = [{"label": "Left Model", "model": "m-one"}, {"label": "Right Model", "model": "m-two"}]
+
+
+def client_for(user=None):
+    client = APIClient()
+    if user is not None:
+        client.force_authenticate(user)
+    return client
+
+
+@pytest.mark.django_db
+def test_token_endpoint_returns_a_token_that_authenticates(lead):
+    anonymous = APIClient()
+    response = anonymous.post("/api/auth/token/", {"username": "lead", "password": "lead-pass-123"}, format="json")
+    assert response.status_code == 200
+    token = response.json()["token"]
+    anonymous.credentials(HTTP_AUTHORIZATION=f"Token {token}")
+    assert anonymous.get("/api/campaigns/").status_code == 200
+
+
+@pytest.mark.django_db
+def test_token_endpoint_rejects_a_wrong_password(lead):
+    response = APIClient().post("/api/auth/token/", {"username": "lead", "password": "nope"}, format="json")
+    assert response.status_code == 400
+    assert "token" not in response.json()
+
+
+@pytest.mark.django_db
+def test_lead_creates_a_campaign_with_contestants(lead):
+    response = client_for(lead).post(
+        "/api/campaigns/", {"name": "Bake-off", "contestants": CONTESTANTS, "votes_per_comparison": 5}, format="json"
+    )
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert body["status"] == "draft"
+    assert body["votes_per_comparison"] == 5
+    assert [c["label"] for c in body["contestants"]] == ["Left Model", "Right Model"]
+    assert body["progress"] == {
+        "prompts": 0,
+        "responses_done": 0,
+        "responses_failed": 0,
+        "responses_total": 0,
+        "comparisons": 0,
+        "votes": 0,
+        "votes_target": 0,
+    }
+
+
+@pytest.mark.django_db
+def test_reviewer_and_anonymous_cannot_create_campaigns(reviewer):
+    for client in (client_for(reviewer), client_for()):
+        response = client.post("/api/campaigns/", {"name": "X", "contestants": CONTESTANTS}, format="json")
+        assert response.status_code in (401, 403)
+    assert Campaign.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_reviewer_cannot_read_a_campaign_or_its_progress(reviewer):
+    campaign = make_campaign()
+    assert client_for(reviewer).get(f"/api/campaigns/{campaign.pk}/").status_code == 403
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("payload", "field"),
+    [
+        ({"name": "X", "contestants": CONTESTANTS[:1]}, "contestants"),
+        ({"name": "X", "contestants": [CONTESTANTS[0], CONTESTANTS[0]]}, "contestants"),
+        ({"name": "X", "contestants": CONTESTANTS, "pairing": "round_robin"}, "pairing"),
+        ({"name": "X", "contestants": CONTESTANTS, "votes_per_comparison": 0}, "votes_per_comparison"),
+        (
+            {"name": "X", "contestants": [{"label": "A", "model": "m", "api_key_env": "sk-live-123"}, CONTESTANTS[1]]},
+            "contestants",
+        ),
+    ],
+)
+def test_invalid_campaign_is_rejected_and_names_the_field(lead, payload, field):
+    response = client_for(lead).post("/api/campaigns/", payload, format="json")
+    assert response.status_code == 400
+    assert field in response.content.decode()
+    assert Campaign.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_reviewers_are_added_by_username_and_unknown_names_are_reported(lead, make_user):
+    make_user("ann")
+    make_user("ben")
+    campaign = make_campaign()
+    client = client_for(lead)
+    bad = client.post(f"/api/campaigns/{campaign.pk}/reviewers/", {"usernames": ["ann", "ghost"]}, format="json")
+    assert bad.status_code == 404
+    assert "ghost" in bad.json()["detail"]
+    assert campaign.reviewers.count() == 0
+    good = client.post(f"/api/campaigns/{campaign.pk}/reviewers/", {"usernames": ["ann", "ben"]}, format="json")
+    assert good.status_code == 200
+    assert good.json()["reviewers"] == ["ann", "ben"]
+
+
+@pytest.mark.django_db
+def test_opening_a_draft_campaign_is_a_conflict(lead):
+    campaign = make_campaign(prompts=2)
+    response = client_for(lead).post(f"/api/campaigns/{campaign.pk}/open/")
+    assert response.status_code == 409
+    assert "draft" in response.json()["detail"]
+    campaign.refresh_from_db()
+    assert campaign.status == "draft"
+
+
+@pytest.mark.django_db
+def test_closing_an_open_campaign(lead):
+    campaign = make_campaign(status="open")
+    response = client_for(lead).post(f"/api/campaigns/{campaign.pk}/close/")
+    assert response.status_code == 200
+    assert response.json()["status"] == "closed"
+
+
+@pytest.mark.django_db
+def test_openapi_schema_is_served(lead):
+    response = client_for(lead).get("/api/schema/")
+    assert response.status_code == 200
+    assert b"/api/campaigns/" in response.content
