@@ -199,7 +199,11 @@ class Response(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["prompt", "contestant"], name="one_response_per_prompt_and_contestant"),
         ]
-        indexes = [models.Index(fields=["campaign", "status"])]
+        indexes = [
+            models.Index(fields=["campaign", "status"]),
+            # The generation engine claims the next pending row of one contestant, in id order.
+            models.Index(fields=["contestant", "status", "id"]),
+        ]
 
     def __str__(self) -> str:
         return f"response {self.pk} ({self.status})"
@@ -343,3 +347,24 @@ class ModelCatalogEntry(models.Model):
 
     def __str__(self) -> str:
         return self.label
+
+
+class RateLimitBucket(models.Model):
+    """One row per rate-limited endpoint (a hash of base URL and key env name, never a key).
+
+    The database limiter (used when there is no Redis) locks this row so that every worker
+    process sees the same window; `arena/ratelimit.py` explains the algorithm.
+    """
+
+    key = models.CharField(max_length=64, unique=True)
+
+
+class RateLimitEvent(models.Model):
+    """One admitted request in an endpoint's sliding window (seconds since the epoch, tokens)."""
+
+    key = models.CharField(max_length=64)
+    at = models.FloatField()
+    tokens = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        indexes = [models.Index(fields=["key", "at"])]

@@ -169,6 +169,12 @@ LLM_MAX_ATTEMPTS = env_int("LLM_MAX_ATTEMPTS", 6, minimum=1)
 LLM_BACKOFF_BASE = env_float("LLM_BACKOFF_BASE", 1.0, minimum=0.0)
 LLM_BACKOFF_MAX = env_float("LLM_BACKOFF_MAX", 60.0, minimum=0.0)
 GENERATION_STUCK_AFTER_SECONDS = env_int("GENERATION_STUCK_AFTER_SECONDS", 600, minimum=1)
+# The shared limiter counts requests and tokens per endpoint over a sliding window of this
+# many seconds ("per minute" in production; tests shorten it to stay fast).
+RATE_LIMIT_WINDOW_SECONDS = env_float("RATE_LIMIT_WINDOW_SECONDS", 60.0, minimum=0.1)
+# A generation task stops claiming new rows after this long and re-enqueues itself, so that
+# no task comes near the Celery time limits however large the campaign.
+GENERATION_TASK_SECONDS = env_int("GENERATION_TASK_SECONDS", 300, minimum=1)
 REDIS_URL = env_str("REDIS_URL", CELERY_BROKER_URL if CELERY_BROKER_URL.startswith("redis") else "")
 
 # --- Reviewing ------------------------------------------------------------------------------
