@@ -10,6 +10,7 @@ from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.urls import path, reverse
 from django.utils.html import format_html
+from django.utils.safestring import mark_safe
 
 from .errors import ArenaError
 from .imports import parse_upload
@@ -62,7 +63,7 @@ class PromptImportForm(forms.Form):
 
 def _bar(done: int, total: int, failed: int = 0) -> str:
     if not total:
-        return format_html('<span style="color:#888">–</span>')
+        return mark_safe('<span style="color:#888">–</span>')
     pct = 100.0 * done / total
     fail_pct = 100.0 * failed / total
     return format_html(

@@ -1,0 +1,83 @@
+"""The demo seed and the lead's admin pages: import, progress bars, life-cycle actions."""
+
+import pytest
+from django.core.management import call_command
+from django.test import Client
+
+from arena.models import Campaign
+from tests.factories import make_campaign, open_campaign
+
+
+@pytest.mark.django_db
+def test_seed_demo_creates_the_campaign_logins_and_200_prompts_once(capsys, monkeypatch):
+    monkeypatch.delenv("GLOBAL_API_KEY", raising=False)
+    call_command("seed_demo")
+    first = capsys.readouterr().out
+    call_command("seed_demo")
+    second = capsys.readouterr().out
+    campaign = Campaign.objects.get()
+    assert campaign.prompts.count() == 200
+    assert len(set(campaign.prompts.values_list("category", flat=True))) == 8
+    assert [c.label for c in campaign.contestants.all()] == ["DeepSeek V4 Flash", "Qwen3 32B"]
+    assert campaign.is_simulated
+    assert sorted(campaign.reviewers.values_list("username", flat=True)) == ["alice", "bob", "carol"]
+    for name in ("lead", "alice", "bob", "carol"):
+        assert name in first
+    assert "SIMULATED" in first
+    # The second run seeds nothing new and prints the same logins.
+    assert first.split("Open http")[1] == second.split("Open http")[1]
+
+
+@pytest.mark.django_db
+def test_demo_lead_can_log_in_to_admin_with_the_printed_password(capsys):
+    call_command("seed_demo")
+    out = capsys.readouterr().out
+    password = next(line.split("password: ")[1] for line in out.splitlines() if line.strip().startswith("lead"))
+    client = Client()
+    assert client.login(username="lead", password=password)
+    assert client.get("/admin/arena/campaign/").status_code == 200
+
+
+@pytest.fixture
+def lead_browser(lead):
+    client = Client()
+    client.force_login(lead)
+    return client
+
+
+@pytest.mark.django_db
+def test_admin_campaign_list_shows_progress_bars(lead_browser):
+    campaign = make_campaign(prompts=3)
+    open_campaign(campaign)
+    page = lead_browser.get("/admin/arena/campaign/")
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "6 / 6" in html  # responses done / total
+    assert "0 / 9" in html  # votes / target (3 comparisons x k=3)
+
+
+@pytest.mark.django_db
+def test_admin_import_rejects_a_bad_file_with_its_line_and_keeps_the_campaign(lead_browser):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    campaign = make_campaign(prompts=1)
+    bad = SimpleUploadedFile("p.jsonl", b'{"text": "ok"}\n{"text": 5}\n')
+    page = lead_browser.post(f"/admin/arena/campaign/{campaign.pk}/import/", {"file": bad})
+    assert page.status_code == 200
+    assert "p.jsonl, line 2" in page.content.decode()
+    assert campaign.prompts.count() == 1
+    good = SimpleUploadedFile("p.csv", b"text,category\nWhere is it?,shipping\n")
+    page = lead_browser.post(f"/admin/arena/campaign/{campaign.pk}/import/", {"file": good})
+    assert page.status_code == 302
+    assert campaign.prompts.count() == 2
+
+
+@pytest.mark.django_db
+def test_admin_open_action_on_a_draft_reports_why_it_cannot(lead_browser):
+    campaign = make_campaign(prompts=2)
+    page = lead_browser.post(
+        "/admin/arena/campaign/", {"action": "action_open", "_selected_action": [campaign.pk]}, follow=True
+    )
+    assert "cannot move the campaign to open from draft" in page.content.decode()
+    campaign.refresh_from_db()
+    assert campaign.status == "draft"
