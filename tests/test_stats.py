@@ -521,3 +521,46 @@ def test_length_bias_has_the_same_shape_and_handles_no_votes():
     assert result.share == 0.75
     assert result.p_value == pytest.approx(sps.binomtest(30, 40).pvalue, rel=1e-12)
     assert tuple(stats.length_bias(longer_wins=0, shorter_wins=0)) == (None, None, None, None)
+
+
+def _units_as_counts(units):
+    labels = sorted({label for unit in units for label in unit if label is not None}, key=str)
+    return np.array([[sum(1 for x in unit if x == label) for label in labels] for unit in units])
+
+
+def test_agreement_from_count_tables_equals_the_unit_versions():
+    units = kripp_units()
+    table = _units_as_counts(units)
+    assert stats.krippendorff_alpha_nominal_counts(table) == pytest.approx(113 / 152, rel=1e-12)
+    assert stats.percent_agreement_counts(table) == pytest.approx(stats.percent_agreement(units), rel=1e-12)
+    rng = np.random.default_rng(5)
+    random_units = [list(rng.choice(["a", "b", "tie", "both_bad"], size=rng.integers(1, 5))) for _ in range(300)]
+    random_table = _units_as_counts(random_units)
+    assert stats.krippendorff_alpha_nominal_counts(random_table) == pytest.approx(
+        stats.krippendorff_alpha_nominal(random_units), rel=1e-12
+    )
+    assert stats.percent_agreement_counts(random_table) == pytest.approx(
+        stats.percent_agreement(random_units), rel=1e-12
+    )
+
+
+def test_agreement_from_count_tables_edge_cases():
+    assert stats.krippendorff_alpha_nominal_counts(np.zeros((0, 4))) is None
+    assert stats.krippendorff_alpha_nominal_counts([[1, 0, 0, 0], [0, 1, 0, 0]]) is None  # single reviewer
+    assert stats.krippendorff_alpha_nominal_counts([[2, 0, 0, 0], [3, 0, 0, 0]]) is None  # no variation
+    assert stats.percent_agreement_counts([[2, 0, 0, 0], [3, 0, 0, 0]]) == 1.0
+    assert stats.percent_agreement_counts([[1, 0, 0, 0]]) is None
+
+
+def test_prompt_bootstrap_over_distinct_rows_matches_resampling_prompts_one_by_one():
+    # The interval from the grouped multinomial must match a plain prompt-by-prompt resampling.
+    per_prompt = _clustered_prompts(n_prompts=400, seed=11)
+    low, high = stats.prompt_bootstrap_score_interval(per_prompt, rounds=4000, seed=2)
+    rng = np.random.default_rng(99)
+    num = per_prompt[:, 0] + 0.5 * (per_prompt[:, 2] + per_prompt[:, 3])
+    den = per_prompt.sum(axis=1)
+    picks = rng.integers(0, len(per_prompt), size=(4000, len(per_prompt)))
+    scores = num[picks].sum(axis=1) / den[picks].sum(axis=1)
+    plain_low, plain_high = np.quantile(scores, [0.025, 0.975])
+    assert low == pytest.approx(plain_low, abs=0.01)
+    assert high == pytest.approx(plain_high, abs=0.01)
