@@ -1,0 +1,150 @@
+"""Reads about reviewers: their progress (for the reviewer) and their quality (for the lead).
+
+`reviewer_quality(campaign=...)` returns plain data, one dict per reviewer of the campaign,
+sorted by username:
+
+    {
+      "username": str, "excluded": bool,
+      "votes": int,              # counted votes (normal items)
+      "too_fast": int,           # counted votes faster than the campaign's min_seconds_per_vote
+      "median_seconds": float | None,
+      "repeats": int,            # repeat checks answered (each pairs with the reviewer's first vote)
+      "repeats_consistent": int, # repeat votes that resolve to the same answer as the first vote
+      "self_consistency": float | None,   # repeats_consistent / repeats
+      "gold_votes": int,         # counted votes on comparisons with a gold answer
+      "gold_correct": int,
+      "gold_accuracy": float | None,      # gold_correct / gold_votes
+      "skips": int, "flags": int,
+    }
+
+Consistency compares resolved answers (a/b/tie/both_bad), so the swapped sides of a repeat do
+not matter. None means "no data", never 0.
+"""
+
+import math
+import statistics
+from collections import defaultdict
+
+from django.core.cache import cache
+from django.db.models import Count, F, Q
+
+from ..models import Assignment, Campaign, CampaignReviewer, Comparison, Vote
+
+COMPARISON_COUNT_TTL = 30  # seconds; progress totals may lag a lead's exclusions by this much
+
+
+def _comparisons_in_review(campaign_id: int, created) -> int:
+    # Counting 100,000 comparisons on every "next" would make it slow down with campaign size,
+    # so the count is cached briefly. The key carries the campaign's creation time, so a reused
+    # id (SQLite after a rollback) never reads another campaign's count.
+    key = f"arena:comparisons-in-review:{campaign_id}:{created.timestamp() if created else 0}"
+    count = cache.get(key)
+    if count is None:
+        count = Comparison.objects.filter(campaign_id=campaign_id, excluded=False).count()
+        cache.set(key, count, COMPARISON_COUNT_TTL)
+    return count
+
+
+def reviewer_progress(*, campaign_id: int, reviewer) -> dict:
+    """{"done": votes this reviewer cast here, "total": their share of the campaign}.
+
+    The share is the campaign's vote target split over its included reviewers, capped at the
+    number of comparisons (nobody judges one twice), and never less than what they did.
+    """
+    reviewer_id = getattr(reviewer, "pk", reviewer)
+    done = Vote.objects.filter(campaign_id=campaign_id, reviewer_id=reviewer_id, counted=True).count()
+    k, created = Campaign.objects.filter(pk=campaign_id).values_list("votes_per_comparison", "created_at").first() or (
+        1,
+        None,
+    )
+    reviewers = CampaignReviewer.objects.filter(campaign_id=campaign_id, excluded=False).count() or 1
+    comparisons = _comparisons_in_review(campaign_id, created)
+    share = min(comparisons, math.ceil(comparisons * k / reviewers))
+    return {"done": done, "total": max(share, done)}
+
+
+def reviewer_campaigns_with_progress(*, user) -> list[dict]:
+    """The reviewer's home: open campaigns with their own progress. An allow-list of fields."""
+    from .campaigns import campaigns_for_reviewer
+
+    return [
+        {"id": c.id, "name": c.name, "progress": reviewer_progress(campaign_id=c.id, reviewer=user)}
+        for c in campaigns_for_reviewer(user=user)
+    ]
+
+
+def _ratio(part: int, whole: int) -> float | None:
+    return round(part / whole, 4) if whole else None
+
+
+def reviewer_quality(*, campaign: Campaign) -> list[dict]:
+    """Per-reviewer quality numbers for the lead (see the module docstring for the fields)."""
+    memberships = list(
+        CampaignReviewer.objects.filter(campaign=campaign).select_related("user").order_by("user__username")
+    )
+    counted = Vote.objects.filter(campaign=campaign, counted=True)
+    per_reviewer = {
+        row["reviewer_id"]: row
+        for row in counted.values("reviewer_id").annotate(
+            votes=Count("pk"),
+            too_fast=Count("pk", filter=Q(too_fast=True)),
+            gold_votes=Count("pk", filter=~Q(comparison__gold="")),
+            gold_correct=Count("pk", filter=~Q(comparison__gold="") & Q(resolved=F("comparison__gold"))),
+        )
+    }
+    seconds: dict[int, list[float]] = defaultdict(list)
+    for reviewer_id, s in counted.exclude(seconds_on_task=None).values_list("reviewer_id", "seconds_on_task"):
+        seconds[reviewer_id].append(s)
+    first_answer = {
+        (reviewer_id, comparison_id): resolved
+        for reviewer_id, comparison_id, resolved in counted.values_list("reviewer_id", "comparison_id", "resolved")
+    }
+    repeats: dict[int, list[bool]] = defaultdict(list)
+    repeat_votes = Vote.objects.filter(campaign=campaign, counted=False).values_list(
+        "reviewer_id", "comparison_id", "resolved"
+    )
+    for reviewer_id, comparison_id, resolved in repeat_votes:
+        first = first_answer.get((reviewer_id, comparison_id))
+        if first is not None:
+            repeats[reviewer_id].append(first == resolved)
+    given_up = {
+        (row["reviewer_id"], row["status"]): row["n"]
+        for row in Assignment.objects.filter(
+            campaign=campaign, status__in=[Assignment.Status.SKIPPED, Assignment.Status.FLAGGED]
+        )
+        .values("reviewer_id", "status")
+        .annotate(n=Count("pk"))
+    }
+    out = []
+    for m in memberships:
+        row = per_reviewer.get(m.user_id, {})
+        checks = repeats.get(m.user_id, [])
+        times = seconds.get(m.user_id, [])
+        gold_votes, gold_correct = row.get("gold_votes", 0), row.get("gold_correct", 0)
+        out.append(
+            {
+                "username": m.user.username,
+                "excluded": m.excluded,
+                "votes": row.get("votes", 0),
+                "too_fast": row.get("too_fast", 0),
+                "median_seconds": round(statistics.median(times), 2) if times else None,
+                "repeats": len(checks),
+                "repeats_consistent": sum(checks),
+                "self_consistency": _ratio(sum(checks), len(checks)),
+                "gold_votes": gold_votes,
+                "gold_correct": gold_correct,
+                "gold_accuracy": _ratio(gold_correct, gold_votes),
+                "skips": given_up.get((m.user_id, Assignment.Status.SKIPPED), 0),
+                "flags": given_up.get((m.user_id, Assignment.Status.FLAGGED), 0),
+            }
+        )
+    return out
+
+
+def flagged_items(*, campaign: Campaign) -> list[dict]:
+    """Items reviewers flagged as broken or harmful, for the lead (who may exclude or fix them)."""
+    return list(
+        Assignment.objects.filter(campaign=campaign, status=Assignment.Status.FLAGGED)
+        .order_by("-leased_at")
+        .values("comparison_id", "comparison__prompt__external_id", "reviewer__username", "flag_reason", "leased_at")
+    )

@@ -1,0 +1,396 @@
+"""The assignment engine: who judges which comparison next, with which side on the left.
+
+Rules, each settled in the database rather than in Python:
+- Exactly k (`votes_per_comparison`) reviewers per comparison, never more.
+  `Comparison.active_assignments` counts the live normal assignments (leased or voted). A claim
+  is a conditional `UPDATE ... WHERE active_assignments < k`; the unique constraint on
+  (comparison, reviewer) for normal assignments stops one reviewer taking a comparison twice.
+- On PostgreSQL candidates are read with `SELECT ... FOR UPDATE SKIP LOCKED`, so concurrent
+  reviewers take different rows instead of queueing on the same one. On SQLite the settings
+  open every transaction with BEGIN IMMEDIATE, so writers are serialised and the same code is
+  correct (just not parallel).
+- A reviewer's own requests are serialised by a row lock on their `CampaignReviewer` row. That
+  makes "an unexpired lease is handed back again" (a reload shows the same item) race-free.
+- A lease expires after `REVIEW_LEASE_MINUTES` and its slot returns to the pool. Expiry runs
+  lazily at the start of every "next" (a bounded batch) and can also run from a periodic task
+  via `assignments_expire()`.
+- Least-handed-out comparisons first, then a random rank (`Comparison.order_key`) so the order
+  says nothing about the pair; never the same prompt twice in a row unless nothing else is left.
+- Counterbalancing: `Comparison.a_left_count` counts the live normal assignments that show A on
+  the left. Each claim puts A on the minority side (a coin flip when even), so across the k
+  reviewers A is left as often as right to within one.
+- Repeat checks: a share (`REVIEW_REPEAT_SHARE`) of a reviewer's items re-shows a comparison
+  they already voted on, sides swapped. Repeats never touch the counters and their votes are
+  stored with `counted=False`.
+The query count of `assignment_next_for_reviewer` does not depend on the campaign's size: each
+step is one statement walking an index (campaign, excluded, active_assignments, order_key).
+"""
+
+import secrets
+from collections import defaultdict
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Case, Exists, F, OuterRef, Value, When
+from django.utils import timezone
+
+from ..errors import Conflict, NotFound, ValidationFailed
+from ..models import Assignment, Campaign, CampaignReviewer, Comparison, Vote
+from .campaigns import reviewer_set_excluded
+
+EXPIRY_BATCH = 100
+FLAG_REASON_MAX = 1000
+
+
+def lease_duration() -> timedelta:
+    return timedelta(minutes=settings.REVIEW_LEASE_MINUTES)
+
+
+# --- Slots ------------------------------------------------------------------------------------
+
+
+def _release_slots(rows: list[tuple[int, bool]], *, voted: bool = False) -> None:
+    """Give back the slots of normal assignments, given as (comparison_id, a_on_left) pairs.
+
+    The comparison rows are locked in id order first: two transactions releasing overlapping
+    sets then queue instead of deadlocking. One UPDATE follows, whatever the batch size.
+    """
+    if not rows:
+        return
+    released: dict[int, int] = defaultdict(int)
+    lefts: dict[int, int] = defaultdict(int)
+    for comparison_id, a_on_left in rows:
+        released[comparison_id] += 1
+        lefts[comparison_id] += 1 if a_on_left else 0
+    ids = sorted(released)
+    list(Comparison.objects.select_for_update().filter(id__in=ids).order_by("id").values_list("id", flat=True))
+    fields = {
+        "active_assignments": F("active_assignments")
+        - Case(*[When(id=i, then=Value(n)) for i, n in released.items()], default=Value(0)),
+        "a_left_count": F("a_left_count")
+        - Case(*[When(id=i, then=Value(n)) for i, n in lefts.items()], default=Value(0)),
+    }
+    if voted:
+        fields["votes_count"] = F("votes_count") - Case(
+            *[When(id=i, then=Value(n)) for i, n in released.items()], default=Value(0)
+        )
+    Comparison.objects.filter(id__in=ids).update(**fields)
+
+
+def _side_keeps_balance(*, active: int, a_left: int, a_on_left: bool) -> bool:
+    """Whether adding one assignment on this side keeps A's left/right split within one.
+
+    A move that brings an uneven split (after releases) closer to even is allowed too.
+    """
+    before = abs(2 * a_left - active)
+    after = abs(2 * (a_left + (1 if a_on_left else 0)) - (active + 1))
+    return after <= 1 or after < before
+
+
+def slot_retake(*, assignment: Assignment) -> bool:
+    """Take a slot back for an expired normal assignment (a late vote), if k is not reached.
+
+    Must run inside the caller's transaction. The comparison row is locked, so the check and
+    the update see the same counts.
+    """
+    k = assignment.campaign.votes_per_comparison
+    row = (
+        Comparison.objects.select_for_update()
+        .filter(pk=assignment.comparison_id)
+        .values("active_assignments", "a_left_count")
+        .first()
+    )
+    if row is None or row["active_assignments"] >= k:
+        return False
+    if not _side_keeps_balance(
+        active=row["active_assignments"], a_left=row["a_left_count"], a_on_left=assignment.a_on_left
+    ):
+        return False
+    Comparison.objects.filter(pk=assignment.comparison_id).update(
+        active_assignments=F("active_assignments") + 1,
+        a_left_count=F("a_left_count") + (1 if assignment.a_on_left else 0),
+    )
+    return True
+
+
+# --- Expiry -----------------------------------------------------------------------------------
+
+
+def assignments_expire(*, campaign: Campaign | None = None, limit: int = EXPIRY_BATCH) -> int:
+    """Expire overdue leases (a bounded batch) and return their slots to the pool."""
+    now = timezone.now()
+    with transaction.atomic():
+        overdue = Assignment.objects.filter(status=Assignment.Status.LEASED, lease_expires_at__lte=now)
+        if campaign is not None:
+            overdue = overdue.filter(campaign=campaign)
+        # SKIP LOCKED: a lease being voted on right now is left to the vote.
+        rows = list(
+            overdue.select_for_update(skip_locked=True)
+            .order_by("lease_expires_at")
+            .values_list("id", "comparison_id", "kind", "a_on_left")[:limit]
+        )
+        if not rows:
+            return 0
+        Assignment.objects.filter(id__in=[r[0] for r in rows], status=Assignment.Status.LEASED).update(
+            status=Assignment.Status.EXPIRED
+        )
+        _release_slots([(cid, left) for _, cid, kind, left in rows if kind == Assignment.Kind.NORMAL])
+    return len(rows)
+
+
+# --- Next -------------------------------------------------------------------------------------
+
+
+def _repeat_due(membership: CampaignReviewer) -> bool:
+    share = settings.REVIEW_REPEAT_SHARE
+    if share <= 0:
+        return False
+    # Deterministic: after 1/share normal items, one repeat is due, and so on.
+    return membership.repeats_served < int(membership.normal_served * share)
+
+
+def _claim_repeat(*, campaign: Campaign, reviewer, membership: CampaignReviewer, now) -> Assignment | None:
+    already_repeated = Assignment.objects.filter(
+        comparison=OuterRef("comparison"), reviewer=reviewer, kind=Assignment.Kind.REPEAT
+    )
+    candidates = Assignment.objects.filter(
+        campaign=campaign,
+        reviewer=reviewer,
+        kind=Assignment.Kind.NORMAL,
+        status=Assignment.Status.VOTED,
+        comparison__excluded=False,
+    ).filter(~Exists(already_repeated))
+    if membership.last_prompt_id is not None:
+        candidates = candidates.exclude(comparison__prompt_id=membership.last_prompt_id)
+    original = candidates.order_by("leased_at").values("comparison_id", "comparison__prompt_id", "a_on_left").first()
+    if original is None:
+        return None
+    assignment = Assignment.objects.create(
+        campaign=campaign,
+        comparison_id=original["comparison_id"],
+        reviewer=reviewer,
+        kind=Assignment.Kind.REPEAT,
+        a_on_left=not original["a_on_left"],  # sides swapped: a consistent reviewer flips left/right
+        leased_at=now,
+        lease_expires_at=now + lease_duration(),
+    )
+    CampaignReviewer.objects.filter(pk=membership.pk).update(
+        repeats_served=F("repeats_served") + 1, last_prompt_id=original["comparison__prompt_id"]
+    )
+    return assignment
+
+
+def _pick_normal(*, campaign: Campaign, reviewer, avoid_prompt_id: int | None):
+    k = campaign.votes_per_comparison
+    # A comparison this reviewer already holds, voted, skipped or flagged is never offered to
+    # them again; one whose lease expired on them may be (they just walked away from it).
+    held = Assignment.objects.filter(comparison=OuterRef("pk"), reviewer=reviewer, kind=Assignment.Kind.NORMAL)
+    qs = (
+        Comparison.objects.filter(campaign=campaign, excluded=False, active_assignments__lt=k)
+        .filter(~Exists(held.exclude(status=Assignment.Status.EXPIRED)))
+        .annotate(own_expired=Exists(held.filter(status=Assignment.Status.EXPIRED)))
+    )
+    if avoid_prompt_id is not None:
+        qs = qs.exclude(prompt_id=avoid_prompt_id)
+    return (
+        qs.select_for_update(skip_locked=True, of=("self",))
+        .order_by("active_assignments", "order_key")
+        .values_list("id", "prompt_id", "active_assignments", "a_left_count", "own_expired")
+        .first()
+    )
+
+
+def _claim_normal(*, campaign: Campaign, reviewer, membership: CampaignReviewer, now) -> Assignment | None:
+    k = campaign.votes_per_comparison
+    for _attempt in range(3):
+        row = _pick_normal(campaign=campaign, reviewer=reviewer, avoid_prompt_id=membership.last_prompt_id)
+        if row is None and membership.last_prompt_id is not None:
+            # Only the last prompt's comparisons are left: better the same prompt than nothing.
+            row = _pick_normal(campaign=campaign, reviewer=reviewer, avoid_prompt_id=None)
+        if row is None:
+            return None
+        comparison_id, prompt_id, active, a_left, own_expired = row
+        right = active - a_left
+        a_on_left = a_left < right if a_left != right else secrets.randbelow(2) == 0
+        # The row is locked (PostgreSQL) or the transaction is serialised (SQLite); the
+        # condition still guards k in case a caller runs this outside those guarantees.
+        claimed = Comparison.objects.filter(pk=comparison_id, active_assignments__lt=k).update(
+            active_assignments=F("active_assignments") + 1,
+            a_left_count=F("a_left_count") + (1 if a_on_left else 0),
+        )
+        if not claimed:
+            continue
+        lease = {"leased_at": now, "lease_expires_at": now + lease_duration(), "a_on_left": a_on_left}
+        if own_expired:
+            own = Assignment.objects.select_for_update().get(
+                comparison_id=comparison_id, reviewer=reviewer, kind=Assignment.Kind.NORMAL
+            )
+            # The same row (and token) is leased again, so an old tab's vote lands on it.
+            for field, value in lease.items():
+                setattr(own, field, value)
+            own.status = Assignment.Status.LEASED
+            own.save(update_fields=[*lease, "status"])
+            assignment = own
+        else:
+            assignment = Assignment.objects.create(
+                campaign=campaign, comparison_id=comparison_id, reviewer=reviewer, **lease
+            )
+        CampaignReviewer.objects.filter(pk=membership.pk).update(
+            normal_served=F("normal_served") + 1, last_prompt_id=prompt_id
+        )
+        return assignment
+    return None
+
+
+def assignment_next_for_reviewer(*, campaign: Campaign, reviewer) -> Assignment | None:
+    """The reviewer's next item in this campaign, or None when nothing is left for them.
+
+    An unexpired lease they already hold is returned again (a reload shows the same item).
+    The caller checks access (`access_campaign_for_reviewer`); this still refuses a reviewer
+    who is not (or no longer) a member.
+    """
+    if campaign.status != Campaign.Status.OPEN:
+        return None
+    assignments_expire(campaign=campaign)
+    now = timezone.now()
+    with transaction.atomic():
+        membership = CampaignReviewer.objects.select_for_update().filter(campaign=campaign, user=reviewer).first()
+        if membership is None or membership.excluded:
+            raise NotFound("no such campaign")
+        current = (
+            Assignment.objects.filter(
+                campaign=campaign, reviewer=reviewer, status=Assignment.Status.LEASED, lease_expires_at__gt=now
+            )
+            .order_by("-leased_at")
+            .first()
+        )
+        if current is not None:
+            return current
+        if _repeat_due(membership):
+            repeat = _claim_repeat(campaign=campaign, reviewer=reviewer, membership=membership, now=now)
+            if repeat is not None:
+                return repeat
+        return _claim_normal(campaign=campaign, reviewer=reviewer, membership=membership, now=now)
+
+
+# --- Skip and flag ----------------------------------------------------------------------------
+
+
+def _lock_own(*, token: str, reviewer) -> Assignment:
+    try:
+        return (
+            Assignment.objects.select_for_update(of=("self",))
+            .select_related("campaign")
+            .get(token=str(token), reviewer=reviewer)
+        )
+    except Assignment.DoesNotExist:
+        raise NotFound("no such item") from None
+
+
+def _give_up(*, token: str, reviewer, status: str, reason: str = "") -> Assignment:
+    with transaction.atomic():
+        assignment = _lock_own(token=token, reviewer=reviewer)
+        if assignment.status == Assignment.Status.VOTED:
+            raise Conflict("this item is already voted")
+        if assignment.status == status:
+            return assignment  # the same press twice
+        if assignment.status in (Assignment.Status.SKIPPED, Assignment.Status.FLAGGED):
+            raise Conflict(f"this item is already {assignment.status}")
+        if assignment.status == Assignment.Status.LEASED and assignment.kind == Assignment.Kind.NORMAL:
+            _release_slots([(assignment.comparison_id, assignment.a_on_left)])
+        assignment.status = status
+        assignment.flag_reason = reason
+        assignment.save(update_fields=["status", "flag_reason"])
+    return assignment
+
+
+def assignment_skip(*, token: str, reviewer) -> Assignment:
+    """Give the item back at once; this reviewer is not offered it again."""
+    return _give_up(token=token, reviewer=reviewer, status=Assignment.Status.SKIPPED)
+
+
+def assignment_flag(*, token: str, reviewer, reason: str) -> Assignment:
+    """Report a broken or harmful item: it goes back to the pool and the lead sees the reason."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationFailed("say what is wrong with this item", field="reason")
+    if len(reason) > FLAG_REASON_MAX:
+        raise ValidationFailed(f"the reason is longer than {FLAG_REASON_MAX} characters", field="reason")
+    return _give_up(token=token, reviewer=reviewer, status=Assignment.Status.FLAGGED, reason=reason)
+
+
+# --- Lead tools -------------------------------------------------------------------------------
+
+
+def comparison_set_gold(*, comparison: Comparison, gold: str) -> Comparison:
+    """Mark the expected answer (a, b, tie, both_bad) of a comparison, or clear it with ''."""
+    if gold not in ("", *Comparison.Gold.values):
+        raise ValidationFailed(f"gold must be one of {', '.join(Comparison.Gold.values)} or empty", field="gold")
+    Comparison.objects.filter(pk=comparison.pk).update(gold=gold)
+    comparison.gold = gold
+    return comparison
+
+
+def comparison_set_excluded(*, comparison: Comparison, excluded: bool) -> Comparison:
+    """Take a comparison out of review (e.g. after a flag), or put it back."""
+    Comparison.objects.filter(pk=comparison.pk).update(excluded=excluded)
+    comparison.excluded = excluded
+    return comparison
+
+
+def reviewer_exclude(*, campaign: Campaign, user, excluded: bool = True) -> dict:
+    """Exclude a reviewer (their votes stay stored, every report leaves them out) or include them.
+
+    Excluding also frees their slots: open leases end and the comparisons they voted on are
+    offered to other reviewers, so each still reaches k votes from included reviewers.
+    Including them again brings their votes back into the counts; a comparison that was filled
+    up meanwhile then has more than k votes (the report shows them all).
+    """
+    with transaction.atomic():
+        membership = CampaignReviewer.objects.select_for_update().filter(campaign=campaign, user=user).first()
+        if membership is None:
+            raise NotFound(f"{user} is not a reviewer of this campaign")
+        if membership.excluded == excluded:
+            return {"excluded": excluded, "leases_ended": 0, "votes_freed": 0}
+        reviewer_set_excluded(campaign=campaign, user=user, excluded=excluded)
+        normal = Assignment.objects.filter(campaign=campaign, reviewer=user, kind=Assignment.Kind.NORMAL)
+        if excluded:
+            leases = list(
+                normal.select_for_update()
+                .filter(status=Assignment.Status.LEASED)
+                .values_list("id", "comparison_id", "a_on_left")
+            )
+            Assignment.objects.filter(id__in=[r[0] for r in leases]).update(status=Assignment.Status.EXPIRED)
+            _release_slots([(cid, left) for _, cid, left in leases])
+            voted = list(
+                Vote.objects.filter(campaign=campaign, reviewer=user, counted=True).values_list(
+                    "comparison_id", "a_on_left"
+                )
+            )
+            _release_slots(voted, voted=True)
+            return {"excluded": True, "leases_ended": len(leases), "votes_freed": len(voted)}
+        voted = list(
+            Vote.objects.filter(campaign=campaign, reviewer=user, counted=True).values_list(
+                "comparison_id", "a_on_left"
+            )
+        )
+        if voted:
+            _restore_slots(voted)
+        return {"excluded": False, "leases_ended": 0, "votes_freed": -len(voted)}
+
+
+def _restore_slots(rows: list[tuple[int, bool]]) -> None:
+    counts: dict[int, int] = defaultdict(int)
+    lefts: dict[int, int] = defaultdict(int)
+    for cid, left in rows:
+        counts[cid] += 1
+        lefts[cid] += 1 if left else 0
+    ids = sorted(counts)
+    list(Comparison.objects.select_for_update().filter(id__in=ids).order_by("id").values_list("id", flat=True))
+    Comparison.objects.filter(id__in=ids).update(
+        active_assignments=F("active_assignments")
+        + Case(*[When(id=i, then=Value(n)) for i, n in counts.items()], default=Value(0)),
+        votes_count=F("votes_count") + Case(*[When(id=i, then=Value(n)) for i, n in counts.items()], default=Value(0)),
+        a_left_count=F("a_left_count") + Case(*[When(id=i, then=Value(n)) for i, n in lefts.items()], default=Value(0)),
+    )
