@@ -1,7 +1,7 @@
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView
 
-from . import campaigns
+from . import campaigns, reports
 
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
@@ -13,4 +13,16 @@ urlpatterns = [
     path("campaigns/<int:campaign_id>/generate/", campaigns.CampaignGenerateApi.as_view(), name="api-generate"),
     path("campaigns/<int:campaign_id>/open/", campaigns.CampaignOpenApi.as_view(), name="api-open"),
     path("campaigns/<int:campaign_id>/close/", campaigns.CampaignCloseApi.as_view(), name="api-close"),
+    path("campaigns/<int:campaign_id>/report/", reports.ReportApi.as_view(), name="api-report"),
+    path("campaigns/<int:campaign_id>/report.csv", reports.ReportCsvApi.as_view(), name="api-report-csv"),
+    path(
+        "campaigns/<int:campaign_id>/leaderboard.csv", reports.LeaderboardCsvApi.as_view(), name="api-leaderboard-csv"
+    ),
+    path("campaigns/<int:campaign_id>/votes.csv", reports.VotesCsvApi.as_view(), name="api-votes-csv"),
+    path("campaigns/<int:campaign_id>/votes.jsonl", reports.VotesJsonlApi.as_view(), name="api-votes-jsonl"),
+    path(
+        "campaigns/<int:campaign_id>/preferences.jsonl",
+        reports.PreferencesJsonlApi.as_view(),
+        name="api-preferences-jsonl",
+    ),
 ]

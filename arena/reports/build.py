@@ -1,0 +1,447 @@
+"""Assemble a campaign's full report: counts from selectors/report.py, numbers from stats.py.
+
+`campaign_report()` is what pages, the API and the command call: it returns the cached
+report while no vote (nor an excluded reviewer, comparison or label) has changed since it was
+built; the cache key is a digest of exactly those inputs (`report_fingerprint`), so a new
+vote makes a new key and the next read rebuilds. Old keys simply expire.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+from django.core.cache import cache
+from django.utils import timezone
+
+from .. import stats
+from ..models import Campaign, Contestant
+from ..selectors import report as report_selectors
+from ..services.pairing import baseline_of, contestant_pairs
+
+# Bump when the report's shape or numbers change, so cached reports of older code are ignored.
+REPORT_VERSION = 1
+BOOTSTRAP_ROUNDS = 1000
+CACHE_SECONDS = 7 * 24 * 3600
+SIGNIFICANCE = 0.05
+
+
+@dataclass
+class PairRow:
+    contestant_a_id: int
+    contestant_b_id: int
+    model_a: str
+    model_b: str
+    votes: int
+    a_wins: int
+    b_wins: int
+    ties: int
+    both_bad: int
+    a_win_rate: float | None
+    b_win_rate: float | None
+    tie_rate: float | None
+    a_score: float | None
+    decisive_share: float | None
+    ci_low: float | None
+    ci_high: float | None
+    p_value: float | None
+    # The prompt bootstrap interval of a_score (votes on one prompt are one cluster).
+    score_ci_low: float | None = None
+    score_ci_high: float | None = None
+    prompts: int = 0
+    significant: bool = False
+    # Total votes needed to detect the observed decisive share at 80% power (not significant only).
+    votes_needed: int | None = None
+
+
+@dataclass
+class LeaderboardRow:
+    contestant_id: int
+    model: str
+    rating: float
+    ci_low: float
+    ci_high: float
+    rank: int
+    votes: int
+    wins: int
+    losses: int
+    ties: int  # ties and both-bad
+
+
+@dataclass
+class Slice:
+    """The tables of one set of votes: overall, or one prompt category."""
+
+    name: str
+    votes: int
+    pairs: list[PairRow]
+    leaderboard: list[LeaderboardRow]
+    # labels in campaign order; matrix[i][j] = i's score against j (ties half), None if no votes
+    labels: list[str]
+    observed: list[list[float | None]]
+    predicted: list[list[float | None]]
+
+
+@dataclass
+class Agreement:
+    comparisons: int  # comparisons with two or more counted votes
+    krippendorff_alpha: float | None
+    percent_agreement: float | None
+    fleiss_kappa: float | None
+    fleiss_comparisons: int  # Fleiss' kappa needs the same number of votes per comparison
+    fleiss_raters: int
+
+
+@dataclass
+class ShareRow:
+    wins: int
+    losses: int
+    share: float | None
+    ci_low: float | None
+    ci_high: float | None
+    p_value: float | None
+
+
+@dataclass
+class CampaignReport:
+    campaign_id: int
+    campaign: str
+    status: str
+    pairing: str
+    is_simulated: bool
+    votes: int
+    overall: Slice
+    categories: list[Slice]
+    reviewers: list[dict]
+    agreement: Agreement
+    position_bias: ShareRow  # wins = decisive votes for the left side
+    length_bias: ShareRow  # wins = decisive votes for the longer response
+    same_length_votes: int
+    median_seconds: float | None
+    too_fast_votes: int
+    summary: str
+    generated_at: str
+    bootstrap_rounds: int
+    excluded_reviewers: int = 0
+    fingerprint: str = ""
+    extra: dict = field(default_factory=dict)
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def campaign_report(*, campaign: Campaign, rounds: int = BOOTSTRAP_ROUNDS, use_cache: bool = True) -> CampaignReport:
+    """The report, from the cache while its inputs are unchanged."""
+    fingerprint = report_selectors.report_fingerprint(campaign=campaign)
+    key = f"arena:report:v{REPORT_VERSION}:{campaign.pk}:{rounds}:{fingerprint}"
+    if use_cache:
+        cached = cache.get(key)
+        if isinstance(cached, CampaignReport):
+            return cached
+    report = report_build(campaign=campaign, rounds=rounds)
+    report.fingerprint = fingerprint
+    if use_cache:
+        cache.set(key, report, CACHE_SECONDS)
+    return report
+
+
+def report_build(*, campaign: Campaign, rounds: int = BOOTSTRAP_ROUNDS) -> CampaignReport:
+    """Recompute every number from the votes (no cache)."""
+    contestants = report_selectors.contestants_of(campaign=campaign)
+    excluded = report_selectors.excluded_reviewer_ids(campaign=campaign)
+    per_comparison = report_selectors.comparison_counts(campaign=campaign, excluded=excluded)
+    pair_rows = report_selectors.pair_counts(campaign=campaign, excluded=excluded)
+    anchor = _anchor_index(campaign, contestants)
+
+    overall = _slice(
+        name="All prompts",
+        contestants=contestants,
+        pairing=campaign.pairing,
+        counts_rows=pair_rows,
+        per_comparison=per_comparison,
+        mask=None,
+        rounds=rounds,
+        anchor=anchor,
+    )
+    categories = []
+    by_category: dict[str, list[dict]] = {}
+    for row in report_selectors.category_pair_counts(campaign=campaign, excluded=excluded):
+        by_category.setdefault(row["category"] or "", []).append(row)
+    if len(by_category) > 1:
+        category_array = np.array(per_comparison.category, dtype=object)
+        for name in sorted(by_category):
+            categories.append(
+                _slice(
+                    name=name or "(no category)",
+                    contestants=contestants,
+                    pairing=campaign.pairing,
+                    counts_rows=by_category[name],
+                    per_comparison=per_comparison,
+                    mask=category_array == name,
+                    rounds=rounds,
+                    anchor=anchor,
+                )
+            )
+
+    totals = report_selectors.totals(campaign=campaign, excluded=excluded)
+    lengths = report_selectors.length_counts(campaign=campaign, excluded=excluded)
+    position = stats.position_bias(left_wins=totals["left_wins"], right_wins=totals["right_wins"])
+    length = stats.length_bias(longer_wins=lengths["longer_wins"], shorter_wins=lengths["shorter_wins"])
+    report = CampaignReport(
+        campaign_id=campaign.pk,
+        campaign=campaign.name,
+        status=campaign.status,
+        pairing=campaign.pairing,
+        is_simulated=campaign.is_simulated,
+        votes=totals["votes"],
+        overall=overall,
+        categories=categories,
+        reviewers=report_selectors.reviewer_rows(campaign=campaign, excluded=excluded),
+        agreement=_agreement(per_comparison.counts, k=campaign.votes_per_comparison),
+        position_bias=ShareRow(totals["left_wins"], totals["right_wins"], *position),
+        length_bias=ShareRow(lengths["longer_wins"], lengths["shorter_wins"], *length),
+        same_length_votes=lengths["same_length"],
+        median_seconds=report_selectors.median_seconds(campaign=campaign, excluded=excluded),
+        too_fast_votes=totals["too_fast"],
+        summary="",
+        generated_at=timezone.now().isoformat(),
+        bootstrap_rounds=rounds,
+        excluded_reviewers=len(excluded),
+    )
+    report.summary = summary_text(report)
+    return report
+
+
+def _anchor_index(campaign: Campaign, contestants: list[Contestant]) -> int | None:
+    """vs_baseline campaigns put the baseline at 1000; otherwise the mean rating is 1000."""
+    if campaign.pairing == Campaign.Pairing.VS_BASELINE and len(contestants) >= 2:
+        baseline = baseline_of(contestants)
+        return next(i for i, c in enumerate(contestants) if c.id == baseline.id)
+    return None
+
+
+def _slice(
+    *,
+    name: str,
+    contestants: list[Contestant],
+    pairing: str,
+    counts_rows: list[dict],
+    per_comparison: report_selectors.ComparisonCounts,
+    mask: np.ndarray | None,
+    rounds: int,
+    anchor: int | None,
+) -> Slice:
+    index = {c.id: i for i, c in enumerate(contestants)}
+    labels = [c.label for c in contestants]
+    counted = {(r["contestant_a_id"], r["contestant_b_id"]): r for r in counts_rows}
+    # The pairs to show: the schedule's pairs (empty ones too, with empty cells), plus any pair
+    # that has votes but is no longer scheduled (e.g. the pairing was changed), in campaign order.
+    pairs = []
+    if len(contestants) >= 2:
+        pairs = [(a.id, b.id) for a, b in contestant_pairs(contestants=contestants, pairing=pairing)]
+    pairs += sorted(
+        (key for key in counted if key not in set(pairs) and key[0] in index and key[1] in index),
+        key=lambda k: (index[k[0]], index[k[1]]),
+    )
+
+    comparison_a = per_comparison.contestant_a_id
+    comparison_b = per_comparison.contestant_b_id
+    rows: list[PairRow] = []
+    outcomes = []
+    for a_id, b_id in pairs:
+        r = counted.get((a_id, b_id), {"a_wins": 0, "b_wins": 0, "ties": 0, "both_bad": 0})
+        ps = stats.pair_stats(a_wins=r["a_wins"], b_wins=r["b_wins"], ties=r["ties"], both_bad=r["both_bad"])
+        selected = (comparison_a == a_id) & (comparison_b == b_id)
+        if mask is not None:
+            selected &= mask
+        per_prompt = per_comparison.counts[selected]
+        low, high = stats.prompt_bootstrap_score_interval(per_prompt, rounds=rounds) if ps.votes else (None, None)
+        significant = ps.p_value is not None and ps.p_value < SIGNIFICANCE
+        row = PairRow(
+            contestant_a_id=a_id,
+            contestant_b_id=b_id,
+            model_a=labels[index[a_id]],
+            model_b=labels[index[b_id]],
+            **dataclasses.asdict(ps),
+            score_ci_low=low,
+            score_ci_high=high,
+            prompts=int(len(per_prompt)),
+            significant=significant,
+            votes_needed=None
+            if significant
+            else stats.votes_needed_for_power(a_wins=ps.a_wins, b_wins=ps.b_wins, ties=ps.ties, both_bad=ps.both_bad),
+        )
+        rows.append(row)
+        outcomes.append((index[a_id], index[b_id], ps.a_wins, ps.b_wins, ps.ties + ps.both_bad))
+
+    leaderboard, ratings = _leaderboard(contestants, outcomes, rounds=rounds, anchor=anchor)
+    n = len(contestants)
+    observed: list[list[float | None]] = [[None] * n for _ in range(n)]
+    for i, j, wi, wj, t in outcomes:
+        total = wi + wj + t
+        if total:
+            observed[i][j] = (wi + 0.5 * t) / total
+            observed[j][i] = (wj + 0.5 * t) / total
+    predicted = _plain(stats.predicted_win_matrix(ratings)) if n else []
+    return Slice(
+        name=name,
+        votes=sum(r.votes for r in rows),
+        pairs=rows,
+        leaderboard=leaderboard,
+        labels=labels,
+        observed=observed,
+        predicted=predicted,
+    )
+
+
+def _leaderboard(contestants, outcomes, *, rounds: int, anchor: int | None):
+    n = len(contestants)
+    if n == 0:
+        return [], []
+    ratings, low, high = stats.bradley_terry_bootstrap(
+        n_models=n, pair_outcomes=outcomes or np.zeros((0, 5)), rounds=rounds, anchor=anchor
+    )
+    ranks = stats.ranks_from_intervals(low, high)
+    wins, losses, ties = [0] * n, [0] * n, [0] * n
+    for i, j, wi, wj, t in outcomes:
+        wins[i] += wi
+        losses[i] += wj
+        wins[j] += wj
+        losses[j] += wi
+        ties[i] += t
+        ties[j] += t
+    rows = [
+        LeaderboardRow(
+            contestant_id=c.id,
+            model=c.label,
+            rating=float(ratings[i]),
+            ci_low=float(low[i]),
+            ci_high=float(high[i]),
+            rank=ranks[i],
+            votes=wins[i] + losses[i] + ties[i],
+            wins=wins[i],
+            losses=losses[i],
+            ties=ties[i],
+        )
+        for i, c in enumerate(contestants)
+    ]
+    rows.sort(key=lambda r: (-r.rating, r.model))
+    return rows, [float(x) for x in ratings]
+
+
+def _agreement(counts: np.ndarray, *, k: int) -> Agreement:
+    """Agreement on comparisons with two or more votes, from per-comparison outcome counts."""
+    multi = counts[counts.sum(axis=1) >= 2] if len(counts) else counts
+    alpha = stats.krippendorff_alpha_nominal_counts(multi)
+    percent = stats.percent_agreement_counts(multi)
+    # Fleiss' kappa assumes every item has the same number of ratings: use the comparisons
+    # with exactly k votes (the campaign's target), else the most common number of votes.
+    kappa, fleiss_items, raters = None, 0, 0
+    if len(multi):
+        per_item = multi.sum(axis=1)
+        values, freq = np.unique(per_item, return_counts=True)
+        raters = k if k in values and k >= 2 else int(values[np.argmax(freq)])
+        table = multi[per_item == raters]
+        fleiss_items = int(len(table))
+        kappa = stats.fleiss_kappa(table)
+    return Agreement(
+        comparisons=int(len(multi)),
+        krippendorff_alpha=alpha,
+        percent_agreement=percent,
+        fleiss_kappa=kappa,
+        fleiss_comparisons=fleiss_items,
+        fleiss_raters=int(raters),
+    )
+
+
+def _plain(matrix: np.ndarray) -> list[list[float | None]]:
+    return [[None if math.isnan(x) else float(x) for x in row] for row in np.asarray(matrix, dtype=float)]
+
+
+# ---------------------------------------------------------------------------------------------
+# Words
+
+
+def percent(x: float | None) -> str:
+    return "–" if x is None else f"{100 * x:.0f}%"
+
+
+def p_text(p: float | None) -> str:
+    if p is None:
+        return "no decisive votes"
+    if p < 0.001:
+        return "p < 0.001"
+    return f"p = {p:.3f}"
+
+
+def pair_sentence(row: PairRow) -> str:
+    if not row.votes:
+        return f"{row.model_a} vs {row.model_b}: no votes yet."
+    text = (
+        f"Reviewers preferred {row.model_a} in {percent(row.a_win_rate)} of votes and {row.model_b} "
+        f"in {percent(row.b_win_rate)}; {percent(row.tie_rate)} were ties or both bad "
+        f"({row.votes} votes on {row.prompts} prompts)."
+    )
+    if row.decisive_share is None:
+        return text + " No vote picked a side, so there is no winner."
+    leader, trailer = (row.model_a, row.model_b) if row.a_wins >= row.b_wins else (row.model_b, row.model_a)
+    if row.a_wins == row.b_wins:
+        text += f" Neither leads ({p_text(row.p_value)})."
+    elif row.significant:
+        text += f" {leader}'s lead over {trailer} is significant ({p_text(row.p_value)})."
+    else:
+        text += f" {leader}'s lead over {trailer} is not significant ({p_text(row.p_value)})"
+        text += f"; about {row.votes_needed} votes would detect it at 80% power." if row.votes_needed else "."
+    text += (
+        f" 95% CI for {row.model_a}'s share of decisive votes: {percent(row.ci_low)}–{percent(row.ci_high)}"
+        f" (point {percent(row.decisive_share)})."
+    )
+    return text
+
+
+def summary_text(report: CampaignReport) -> str:
+    """The one plain-language paragraph at the top of the report."""
+    if not report.votes:
+        return "No counted votes yet: the report fills in as reviewers vote."
+    pairs = [r for r in report.overall.pairs if r.votes]
+    if len(report.overall.labels) <= 2 and pairs:
+        return pair_sentence(pairs[0])
+    board = report.overall.leaderboard
+    top = board[0]
+    leaders = [r.model for r in board if r.rank == 1]
+    significant = sum(r.significant for r in report.overall.pairs)
+    text = (
+        f"{report.votes} votes over {len(report.overall.pairs)} model pairs. "
+        f"{top.model} has the highest rating ({top.rating:.0f}, 95% CI {top.ci_low:.0f}–{top.ci_high:.0f})"
+    )
+    if len(leaders) > 1:
+        text += (
+            f", but its interval overlaps with {', '.join(m for m in leaders if m != top.model)}, so they share rank 1."
+        )
+    else:
+        text += ", and its interval is clear of every other model's."
+    text += f" {significant} of {len(report.overall.pairs)} pairs show a significant preference (sign test, p < 0.05)."
+    return text
+
+
+# ---------------------------------------------------------------------------------------------
+# Plain data for JSON
+
+
+def report_as_dict(report: CampaignReport) -> dict:
+    return _clean(dataclasses.asdict(report))
+
+
+def _clean(value):
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    if isinstance(value, (float, np.floating)):
+        value = float(value)
+        return None if math.isnan(value) or math.isinf(value) else value
+    if isinstance(value, np.integer):
+        return int(value)
+    return value

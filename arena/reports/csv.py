@@ -1,0 +1,111 @@
+"""CSV writers that stream: each yields text chunks, never the whole file.
+
+The win-rate and leaderboard headers are contracts (PRODUCT.md): keep them exactly.
+Rates are written with 6 fixed decimals; a p-value below 0.001 in scientific notation
+(e.g. 3.051758e-05) so it keeps its precision; every number parses with float(). An empty
+pair has empty rate cells, never a division error.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Iterator
+
+from .build import CampaignReport
+
+WINRATE_HEADER = [
+    "campaign",
+    "model_a",
+    "model_b",
+    "votes",
+    "a_wins",
+    "b_wins",
+    "ties",
+    "both_bad",
+    "a_win_rate",
+    "b_win_rate",
+    "tie_rate",
+    "a_score",
+    "decisive_share",
+    "ci_low",
+    "ci_high",
+    "p_value",
+]
+LEADERBOARD_HEADER = ["model", "rating", "ci_low", "ci_high", "votes", "wins", "losses", "ties"]
+ROWS_PER_CHUNK = 500
+
+
+def fmt_rate(value: float | None) -> str:
+    return "" if value is None else f"{value:.6f}"
+
+
+def fmt_p(value: float | None) -> str:
+    if value is None:
+        return ""
+    return f"{value:.6f}" if value >= 1e-3 else f"{value:.6e}"
+
+
+def fmt_rating(value: float | None) -> str:
+    return "" if value is None else f"{value:.2f}"
+
+
+def stream_csv(header: list[str], rows: Iterable[Iterable]) -> Iterator[str]:
+    """Write rows through csv.writer into a small buffer and yield it every few hundred rows."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(header)
+    pending = 0
+    for row in rows:
+        writer.writerow(row)
+        pending += 1
+        if pending >= ROWS_PER_CHUNK:
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+            pending = 0
+    yield buffer.getvalue()
+
+
+def winrate_rows(report: CampaignReport) -> Iterator[list]:
+    for row in report.overall.pairs:
+        yield [
+            report.campaign,
+            row.model_a,
+            row.model_b,
+            row.votes,
+            row.a_wins,
+            row.b_wins,
+            row.ties,
+            row.both_bad,
+            fmt_rate(row.a_win_rate),
+            fmt_rate(row.b_win_rate),
+            fmt_rate(row.tie_rate),
+            fmt_rate(row.a_score),
+            fmt_rate(row.decisive_share),
+            fmt_rate(row.ci_low),
+            fmt_rate(row.ci_high),
+            fmt_p(row.p_value),
+        ]
+
+
+def leaderboard_rows(report: CampaignReport) -> Iterator[list]:
+    for row in report.overall.leaderboard:
+        yield [
+            row.model,
+            fmt_rating(row.rating),
+            fmt_rating(row.ci_low),
+            fmt_rating(row.ci_high),
+            row.votes,
+            row.wins,
+            row.losses,
+            row.ties,
+        ]
+
+
+def winrate_csv(report: CampaignReport) -> Iterator[str]:
+    return stream_csv(WINRATE_HEADER, winrate_rows(report))
+
+
+def leaderboard_csv(report: CampaignReport) -> Iterator[str]:
+    return stream_csv(LEADERBOARD_HEADER, leaderboard_rows(report))
