@@ -1,7 +1,7 @@
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView
 
-from . import campaigns, reports
+from . import campaigns, reports, review
 
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
@@ -24,5 +24,36 @@ urlpatterns = [
         "campaigns/<int:campaign_id>/preferences.jsonl",
         reports.PreferencesJsonlApi.as_view(),
         name="api-preferences-jsonl",
+    ),
+    # Review (reviewers) and quality control (leads): arena/api/review.py
+    path("review/next/", review.ReviewNextApi.as_view(), name="api-review-next"),
+    path("review/<str:token>/vote/", review.ReviewVoteApi.as_view(), name="api-review-vote"),
+    path("review/<str:token>/skip/", review.ReviewSkipApi.as_view(), name="api-review-skip"),
+    path("review/<str:token>/flag/", review.ReviewFlagApi.as_view(), name="api-review-flag"),
+    path(
+        "campaigns/<int:campaign_id>/reviewers/quality/",
+        review.ReviewerQualityApi.as_view(),
+        name="api-reviewer-quality",
+    ),
+    path(
+        "campaigns/<int:campaign_id>/reviewers/<str:username>/exclude/",
+        review.ReviewerExcludeApi.as_view(),
+        name="api-reviewer-exclude",
+    ),
+    path(
+        "campaigns/<int:campaign_id>/reviewers/<str:username>/include/",
+        review.ReviewerIncludeApi.as_view(),
+        name="api-reviewer-include",
+    ),
+    path("campaigns/<int:campaign_id>/flags/", review.FlagListApi.as_view(), name="api-flags"),
+    path(
+        "campaigns/<int:campaign_id>/comparisons/<int:comparison_id>/gold/",
+        review.ComparisonGoldApi.as_view(),
+        name="api-comparison-gold",
+    ),
+    path(
+        "campaigns/<int:campaign_id>/comparisons/<int:comparison_id>/exclude/",
+        review.ComparisonExcludeApi.as_view(),
+        name="api-comparison-exclude",
     ),
 ]

@@ -1,0 +1,164 @@
+"""Reviewer-facing API (next, vote, skip, flag) and the lead's quality-control endpoints.
+
+Reviewer responses are built from `ReviewItem.as_api()` or from literal allow-listed dicts:
+nothing here serialises a model row, so nothing model-identifying can slip into the JSON.
+"""
+
+from django.contrib.auth import get_user_model
+from rest_framework import serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from ..errors import NotFound, ValidationFailed
+from ..models import Comparison
+from ..review_items import review_item_build
+from ..selectors.campaigns import access_campaign_for_lead, access_campaign_for_reviewer
+from ..selectors.reviewers import flagged_items, reviewer_quality
+from ..services import assignment as assignment_services
+from ..services.voting import vote_submit
+from .permissions import IsLead
+
+
+def _valid(serializer_class, data):
+    serializer = serializer_class(data=data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+class ReviewNextApi(APIView):
+    """`GET /api/review/next/?campaign={id}`: 200 with the item, or 204 when nothing is left."""
+
+    def get(self, request):
+        campaign_id = request.query_params.get("campaign")
+        if not campaign_id:
+            raise ValidationFailed("give the campaign id as ?campaign=", field="campaign")
+        campaign = access_campaign_for_reviewer(user=request.user, campaign_id=campaign_id)
+        assignment = assignment_services.assignment_next_for_reviewer(campaign=campaign, reviewer=request.user)
+        if assignment is None:
+            return Response(status=status.HTTP_204_NO_CONTENT)
+        return Response(review_item_build(assignment=assignment).as_api())
+
+
+class ReviewVoteApi(APIView):
+    """`POST /api/review/{assignment}/vote/`: 201 new, 200 the same vote again, 409 a different one."""
+
+    class InputSerializer(serializers.Serializer):
+        choice = serializers.ChoiceField(choices=["left", "right", "tie", "both_bad"])
+        comment = serializers.CharField(required=False, allow_blank=True, default="", max_length=5000)
+        seconds_on_task = serializers.FloatField(required=False, allow_null=True, default=None)
+
+    def post(self, request, token):
+        data = _valid(self.InputSerializer, request.data)
+        vote, created = vote_submit(
+            token=token,
+            reviewer=request.user,
+            choice=data["choice"],
+            comment=data["comment"],
+            seconds_on_task=data["seconds_on_task"],
+        )
+        body = {"assignment": token, "choice": vote.choice, "comment": vote.comment, "created": created}
+        return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+
+class ReviewSkipApi(APIView):
+    def post(self, request, token):
+        assignment_services.assignment_skip(token=token, reviewer=request.user)
+        return Response({"assignment": token, "status": "skipped"})
+
+
+class ReviewFlagApi(APIView):
+    class InputSerializer(serializers.Serializer):
+        reason = serializers.CharField(max_length=1000)
+
+    def post(self, request, token):
+        data = _valid(self.InputSerializer, request.data)
+        assignment_services.assignment_flag(token=token, reviewer=request.user, reason=data["reason"])
+        return Response({"assignment": token, "status": "flagged"})
+
+
+# --- Lead quality control ---------------------------------------------------------------------
+
+
+def _member(campaign, username):
+    user = get_user_model().objects.filter(username=username).first()
+    if user is None or not campaign.memberships.filter(user=user).exists():
+        raise NotFound(f"{username} is not a reviewer of this campaign")
+    return user
+
+
+class ReviewerExcludeApi(APIView):
+    """`POST /api/campaigns/{id}/reviewers/{username}/exclude/` (and `/include/` to undo)."""
+
+    permission_classes = [IsLead]
+    excluded = True
+
+    def post(self, request, campaign_id, username):
+        campaign = access_campaign_for_lead(user=request.user, campaign_id=campaign_id)
+        user = _member(campaign, username)
+        result = assignment_services.reviewer_exclude(campaign=campaign, user=user, excluded=self.excluded)
+        return Response({"username": username, **result})
+
+
+class ReviewerIncludeApi(ReviewerExcludeApi):
+    excluded = False
+
+
+class ReviewerQualityApi(APIView):
+    """`GET /api/campaigns/{id}/reviewers/quality/`: self-consistency, gold accuracy, too-fast votes."""
+
+    permission_classes = [IsLead]
+
+    def get(self, request, campaign_id):
+        campaign = access_campaign_for_lead(user=request.user, campaign_id=campaign_id)
+        return Response({"reviewers": reviewer_quality(campaign=campaign)})
+
+
+class FlagListApi(APIView):
+    """`GET /api/campaigns/{id}/flags/`: items reviewers flagged, with their reasons."""
+
+    permission_classes = [IsLead]
+
+    def get(self, request, campaign_id):
+        campaign = access_campaign_for_lead(user=request.user, campaign_id=campaign_id)
+        return Response({"flags": flagged_items(campaign=campaign)})
+
+
+def _comparison(campaign, comparison_id) -> Comparison:
+    comparison = Comparison.objects.filter(campaign=campaign, pk=comparison_id).first()
+    if comparison is None:
+        raise NotFound("no such comparison in this campaign")
+    return comparison
+
+
+class ComparisonGoldApi(APIView):
+    """`POST /api/campaigns/{id}/comparisons/{comparison_id}/gold/` `{"gold": "a"|"b"|"tie"|"both_bad"|""}`."""
+
+    permission_classes = [IsLead]
+
+    class InputSerializer(serializers.Serializer):
+        gold = serializers.ChoiceField(choices=["", *Comparison.Gold.values], allow_blank=True)
+
+    def post(self, request, campaign_id, comparison_id):
+        campaign = access_campaign_for_lead(user=request.user, campaign_id=campaign_id)
+        data = _valid(self.InputSerializer, request.data)
+        comparison = assignment_services.comparison_set_gold(
+            comparison=_comparison(campaign, comparison_id), gold=data["gold"]
+        )
+        return Response({"comparison": comparison.pk, "gold": comparison.gold})
+
+
+class ComparisonExcludeApi(APIView):
+    """`POST /api/campaigns/{id}/comparisons/{comparison_id}/exclude/` `{"excluded": true|false}`."""
+
+    permission_classes = [IsLead]
+
+    class InputSerializer(serializers.Serializer):
+        excluded = serializers.BooleanField(default=True)
+
+    def post(self, request, campaign_id, comparison_id):
+        campaign = access_campaign_for_lead(user=request.user, campaign_id=campaign_id)
+        data = _valid(self.InputSerializer, request.data)
+        comparison = assignment_services.comparison_set_excluded(
+            comparison=_comparison(campaign, comparison_id), excluded=data["excluded"]
+        )
+        return Response({"comparison": comparison.pk, "excluded": comparison.excluded})

@@ -1,0 +1,122 @@
+"""Nothing a reviewer can fetch names or hints at a model.
+
+The campaign uses distinctive labels, model ids, served models, response ids, costs and token
+counts, so that a leak anywhere in the reviewer's JSON or HTML makes the scan fail.
+"""
+
+import json
+from decimal import Decimal
+
+import pytest
+from django.test import Client
+
+from arena.models import Campaign, Response
+from arena.services.pairing import comparisons_build
+from tests.factories import add_reviewers, generate_done, make_campaign
+
+pytestmark = pytest.mark.django_db
+
+LABELS = ("Zephyrion Prime", "Quokkaflux Lite", "Marmotron Max")
+MODELS = ("zephyrion-x9-ultra", "quokkaflux-2b-instruct", "marmotron-70b-chat")
+VENDORS = ("DeepSeek", "Alibaba", "Moonshot", "Zhipu", "OpenAI", "Anthropic", "Qwen", "Kimi")
+COST = Decimal("0.004213")
+INPUT_TOKENS, OUTPUT_TOKENS, LATENCY = 73191, 81727, 60817
+
+
+@pytest.fixture
+def blind_campaign():
+    campaign = make_campaign(name="Support answers, spring", labels=LABELS, models=MODELS, prompts=3, k=2)
+    generate_done(
+        campaign, text_for=lambda p, c: f"Thanks for writing in. Your parcel left the depot today ({p.position})."
+    )
+    Response.objects.filter(campaign=campaign).update(
+        served_model="zephyrion-x9-ultra-2025-07-01",
+        cost_usd=COST,
+        input_tokens=INPUT_TOKENS,
+        output_tokens=OUTPUT_TOKENS,
+        latency_ms=LATENCY,
+    )
+    # Distinctive response ids, set before any comparison points at them.
+    for i, response in enumerate(Response.objects.filter(campaign=campaign).order_by("id")):
+        Response.objects.filter(pk=response.pk).update(id=918273600 + i)
+    comparisons_build(campaign=campaign)
+    Campaign.objects.filter(pk=campaign.pk).update(status="open")
+    campaign.refresh_from_db()
+    return campaign
+
+
+def forbidden_strings(campaign) -> list[str]:
+    strings = [*LABELS, *MODELS, "zephyrion-x9-ultra-2025-07-01", *VENDORS]
+    strings += [str(pk) for pk in Response.objects.filter(campaign=campaign).values_list("pk", flat=True)]
+    strings += ["0.004213", "0.0042", str(INPUT_TOKENS), str(OUTPUT_TOKENS), str(LATENCY)]
+    strings += ["model_a", "model_b", "contestant", "served_model", "cost_usd", "output_tokens", "response_a"]
+    return strings
+
+
+def assert_blind(text: str, campaign, where: str):
+    lowered = text.lower()
+    leaks = [s for s in forbidden_strings(campaign) if s.lower() in lowered]
+    assert not leaks, f"{where} shows {leaks}"
+
+
+def test_the_scan_can_fail(blind_campaign):
+    with pytest.raises(AssertionError):
+        assert_blind("<td>Quokkaflux Lite</td>", blind_campaign, "a leaky page")
+
+
+def test_reviewer_json_and_html_name_no_model(blind_campaign, reviewer, settings):
+    settings.REVIEW_REPEAT_SHARE = 0.5  # repeat checks are shown too
+    campaign = blind_campaign
+    add_reviewers(campaign, reviewer.username)
+    client = Client()
+    client.force_login(reviewer)
+    seen = []
+
+    def fetch(method, url, **kw):
+        r = getattr(client, method)(url, **kw)
+        body = r.content.decode()
+        seen.append((url, r.status_code))
+        assert_blind(body, campaign, f"{method.upper()} {url} ({r.status_code})")
+        assert_blind(json.dumps(dict(r.items())), campaign, f"headers of {url}")
+        return r
+
+    fetch("get", "/")
+    fetch("get", f"/review/{campaign.id}/")
+    fetch("get", "/api/review/next/")  # 400
+    fetch("get", "/api/review/next/?campaign=999999")  # 404
+    fetch("post", "/api/review/no-such-token/vote/", data={"choice": "left"}, content_type="application/json")
+    first = None
+    while True:
+        r = fetch("get", f"/api/review/next/?campaign={campaign.id}")
+        if r.status_code == 204:
+            break
+        token = r.json()["assignment"]
+        first = first or token
+        url = f"/api/review/{token}/vote/"
+        fetch("post", url, data={"choice": "bogus"}, content_type="application/json")  # 400
+        fetch("post", url, data={"choice": "left", "comment": "ok"}, content_type="application/json")
+        fetch("post", url, data={"choice": "left"}, content_type="application/json")  # 200
+        fetch("post", url, data={"choice": "right"}, content_type="application/json")  # 409
+        fetch("post", f"/api/review/{token}/skip/")  # 409 on a voted item
+    fetch("get", "/")
+    fetch("get", f"/review/{campaign.id}/")
+    statuses = {s for _, s in seen}
+    assert {200, 201, 204, 400, 404, 409} <= statuses
+    assert sum(1 for url, s in seen if url.startswith("/api/review/next/?campaign=") and s == 200) >= 9
+
+
+def test_reviewer_cannot_reach_lead_pages_or_reports(blind_campaign, reviewer):
+    add_reviewers(blind_campaign, reviewer.username)
+    client = Client()
+    client.force_login(reviewer)
+    for url in (
+        f"/api/campaigns/{blind_campaign.id}/",
+        f"/api/campaigns/{blind_campaign.id}/report/",
+        f"/api/campaigns/{blind_campaign.id}/report.csv",
+        f"/api/campaigns/{blind_campaign.id}/reviewers/quality/",
+        f"/api/campaigns/{blind_campaign.id}/flags/",
+        "/api/campaigns/",
+    ):
+        r = client.get(url)
+        assert r.status_code in (403, 404), url
+        assert_blind(r.content.decode(), blind_campaign, url)
