@@ -1,0 +1,239 @@
+"""The one place that talks to model APIs (the official `openai` client).
+
+The client runs with `max_retries=0`: retries happen here, one attempt at a time, so that the
+caller can record every attempt before it is made (an attempt may be paid for) and the result
+after. Every call has a timeout. Errors are classified once:
+
+* retryable: 429 (honouring Retry-After), 408/409, 5xx, timeouts, connection errors, and
+  malformed bodies (the client lets a JSONDecodeError through unwrapped on a truncated 200);
+* permanent: every other 4xx (400 bad request, 401/403 key, 404 unknown model, 422).
+
+Backoff after a retryable error is exponential with full jitter (AWS architecture blog,
+"Exponential Backoff And Jitter"): sleep uniform(0, min(cap, base * 2**(n-1))). A 429 waits at
+least its Retry-After instead, plus a little jitter so that throttled callers do not return at
+the same instant.
+
+No key is ever stored: the key is read from the environment variable the contestant names, at
+call time, and the stored request is the JSON body without it.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import ipaddress
+import os
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import openai
+
+# A Retry-After beyond this is not waited for in full: the next attempt simply gets another 429,
+# which costs nothing, instead of parking a worker thread for an hour.
+RETRY_AFTER_CAP_SECONDS = 300.0
+# Used only when a contestant on a loopback endpoint (the simulator, a local server) has no key.
+LOCAL_PLACEHOLDER_KEY = "sk-local-no-key"
+
+
+@dataclass(frozen=True)
+class Completion:
+    text: str
+    served_model: str
+    input_tokens: int
+    output_tokens: int
+    finish_reason: str
+    latency_ms: int
+
+
+class LLMError(Exception):
+    """One failed attempt. `retryable` says whether another attempt may succeed."""
+
+    def __init__(self, message: str, *, retryable: bool, retry_after: float | None = None, status: int | None = None):
+        super().__init__(message)
+        self.message = message
+        self.retryable = retryable
+        self.retry_after = retry_after
+        self.status = status
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_attempts: int
+    backoff_base: float
+    backoff_max: float
+    timeout: float
+
+    @classmethod
+    def from_settings(cls) -> RetryPolicy:
+        from django.conf import settings
+
+        return cls(
+            max_attempts=settings.LLM_MAX_ATTEMPTS,
+            backoff_base=settings.LLM_BACKOFF_BASE,
+            backoff_max=settings.LLM_BACKOFF_MAX,
+            timeout=settings.LLM_REQUEST_TIMEOUT,
+        )
+
+
+def is_loopback(base_url: str) -> bool:
+    host = urlsplit(base_url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def api_key_for(*, api_key_env: str, base_url: str, simulated: bool = False) -> str:
+    """The key from the named env var; a placeholder for the simulator or another loopback endpoint."""
+    key = os.environ.get(api_key_env, "")
+    if key:
+        return key
+    if simulated or is_loopback(base_url):
+        return LOCAL_PLACEHOLDER_KEY
+    raise LLMError(
+        f"the environment variable {api_key_env} (the API key for {base_url}) is not set on the worker",
+        retryable=False,
+    )
+
+
+_clients: dict[tuple[str, str, float], openai.OpenAI] = {}
+_clients_lock = threading.Lock()
+
+
+def client_for(*, base_url: str, api_key: str, timeout: float) -> openai.OpenAI:
+    """One client per (endpoint, key, timeout) and process, shared by threads (httpx is thread-safe)."""
+    cache_key = (base_url, api_key, timeout)
+    with _clients_lock:
+        client = _clients.get(cache_key)
+        if client is None:
+            client = openai.OpenAI(base_url=base_url, api_key=api_key, max_retries=0, timeout=timeout)
+            _clients[cache_key] = client
+        return client
+
+
+def parse_retry_after(headers) -> float | None:
+    """Seconds to wait from `retry-after-ms` or `Retry-After` (seconds or an HTTP date)."""
+    if headers is None:
+        return None
+    raw_ms = headers.get("retry-after-ms")
+    if raw_ms:
+        try:
+            return max(0.0, float(raw_ms) / 1000.0)
+        except ValueError:
+            pass
+    raw = headers.get("retry-after")
+    if not raw:
+        return None
+    try:
+        return max(0.0, float(raw))
+    except ValueError:
+        parsed = email.utils.parsedate_to_datetime(raw) if raw else None
+        if parsed is None:
+            return None
+        return max(0.0, parsed.timestamp() - time.time())
+
+
+def classify(exc: BaseException) -> LLMError:
+    """Turn whatever the client raised into a retryable or permanent LLMError."""
+    if isinstance(exc, LLMError):
+        return exc
+    if isinstance(exc, openai.APITimeoutError):
+        return LLMError("timeout: no answer within the request timeout", retryable=True)
+    if isinstance(exc, openai.APIConnectionError):
+        return LLMError(f"connection error: {exc}", retryable=True)
+    if isinstance(exc, openai.APIStatusError):
+        status = exc.status_code
+        detail = _error_detail(exc)
+        if status == 429:
+            retry_after = parse_retry_after(exc.response.headers if exc.response is not None else None)
+            return LLMError(f"429 rate limited: {detail}", retryable=True, retry_after=retry_after, status=status)
+        if status >= 500 or status in (408, 409):
+            return LLMError(f"{status} server error: {detail}", retryable=True, status=status)
+        return LLMError(f"{status} {detail}", retryable=False, status=status)
+    if isinstance(exc, openai.APIResponseValidationError | ValueError):
+        # JSONDecodeError is a ValueError: a truncated or non-JSON 200 body.
+        return LLMError(f"malformed response body: {exc}", retryable=True)
+    if isinstance(exc, openai.OpenAIError):
+        return LLMError(f"API error: {exc}", retryable=False)
+    return LLMError(f"unexpected error: {type(exc).__name__}: {exc}", retryable=False)
+
+
+def _error_detail(exc: openai.APIStatusError) -> str:
+    body = exc.body
+    if isinstance(body, dict):
+        err = body.get("error", body)
+        if isinstance(err, dict) and err.get("message"):
+            return str(err["message"])[:500]
+    return str(exc.message)[:500]
+
+
+def chat_completion_once(*, client: openai.OpenAI, request: dict, timeout: float) -> Completion:
+    """One attempt. `request` is the exact JSON body (model, messages, sampling settings)."""
+    body = dict(request)
+    model = body.pop("model")
+    messages = body.pop("messages")
+    started = time.monotonic()
+    try:
+        # Everything but model and messages goes through extra_body, so the body sent is exactly
+        # the stored request, including provider-specific parameters the client does not know.
+        result = client.chat.completions.create(model=model, messages=messages, extra_body=body, timeout=timeout)
+    except Exception as exc:  # noqa: BLE001 - classified into retryable/permanent right here
+        raise classify(exc) from exc
+    latency_ms = int((time.monotonic() - started) * 1000)
+    choices = getattr(result, "choices", None)
+    if not choices or choices[0].message is None or choices[0].message.content is None:
+        raise LLMError("malformed response body: no choices or no message content", retryable=True)
+    usage = result.usage
+    return Completion(
+        text=choices[0].message.content,
+        served_model=result.model or "",
+        input_tokens=int(getattr(usage, "prompt_tokens", 0) or 0),
+        output_tokens=int(getattr(usage, "completion_tokens", 0) or 0),
+        finish_reason=choices[0].finish_reason or "",
+        latency_ms=latency_ms,
+    )
+
+
+def backoff_delay(*, attempt: int, policy: RetryPolicy, error: LLMError, rng: random.Random | None = None) -> float:
+    """Seconds to wait after failed attempt number `attempt` (1-based)."""
+    rng = rng or random
+    if error.retry_after is not None:
+        wait = min(error.retry_after, RETRY_AFTER_CAP_SECONDS)
+        return wait + rng.uniform(0, min(1.0, 0.1 * wait + 0.05))
+    ceiling = min(policy.backoff_max, policy.backoff_base * (2 ** (attempt - 1)))
+    return rng.uniform(0, ceiling)
+
+
+def chat_completion_with_retries(
+    *,
+    client: openai.OpenAI,
+    request: dict,
+    policy: RetryPolicy,
+    before_attempt: Callable[[int], bool] | None = None,
+    after_failure: Callable[[int, LLMError], bool] | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Completion:
+    """Up to `policy.max_attempts` attempts; raises the last LLMError when they are used up.
+
+    `before_attempt(n)` runs before attempt n is sent (the caller records it, and waits for the
+    rate limiter); it returns False when the caller no longer owns the work, which stops here.
+    `after_failure(n, error)` records the error; False stops as well.
+    """
+    attempt = 0
+    while True:
+        attempt += 1
+        if before_attempt is not None and not before_attempt(attempt):
+            raise LLMError("abandoned: the work was taken over by another worker", retryable=False)
+        try:
+            return chat_completion_once(client=client, request=request, timeout=policy.timeout)
+        except LLMError as error:
+            if after_failure is not None and not after_failure(attempt, error):
+                raise
+            if not error.retryable or attempt >= policy.max_attempts:
+                raise
+            sleep(backoff_delay(attempt=attempt, policy=policy, error=error))

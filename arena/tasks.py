@@ -1,0 +1,28 @@
+"""Celery tasks: thin. They take ids, and call one service each.
+
+Every task is idempotent (work is claimed with conditional updates), so acks_late with
+reject_on_worker_lost (settings) is safe: a task whose worker died runs again.
+"""
+
+from celery import shared_task
+from celery.signals import worker_ready
+
+from .services import generation
+
+
+@shared_task(name="arena.tasks.generation_run_contestant")
+def generation_run_contestant(contestant_id: int) -> dict:
+    return generation.generation_drain(contestant_id=contestant_id)
+
+
+@shared_task(name="arena.tasks.generation_sweep_stuck")
+def generation_sweep_stuck() -> int:
+    return generation.generation_sweep_stuck()
+
+
+@worker_ready.connect
+def sweep_when_a_worker_starts(sender=None, **kwargs):
+    # A worker that starts after another was killed picks the dead worker's rows up at once
+    # (once their heartbeat is older than GENERATION_STUCK_AFTER_SECONDS) instead of waiting
+    # for beat's next sweep.
+    generation_sweep_stuck.delay()
