@@ -1,9 +1,10 @@
 from django.urls import path
 
-from .views import home, report, review
+from .views import home, invite, report, review
 
 urlpatterns = [
     path("", home.home, name="home"),
     path("review/<int:campaign_id>/", review.review_page, name="review"),
+    path("invite/<str:token>/", invite.invite_page, name="invite"),
     path("campaigns/<int:campaign_id>/report/", report.report_page, name="campaign-report"),
 ]

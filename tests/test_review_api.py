@@ -186,3 +186,45 @@ def test_session_client_needs_csrf_to_vote(campaign, reviewer):
     r = browser.post(f"/api/review/{token}/vote/", {"choice": "left"}, content_type="application/json")
     assert r.status_code == 403
     assert not Vote.objects.exists()
+
+
+# --- Invite links -------------------------------------------------------------------------------
+
+
+def make_invite(lead, campaign, **data):
+    r = client_for(lead).post(f"/api/campaigns/{campaign.id}/invites/", data, format="json")
+    assert r.status_code == 201
+    return r.json()["url"].replace("http://testserver", "")
+
+
+def test_new_user_signs_up_through_an_invite_and_lands_on_the_review_page(campaign, lead, client):
+    url = make_invite(lead, campaign)
+    assert client.get(url).status_code == 200
+    r = client.post(url, {"username": "newbie", "password1": "a-long-pass-42", "password2": "a-long-pass-42"})
+    assert r.status_code == 302 and r["Location"] == f"/review/{campaign.id}/"
+    assert CampaignReviewer.objects.filter(campaign=campaign, user__username="newbie").exists()
+    assert client.get(f"/api/review/next/?campaign={campaign.id}").status_code == 200
+
+
+def test_logged_in_user_joins_through_an_invite(campaign, lead, outsider, client):
+    url = make_invite(lead, campaign)
+    client.force_login(outsider)
+    assert "Join as a reviewer" in client.get(url).content.decode()
+    client.post(url)
+    assert CampaignReviewer.objects.filter(campaign=campaign, user=outsider).exists()
+
+
+def test_tampered_or_expired_invite_is_refused(campaign, lead, client, monkeypatch):
+    url = make_invite(lead, campaign, days=1)
+    assert client.get(url[:-3] + "xx/").status_code == 400
+    import time as clock
+
+    now = clock.time()
+    monkeypatch.setattr("arena.views.invite.time.time", lambda: now + 2 * 86400)
+    r = client.post(url, {"username": "late", "password1": "a-long-pass-42", "password2": "a-long-pass-42"})
+    assert r.status_code == 400
+    assert not CampaignReviewer.objects.filter(user__username="late").exists()
+
+
+def test_only_leads_make_invites(campaign, rita):
+    assert rita.post(f"/api/campaigns/{campaign.id}/invites/").status_code == 403

@@ -1,6 +1,7 @@
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView
 
+from ..views import invite
 from . import campaigns, reports, review
 
 urlpatterns = [
@@ -46,6 +47,7 @@ urlpatterns = [
         name="api-reviewer-include",
     ),
     path("campaigns/<int:campaign_id>/flags/", review.FlagListApi.as_view(), name="api-flags"),
+    path("campaigns/<int:campaign_id>/invites/", invite.InviteCreateApi.as_view(), name="api-invites"),
     path(
         "campaigns/<int:campaign_id>/comparisons/<int:comparison_id>/gold/",
         review.ComparisonGoldApi.as_view(),
