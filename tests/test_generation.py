@@ -349,3 +349,53 @@ def test_estimate_is_prompts_times_expected_tokens_times_price():
     ]
     assert estimate["total_usd"] == Decimal("0.011")
     assert estimate["calls"] == 20
+
+
+# --------------------------------------------------------------------------- API and page
+
+
+@pytest.mark.django_db(transaction=True)
+@override_settings(**FAST, LLM_MAX_ATTEMPTS=1)
+def test_lead_reads_estimate_and_progress_and_retries_failed_through_the_api(client, lead, reviewer, sim, eager):
+    sim.configure(error_500_rate=1.0)
+    campaign = make_campaign(prompts=2, base_url=sim.base_url, expected_output_tokens=500)
+    client.force_login(lead)
+
+    estimate = client.get(f"/api/campaigns/{campaign.pk}/estimate/").json()
+    # 2 prompts x 500 tokens x $1.00 per million = $0.001 per model.
+    assert estimate["total_usd"] == "0.002000" and estimate["contestants"][0]["usd"] == "0.001000"
+
+    generation_start(campaign=campaign)
+    progress = client.get(f"/api/campaigns/{campaign.pk}/generation/").json()
+    assert (progress["status"], progress["failed"], progress["done"]) == ("ready", 4, 0)
+    assert "500 server error" in progress["failures"][0]["last_error"]
+
+    sim.configure(error_500_rate=0.0)
+    retried = client.post(f"/api/campaigns/{campaign.pk}/retry-failed/")
+    assert retried.status_code == 202 and retried.json()["retried"] == 4
+    progress = client.get(f"/api/campaigns/{campaign.pk}/generation/").json()
+    assert (progress["status"], progress["done"], progress["failures"]) == ("ready", 4, [])
+    assert [c["done"] for c in progress["contestants"]] == [2, 2]
+
+    client.force_login(reviewer)
+    for path in ("estimate/", "generation/"):
+        assert client.get(f"/api/campaigns/{campaign.pk}/{path}").status_code in (403, 404)
+    assert client.post(f"/api/campaigns/{campaign.pk}/retry-failed/").status_code in (403, 404)
+
+
+@pytest.mark.django_db
+def test_campaign_page_shows_progress_and_errors_to_the_lead_only(client, lead, reviewer, settings):
+    campaign = make_campaign(prompts=2, base_url=settings.SIMULATED_API_BASE_URL, name="Bake-off")
+    generation_start(campaign=campaign)
+    Response.objects.filter(campaign=campaign).update(status="failed", attempts=6, last_error="503 server error: busy")
+
+    client.force_login(lead)
+    page = client.get(f"/campaigns/{campaign.pk}/")
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "Responses are simulated" in html
+    assert "503 server error: busy" in html and "generating" in html
+    assert f"/api/campaigns/{campaign.pk}/generation/" in html  # it refreshes itself from there
+
+    client.force_login(reviewer)
+    assert client.get(f"/campaigns/{campaign.pk}/").status_code == 404

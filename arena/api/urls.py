@@ -2,7 +2,7 @@ from django.urls import path
 from drf_spectacular.views import SpectacularAPIView
 
 from ..views import invite
-from . import campaigns, reports, review
+from . import campaigns, generation, reports, review
 
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
@@ -14,6 +14,14 @@ urlpatterns = [
     path("campaigns/<int:campaign_id>/generate/", campaigns.CampaignGenerateApi.as_view(), name="api-generate"),
     path("campaigns/<int:campaign_id>/open/", campaigns.CampaignOpenApi.as_view(), name="api-open"),
     path("campaigns/<int:campaign_id>/close/", campaigns.CampaignCloseApi.as_view(), name="api-close"),
+    # Generation (leads): arena/api/generation.py
+    path(
+        "campaigns/<int:campaign_id>/retry-failed/",
+        generation.GenerationRetryFailedApi.as_view(),
+        name="api-retry-failed",
+    ),
+    path("campaigns/<int:campaign_id>/estimate/", generation.GenerationEstimateApi.as_view(), name="api-estimate"),
+    path("campaigns/<int:campaign_id>/generation/", generation.GenerationProgressApi.as_view(), name="api-generation"),
     path("campaigns/<int:campaign_id>/report/", reports.ReportApi.as_view(), name="api-report"),
     path("campaigns/<int:campaign_id>/report.csv", reports.ReportCsvApi.as_view(), name="api-report-csv"),
     path(

@@ -1,0 +1,31 @@
+"""The lead's campaign page: status, generation progress per contestant, cost, failures, flags.
+
+It renders the current state, then refreshes itself by polling the lead-only JSON endpoint
+`/api/campaigns/<id>/generation/` every few seconds.
+"""
+
+from django.contrib.auth.decorators import login_required
+from django.http import Http404
+from django.shortcuts import render
+
+from ..api.generation import generation_payload
+from ..errors import NotFound
+from ..selectors.campaigns import access_campaign_for_lead
+from ..services import generation as generation_services
+
+
+@login_required
+def campaign_page(request, campaign_id):
+    try:
+        campaign = access_campaign_for_lead(user=request.user, campaign_id=campaign_id)
+    except NotFound:
+        raise Http404("no such campaign") from None
+    return render(
+        request,
+        "arena/campaign.html",
+        {
+            "campaign": campaign,
+            "generation": generation_payload(campaign),
+            "estimate": generation_services.generation_estimate(campaign=campaign),
+        },
+    )
