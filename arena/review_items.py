@@ -26,7 +26,10 @@ class ReviewItem:
     progress: dict
 
     def as_api(self) -> dict:
-        """The JSON of `GET /api/review/next/` (the contract fields plus progress and safe HTML)."""
+        """The JSON of `GET /api/review/next/` (the contract fields plus progress and safe HTML).
+
+        The guidelines come as markdown only: the review page renders them once, not per item.
+        """
         return {
             "assignment": self.token,
             "campaign": {"id": self.campaign_id, "name": self.campaign_name},
@@ -35,7 +38,6 @@ class ReviewItem:
             "left": {"text": self.left, "html": render_markdown(self.left)},
             "right": {"text": self.right, "html": render_markdown(self.right)},
             "guidelines": self.guidelines,
-            "guidelines_html": render_markdown(self.guidelines),
             "progress": self.progress,
         }
 
@@ -49,6 +51,8 @@ def review_item_build(*, assignment: Assignment) -> ReviewItem:
             "campaign_id",
             "campaign__name",
             "campaign__guidelines",
+            "campaign__votes_per_comparison",
+            "campaign__created_at",
             "comparison__prompt__text",
             "comparison__prompt__messages",
             "comparison__response_a__text",
@@ -67,5 +71,10 @@ def review_item_build(*, assignment: Assignment) -> ReviewItem:
         left=left,
         right=right,
         guidelines=row["campaign__guidelines"],
-        progress=reviewer_progress(campaign_id=row["campaign_id"], reviewer=assignment.reviewer_id),
+        progress=reviewer_progress(
+            campaign_id=row["campaign_id"],
+            reviewer=assignment.reviewer_id,
+            k=row["campaign__votes_per_comparison"],
+            created=row["campaign__created_at"],
+        ),
     )

@@ -29,6 +29,7 @@ pytestmark = pytest.mark.django_db
 def no_repeats(settings):
     # Most tests count items exactly; repeat checks get their own tests.
     settings.REVIEW_REPEAT_SHARE = 0.0
+    settings.REVIEW_EXPIRY_EVERY_SECONDS = 0  # expire overdue leases on every "next"
 
 
 def open_with(prompts=4, k=3, reviewers=("r1", "r2", "r3"), **kw):

@@ -17,6 +17,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture(autouse=True)
 def no_repeats(settings):
     settings.REVIEW_REPEAT_SHARE = 0.0
+    settings.REVIEW_EXPIRY_EVERY_SECONDS = 0  # expire overdue leases on every "next"
 
 
 @pytest.fixture

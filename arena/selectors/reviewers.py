@@ -30,22 +30,28 @@ from django.db.models import Count, F, Q
 
 from ..models import Assignment, Campaign, CampaignReviewer, Comparison, Vote
 
-COMPARISON_COUNT_TTL = 30  # seconds; progress totals may lag a lead's exclusions by this much
+REVIEW_TOTALS_TTL = 10  # seconds; progress totals may lag a lead's changes by this much
 
 
-def _comparisons_in_review(campaign_id: int, created) -> int:
-    # Counting 100,000 comparisons on every "next" would make it slow down with campaign size,
-    # so the count is cached briefly. The key carries the campaign's creation time, so a reused
-    # id (SQLite after a rollback) never reads another campaign's count.
-    key = f"arena:comparisons-in-review:{campaign_id}:{created.timestamp() if created else 0}"
-    count = cache.get(key)
-    if count is None:
-        count = Comparison.objects.filter(campaign_id=campaign_id, excluded=False).count()
-        cache.set(key, count, COMPARISON_COUNT_TTL)
-    return count
+def _review_totals(campaign_id: int, created) -> tuple[int, int]:
+    """(comparisons in review, included reviewers), cached for a few seconds.
+
+    Counting 100,000 comparisons on every "next" would make it slow down with campaign size.
+    The key carries the campaign's creation time, so a reused id (SQLite after a rollback)
+    never reads another campaign's numbers.
+    """
+    key = f"arena:review-totals:{campaign_id}:{created.timestamp() if created else 0}"
+    totals = cache.get(key)
+    if totals is None:
+        totals = (
+            Comparison.objects.filter(campaign_id=campaign_id, excluded=False).count(),
+            CampaignReviewer.objects.filter(campaign_id=campaign_id, excluded=False).count(),
+        )
+        cache.set(key, totals, REVIEW_TOTALS_TTL)
+    return totals
 
 
-def reviewer_progress(*, campaign_id: int, reviewer) -> dict:
+def reviewer_progress(*, campaign_id: int, reviewer, k: int | None = None, created=None) -> dict:
     """{"done": votes this reviewer cast here, "total": their share of the campaign}.
 
     The share is the campaign's vote target split over its included reviewers, capped at the
@@ -53,13 +59,10 @@ def reviewer_progress(*, campaign_id: int, reviewer) -> dict:
     """
     reviewer_id = getattr(reviewer, "pk", reviewer)
     done = Vote.objects.filter(campaign_id=campaign_id, reviewer_id=reviewer_id, counted=True).count()
-    k, created = Campaign.objects.filter(pk=campaign_id).values_list("votes_per_comparison", "created_at").first() or (
-        1,
-        None,
-    )
-    reviewers = CampaignReviewer.objects.filter(campaign_id=campaign_id, excluded=False).count() or 1
-    comparisons = _comparisons_in_review(campaign_id, created)
-    share = min(comparisons, math.ceil(comparisons * k / reviewers))
+    if k is None or created is None:
+        k, created = Campaign.objects.filter(pk=campaign_id).values_list("votes_per_comparison", "created_at").get()
+    comparisons, reviewers = _review_totals(campaign_id, created)
+    share = min(comparisons, math.ceil(comparisons * k / max(reviewers, 1)))
     return {"done": done, "total": max(share, done)}
 
 

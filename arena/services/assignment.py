@@ -12,8 +12,8 @@ Rules, each settled in the database rather than in Python:
 - A reviewer's own requests are serialised by a row lock on their `CampaignReviewer` row. That
   makes "an unexpired lease is handed back again" (a reload shows the same item) race-free.
 - A lease expires after `REVIEW_LEASE_MINUTES` and its slot returns to the pool. Expiry runs
-  lazily at the start of every "next" (a bounded batch) and can also run from a periodic task
-  via `assignments_expire()`.
+  lazily at the start of "next" (a bounded batch, at most every few seconds per process) and
+  can also run from a periodic task via `assignments_expire()`.
 - Least-handed-out comparisons first, then a random rank (`Comparison.order_key`) so the order
   says nothing about the pair; never the same prompt twice in a row unless nothing else is left.
 - Counterbalancing: `Comparison.a_left_count` counts the live normal assignments that show A on
@@ -27,6 +27,7 @@ step is one statement walking an index (campaign, excluded, active_assignments, 
 """
 
 import secrets
+import time
 from collections import defaultdict
 from datetime import timedelta
 
@@ -40,6 +41,11 @@ from ..models import Assignment, Campaign, CampaignReviewer, Comparison, Vote
 from .campaigns import reviewer_set_excluded
 
 EXPIRY_BATCH = 100
+# Lazy expiry runs at most this often per process and campaign (settings may override it; the
+# tests set 0). Leases last minutes, so a few seconds of delay returns nothing noticeably late,
+# and most "next" calls skip a transaction.
+EXPIRY_EVERY_SECONDS = 5.0
+_last_expiry: dict[int, float] = {}
 FLAG_REASON_MAX = 1000
 
 
@@ -252,7 +258,10 @@ def assignment_next_for_reviewer(*, campaign: Campaign, reviewer) -> Assignment 
     """
     if campaign.status != Campaign.Status.OPEN:
         return None
-    assignments_expire(campaign=campaign)
+    every = getattr(settings, "REVIEW_EXPIRY_EVERY_SECONDS", EXPIRY_EVERY_SECONDS)
+    if time.monotonic() - _last_expiry.get(campaign.pk, -1e9) >= every:
+        _last_expiry[campaign.pk] = time.monotonic()
+        assignments_expire(campaign=campaign)
     now = timezone.now()
     with transaction.atomic():
         membership = CampaignReviewer.objects.select_for_update().filter(campaign=campaign, user=reviewer).first()
