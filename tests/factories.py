@@ -103,8 +103,8 @@ def add_reviewers(campaign: Campaign, *usernames: str) -> list:
     User = get_user_model()
     users = []
     for username in usernames:
-        user, _ = User.objects.get_or_create(username=username)
-        if not user.has_usable_password():
+        user, created = User.objects.get_or_create(username=username)
+        if created:
             user.set_password(f"{username}-pass-123")
             user.save()
         CampaignReviewer.objects.get_or_create(campaign=campaign, user=user)
