@@ -3,7 +3,7 @@
 from django.db.models import Count, Q
 
 from ..errors import NotFound
-from ..models import Campaign, Comparison, Response, Vote
+from ..models import Campaign, CampaignReviewer, Comparison, Response, Vote
 
 
 def is_lead(user) -> bool:
@@ -43,7 +43,9 @@ def campaign_progress(*, campaign: Campaign) -> dict:
     prompts = campaign.prompts.count()
     contestants = campaign.contestants.count()
     comparisons = Comparison.objects.filter(campaign=campaign, excluded=False).count()
-    votes = Vote.objects.filter(campaign=campaign, counted=True).count()
+    # Votes of excluded reviewers stay stored but count nowhere: their slots go back to the pool.
+    excluded = CampaignReviewer.objects.filter(campaign=campaign, excluded=True).values("user_id")
+    votes = Vote.objects.filter(campaign=campaign, counted=True).exclude(reviewer_id__in=excluded).count()
     return {
         "prompts": prompts,
         "responses_done": responses["done"],
