@@ -151,42 +151,53 @@ def report_build(*, campaign: Campaign, rounds: int = BOOTSTRAP_ROUNDS) -> Campa
     """Recompute every number from the votes (no cache)."""
     contestants = report_selectors.contestants_of(campaign=campaign)
     excluded = report_selectors.excluded_reviewer_ids(campaign=campaign)
+    # One GROUP BY per comparison feeds every vote count below; pair, category and bias
+    # counts are sums over its rows (numpy), not further scans of the votes table.
     per_comparison = report_selectors.comparison_counts(campaign=campaign, excluded=excluded)
-    pair_rows = report_selectors.pair_counts(campaign=campaign, excluded=excluded)
     anchor = _anchor_index(campaign, contestants)
 
     overall = _slice(
         name="All prompts",
         contestants=contestants,
         pairing=campaign.pairing,
-        counts_rows=pair_rows,
+        counts_rows=pair_count_rows(per_comparison, None),
         per_comparison=per_comparison,
         mask=None,
         rounds=rounds,
         anchor=anchor,
     )
     categories = []
-    by_category: dict[str, list[dict]] = {}
-    for row in report_selectors.category_pair_counts(campaign=campaign, excluded=excluded):
-        by_category.setdefault(row["category"] or "", []).append(row)
-    if len(by_category) > 1:
-        category_array = np.array(per_comparison.category, dtype=object)
-        for name in sorted(by_category):
+    category_array = np.array(per_comparison.category, dtype=object)
+    names = sorted(set(per_comparison.category))
+    if len(names) > 1:
+        for name in names:
+            mask = category_array == name
             categories.append(
                 _slice(
                     name=name or "(no category)",
                     contestants=contestants,
                     pairing=campaign.pairing,
-                    counts_rows=by_category[name],
+                    counts_rows=pair_count_rows(per_comparison, mask),
                     per_comparison=per_comparison,
-                    mask=category_array == name,
+                    mask=mask,
                     rounds=rounds,
                     anchor=anchor,
                 )
             )
 
-    totals = report_selectors.totals(campaign=campaign, excluded=excluded)
-    lengths = report_selectors.length_counts(campaign=campaign, excluded=excluded)
+    counts = per_comparison.counts
+    totals = {
+        "votes": int(counts.sum()),
+        "left_wins": int(per_comparison.left_wins.sum()),
+        "right_wins": int(per_comparison.right_wins.sum()),
+        "too_fast": int(per_comparison.too_fast.sum()),
+    }
+    a_longer, b_longer = per_comparison.a_longer > 0, per_comparison.a_longer < 0
+    lengths = {
+        "longer_wins": int(counts[a_longer, 0].sum() + counts[b_longer, 1].sum()),
+        "shorter_wins": int(counts[b_longer, 0].sum() + counts[a_longer, 1].sum()),
+        "same_length": int(counts[per_comparison.a_longer == 0, :2].sum()),
+    }
     position = stats.position_bias(left_wins=totals["left_wins"], right_wins=totals["right_wins"])
     length = stats.length_bias(longer_wins=lengths["longer_wins"], shorter_wins=lengths["shorter_wins"])
     report = CampaignReport(
@@ -212,6 +223,29 @@ def report_build(*, campaign: Campaign, rounds: int = BOOTSTRAP_ROUNDS) -> Campa
     )
     report.summary = summary_text(report)
     return report
+
+
+def pair_count_rows(per_comparison: report_selectors.ComparisonCounts, mask: np.ndarray | None) -> list[dict]:
+    """Per-pair outcome counts summed from the per-comparison rows (optionally a subset)."""
+    a_ids, b_ids, counts = per_comparison.contestant_a_id, per_comparison.contestant_b_id, per_comparison.counts
+    if mask is not None:
+        a_ids, b_ids, counts = a_ids[mask], b_ids[mask], counts[mask]
+    if len(a_ids) == 0:
+        return []
+    keys, inverse = np.unique(np.column_stack([a_ids, b_ids]), axis=0, return_inverse=True)
+    sums = np.zeros((len(keys), 4), dtype=np.int64)
+    np.add.at(sums, inverse.ravel(), counts)
+    return [
+        {
+            "contestant_a_id": int(a),
+            "contestant_b_id": int(b),
+            "a_wins": int(row[0]),
+            "b_wins": int(row[1]),
+            "ties": int(row[2]),
+            "both_bad": int(row[3]),
+        }
+        for (a, b), row in zip(keys, sums, strict=True)
+    ]
 
 
 def _anchor_index(campaign: Campaign, contestants: list[Contestant]) -> int | None:

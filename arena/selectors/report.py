@@ -21,7 +21,7 @@ from django.db import connection
 from django.db.models import Count, F, Max, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Length
 
-from ..models import Assignment, Campaign, CampaignReviewer, Comparison, Contestant, Vote
+from ..models import Assignment, Campaign, CampaignReviewer, Comparison, Contestant, Response, Vote
 
 OUTCOMES = ("a", "b", "tie", "both_bad")
 
@@ -83,8 +83,11 @@ def category_pair_counts(*, campaign: Campaign, excluded: list[int] | None = Non
 class ComparisonCounts:
     """Per-comparison counts (one comparison = one prompt of one pair), as parallel arrays.
 
-    `counts[:, k]` is the number of votes with outcome OUTCOMES[k]. This is the input of the
-    prompt bootstrap (a comparison's votes are one cluster) and of the agreement statistics.
+    `counts[:, k]` is the number of votes with outcome OUTCOMES[k]; `left_wins`, `right_wins`
+    and `too_fast` count the same comparison's votes by shown side and speed; `a_longer` is
+    +1 when response A's text is longer than B's, -1 when shorter, 0 when equal. This one
+    GROUP BY is the input of the pair and category tables, the prompt bootstrap (a
+    comparison's votes are one cluster), the agreement statistics and both biases.
     """
 
     comparison_id: np.ndarray
@@ -93,6 +96,10 @@ class ComparisonCounts:
     contestant_b_id: np.ndarray
     category: list[str]
     counts: np.ndarray  # (n, 4) int64
+    left_wins: np.ndarray
+    right_wins: np.ndarray
+    too_fast: np.ndarray
+    a_longer: np.ndarray
 
     def __len__(self) -> int:
         return len(self.comparison_id)
@@ -107,18 +114,61 @@ def comparison_counts(*, campaign: Campaign, excluded: list[int] | None = None) 
             prompt_id=F("comparison__prompt_id"),
             a_id=F("comparison__contestant_a_id"),
             b_id=F("comparison__contestant_b_id"),
+            ra_id=F("comparison__response_a_id"),
+            rb_id=F("comparison__response_b_id"),
             category=F("comparison__prompt__category"),
         )
-        .annotate(**_outcome_aggregates())
+        .annotate(
+            **_outcome_aggregates(),
+            left_wins=Count("pk", filter=Q(choice=Vote.Choice.LEFT)),
+            right_wins=Count("pk", filter=Q(choice=Vote.Choice.RIGHT)),
+            too_fast=Count("pk", filter=Q(too_fast=True)),
+        )
         .order_by()
-        .values_list("comparison_id", "prompt_id", "a_id", "b_id", "category", "a_wins", "b_wins", "ties", "both_bad")
+        .values_list(
+            "comparison_id",
+            "prompt_id",
+            "a_id",
+            "b_id",
+            "ra_id",
+            "rb_id",
+            "a_wins",
+            "b_wins",
+            "ties",
+            "both_bad",
+            "left_wins",
+            "right_wins",
+            "too_fast",
+            "category",
+        )
     )
     if not rows:
         empty = np.zeros(0, dtype=np.int64)
-        return ComparisonCounts(empty, empty, empty, empty, [], np.zeros((0, 4), dtype=np.int64))
-    ids = np.array([r[:4] for r in rows], dtype=np.int64)
-    counts = np.array([r[5:] for r in rows], dtype=np.int64)
-    return ComparisonCounts(ids[:, 0], ids[:, 1], ids[:, 2], ids[:, 3], [r[4] or "" for r in rows], counts)
+        return ComparisonCounts(
+            empty, empty, empty, empty, [], np.zeros((0, 4), dtype=np.int64), empty, empty, empty, empty
+        )
+    numbers = np.array([r[:13] for r in rows], dtype=np.int64)
+    # Text lengths per response, read once (a few per prompt) rather than once per vote.
+    length = dict(
+        Response.objects.filter(campaign=campaign)
+        .annotate(n=Length("text"))
+        .values_list("pk", "n")
+        .iterator(chunk_size=10_000)
+    )
+    len_a = np.array([length.get(int(i), 0) for i in numbers[:, 4]])
+    len_b = np.array([length.get(int(i), 0) for i in numbers[:, 5]])
+    return ComparisonCounts(
+        comparison_id=numbers[:, 0],
+        prompt_id=numbers[:, 1],
+        contestant_a_id=numbers[:, 2],
+        contestant_b_id=numbers[:, 3],
+        category=[r[13] or "" for r in rows],
+        counts=numbers[:, 6:10],
+        left_wins=numbers[:, 10],
+        right_wins=numbers[:, 11],
+        too_fast=numbers[:, 12],
+        a_longer=np.sign(len_a - len_b),
+    )
 
 
 def totals(*, campaign: Campaign, excluded: list[int] | None = None) -> dict:
