@@ -28,6 +28,8 @@ from .models import (
 from .selectors.campaigns import campaign_progress
 from .services import campaigns as campaign_services
 from .services import generation as generation_services
+from .services.assignment import comparison_set_excluded, comparison_set_gold, reviewer_exclude
+from .services.invites import invite_token_make
 
 
 class ContestantInline(admin.TabularInline):
@@ -53,7 +55,9 @@ class ReviewerInline(admin.TabularInline):
     model = CampaignReviewer
     extra = 1
     fields = ["user", "excluded", "added_at"]
-    readonly_fields = ["added_at"]
+    # Excluding goes through the reviewer admin's action (reviewer_exclude), which also frees
+    # the reviewer's slots; a plain checkbox here would skip that.
+    readonly_fields = ["excluded", "added_at"]
     autocomplete_fields = ["user"]
 
 
@@ -87,7 +91,7 @@ class CampaignAdmin(admin.ModelAdmin):
     search_fields = ["name"]
     inlines = [ContestantInline, ReviewerInline]
     readonly_fields = ["status", "frozen_settings", "paused_reason", "created_at", "opened_at", "closed_at"]
-    actions = ["action_generate", "action_retry_failed", "action_open", "action_close"]
+    actions = ["action_generate", "action_retry_failed", "action_open", "action_close", "action_invite"]
     fieldsets = [
         (None, {"fields": ["name", "guidelines", "status", "votes_per_comparison", "pairing", "min_seconds_per_vote"]}),
         (
@@ -209,6 +213,13 @@ class CampaignAdmin(admin.ModelAdmin):
     def action_close(self, request, queryset):
         self._run(request, queryset, "closed", lambda c: campaign_services.campaign_close(campaign=c))
 
+    @admin.action(description="Create a reviewer invite link (7 days)")
+    def action_invite(self, request, queryset):
+        for campaign in queryset:
+            token, _ = invite_token_make(campaign=campaign)
+            link = request.build_absolute_uri(reverse("invite", args=[token]))
+            self.message_user(request, f"{campaign}: invite link (valid 7 days): {link}", messages.SUCCESS)
+
 
 @admin.register(Prompt)
 class PromptAdmin(admin.ModelAdmin):
@@ -250,18 +261,62 @@ class ResponseAdmin(admin.ModelAdmin):
 class ComparisonAdmin(admin.ModelAdmin):
     list_display = ["id", "campaign", "prompt", "contestant_a", "contestant_b", "votes_count", "excluded", "gold"]
     list_filter = ["campaign", "excluded", "gold"]
-    list_editable = ["excluded", "gold"]
     list_select_related = ["campaign", "prompt", "contestant_a", "contestant_b"]
-    readonly_fields = ["campaign", "prompt", "contestant_a", "contestant_b", "response_a", "response_b"]
-    actions = ["action_exclude", "action_include"]
+    readonly_fields = [
+        "campaign",
+        "prompt",
+        "contestant_a",
+        "contestant_b",
+        "response_a",
+        "response_b",
+        "votes_count",
+        "excluded",
+        "gold",
+    ]
+    actions = [
+        "action_exclude",
+        "action_include",
+        "action_gold_a",
+        "action_gold_b",
+        "action_gold_tie",
+        "action_gold_both_bad",
+        "action_gold_clear",
+    ]
+
+    def _each(self, request, queryset, fn, verb):
+        for comparison in queryset:
+            fn(comparison)
+        self.message_user(request, f"{queryset.count()} comparison(s) {verb}.", messages.SUCCESS)
 
     @admin.action(description="Exclude from review")
     def action_exclude(self, request, queryset):
-        queryset.update(excluded=True)
+        self._each(request, queryset, lambda c: comparison_set_excluded(comparison=c, excluded=True), "excluded")
 
     @admin.action(description="Include in review")
     def action_include(self, request, queryset):
-        queryset.update(excluded=False)
+        self._each(request, queryset, lambda c: comparison_set_excluded(comparison=c, excluded=False), "included")
+
+    @admin.action(description="Gold: A is better")
+    def action_gold_a(self, request, queryset):
+        self._each(request, queryset, lambda c: comparison_set_gold(comparison=c, gold="a"), "marked gold A")
+
+    @admin.action(description="Gold: B is better")
+    def action_gold_b(self, request, queryset):
+        self._each(request, queryset, lambda c: comparison_set_gold(comparison=c, gold="b"), "marked gold B")
+
+    @admin.action(description="Gold: tie")
+    def action_gold_tie(self, request, queryset):
+        self._each(request, queryset, lambda c: comparison_set_gold(comparison=c, gold="tie"), "marked gold tie")
+
+    @admin.action(description="Gold: both bad")
+    def action_gold_both_bad(self, request, queryset):
+        self._each(
+            request, queryset, lambda c: comparison_set_gold(comparison=c, gold="both_bad"), "marked gold both bad"
+        )
+
+    @admin.action(description="Clear gold")
+    def action_gold_clear(self, request, queryset):
+        self._each(request, queryset, lambda c: comparison_set_gold(comparison=c, gold=""), "cleared of gold")
 
     def has_add_permission(self, request):
         return False
@@ -271,8 +326,21 @@ class ComparisonAdmin(admin.ModelAdmin):
 class CampaignReviewerAdmin(admin.ModelAdmin):
     list_display = ["user", "campaign", "excluded", "votes", "added_at"]
     list_filter = ["campaign", "excluded"]
-    list_editable = ["excluded"]
     list_select_related = ["user", "campaign"]
+    readonly_fields = ["excluded"]
+    actions = ["action_exclude", "action_include"]
+
+    @admin.action(description="Exclude from every report (frees their review slots)")
+    def action_exclude(self, request, queryset):
+        for membership in queryset:
+            reviewer_exclude(campaign=membership.campaign, user=membership.user, excluded=True)
+        self.message_user(request, f"{queryset.count()} reviewer(s) excluded.", messages.SUCCESS)
+
+    @admin.action(description="Include again")
+    def action_include(self, request, queryset):
+        for membership in queryset:
+            reviewer_exclude(campaign=membership.campaign, user=membership.user, excluded=False)
+        self.message_user(request, f"{queryset.count()} reviewer(s) included.", messages.SUCCESS)
 
     def get_queryset(self, request):
         return (

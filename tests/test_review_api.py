@@ -220,7 +220,7 @@ def test_tampered_or_expired_invite_is_refused(campaign, lead, client, monkeypat
     import time as clock
 
     now = clock.time()
-    monkeypatch.setattr("arena.views.invite.time.time", lambda: now + 2 * 86400)
+    monkeypatch.setattr("arena.services.invites.time.time", lambda: now + 2 * 86400)
     r = client.post(url, {"username": "late", "password1": "a-long-pass-42", "password2": "a-long-pass-42"})
     assert r.status_code == 400
     assert not CampaignReviewer.objects.filter(user__username="late").exists()

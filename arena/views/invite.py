@@ -5,11 +5,8 @@ SECRET_KEY and a salt of its own), so it cannot be forged or extended. A new use
 through it (username + password) and is logged in; a logged-in user joins with one click.
 """
 
-import time
-
 from django.contrib.auth import get_user_model, login
 from django.contrib.auth.forms import UserCreationForm
-from django.core import signing
 from django.db import transaction
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -19,28 +16,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from ..api.permissions import IsLead
-from ..models import Campaign, CampaignReviewer
+from ..models import CampaignReviewer
 from ..selectors.campaigns import access_campaign_for_lead
-
-INVITE_SALT = "arena.invite"
-DEFAULT_DAYS = 7
-MAX_DAYS = 90
-
-
-def invite_token_make(*, campaign: Campaign, days: int = DEFAULT_DAYS) -> tuple[str, int]:
-    expires = int(time.time()) + days * 86400
-    return signing.dumps({"c": campaign.pk, "exp": expires}, salt=INVITE_SALT, compress=True), expires
-
-
-def invite_campaign(token: str) -> Campaign | None:
-    """The campaign of a valid, unexpired invite, or None."""
-    try:
-        payload = signing.loads(token, salt=INVITE_SALT)
-    except signing.BadSignature:
-        return None
-    if not isinstance(payload, dict) or payload.get("exp", 0) < time.time():
-        return None
-    return Campaign.objects.filter(pk=payload.get("c")).first()
+from ..services.invites import DEFAULT_DAYS, MAX_DAYS, invite_campaign, invite_token_make
 
 
 class SignupForm(UserCreationForm):
