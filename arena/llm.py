@@ -27,9 +27,11 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-import openai
+if TYPE_CHECKING:
+    import openai
 
 # A Retry-After beyond this is not waited for in full: the next attempt simply gets another 429,
 # which costs nothing, instead of parking a worker thread for an hour.
@@ -107,6 +109,8 @@ _clients_lock = threading.Lock()
 
 def client_for(*, base_url: str, api_key: str, timeout: float) -> openai.OpenAI:
     """One client per (endpoint, key, timeout) and process, shared by threads (httpx is thread-safe)."""
+    import openai  # imported on first use: ~40 MB that a worker's main process never needs
+
     cache_key = (base_url, api_key, timeout)
     with _clients_lock:
         client = _clients.get(cache_key)
@@ -140,6 +144,8 @@ def parse_retry_after(headers) -> float | None:
 
 def classify(exc: BaseException) -> LLMError:
     """Turn whatever the client raised into a retryable or permanent LLMError."""
+    import openai
+
     if isinstance(exc, LLMError):
         return exc
     if isinstance(exc, openai.APITimeoutError):

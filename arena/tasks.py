@@ -5,7 +5,7 @@ reject_on_worker_lost (settings) is safe: a task whose worker died runs again.
 """
 
 from celery import shared_task
-from celery.signals import worker_ready
+from celery.signals import worker_process_init, worker_ready
 
 from .services import generation
 
@@ -26,3 +26,10 @@ def sweep_when_a_worker_starts(sender=None, **kwargs):
     # (once their heartbeat is older than GENERATION_STUCK_AFTER_SECONDS) instead of waiting
     # for beat's next sweep.
     generation_sweep_stuck.delay()
+
+
+@worker_process_init.connect
+def load_the_model_client_when_a_pool_process_starts(**kwargs):
+    # The openai package takes ~0.5 s and ~40 MB to import: pay it when a pool process starts,
+    # not in the first generation task (the main process, which never calls a model, skips it).
+    import openai  # noqa: F401

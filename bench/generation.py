@@ -1,0 +1,284 @@
+"""Benchmark of the generation engine: the real pipeline (Celery worker, broker, database).
+
+    .venv/bin/python bench/generation.py [--prompts 200] [--latency 0.25] [--memory-prompts 10000]
+
+It sets up its own temporary database and broker: SQLite and a filesystem broker in a temp
+dir, or, when DATABASE_URL (postgres) and CELERY_BROKER_URL (redis) are set, a temporary
+PostgreSQL database on that server and the given Redis. It starts the simulated API and one
+real worker (`celery -A evalsite worker --concurrency=2`, prefork), then:
+
+1. speed: 200 prompts x 2 contestants at concurrency 32, which here means 16 calls in flight
+   per contestant (`max_concurrency=16`, the default), 32 in flight in total, against 250 ms
+   per call. Printed: wall time, the ideal time (calls x latency / 32), the wall time of a plain
+   sequential loop over the `openai` client for the same 400 calls, and both ratios;
+2. memory: 10,000 prompts x 2 contestants at a low latency, sampling the worker's RSS (main
+   process plus its pool children, from /proc) and printing the peak.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def setup_environment(tmp: Path) -> dict:
+    """Point this process (and the worker) at a fresh database and broker."""
+    env = {"EVALSITE_VAR_DIR": str(tmp), "LOG_LEVEL": "WARNING"}
+    db_url = os.environ.get("DATABASE_URL", "")
+    broker = os.environ.get("CELERY_BROKER_URL", "")
+    info = {"database": "sqlite (temp dir)", "broker": "filesystem (temp dir)", "drop": None}
+    if db_url.startswith("postgres"):
+        import psycopg
+
+        name = f"bench_gen_{uuid.uuid4().hex[:8]}"
+        parts = urlsplit(db_url)
+        admin = urlunsplit(parts._replace(path="/postgres"))
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        env["DATABASE_URL"] = urlunsplit(parts._replace(path=f"/{name}"))
+        info.update(database=f"postgresql (temp db {name})", drop=(admin, name))
+    else:
+        env["DATABASE_URL"] = f"sqlite:///{tmp / 'bench.sqlite3'}"
+    if broker.startswith("redis"):
+        env["CELERY_BROKER_URL"] = broker
+        info["broker"] = f"redis ({broker})"
+    else:
+        env["CELERY_BROKER_URL"] = "filesystem://"
+    os.environ.update(env)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "evalsite.settings")
+    return info
+
+
+def worker_rss_mb(pid: int) -> float:
+    """RSS of the worker's main process plus every descendant (the prefork pool)."""
+    return worker_memory_mb(pid)[0]
+
+
+def worker_memory_mb(pid: int) -> tuple[float, float]:
+    """(RSS, PSS) summed over the worker's main process and every descendant, in MB.
+
+    Summed RSS counts the pages a forked pool child shares with its parent once per process;
+    PSS divides each shared page among the processes sharing it, so its sum is the memory the
+    worker really holds.
+    """
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        children.setdefault(ppid, []).append(int(entry))
+    rss_kb = pss_kb = 0
+    todo = [pid]
+    while todo:
+        p = todo.pop()
+        todo.extend(children.get(p, []))
+        try:
+            with open(f"/proc/{p}/smaps_rollup") as f:
+                for line in f:
+                    if line.startswith("Rss:"):
+                        rss_kb += int(line.split()[1])
+                    elif line.startswith("Pss:"):
+                        pss_kb += int(line.split()[1])
+        except OSError:
+            pass
+    return rss_kb / 1024, pss_kb / 1024
+
+
+def start_worker(log: Path) -> subprocess.Popen:
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "evalsite",
+            "worker",
+            "--loglevel=INFO",
+            "--pool=prefork",
+            "--concurrency=2",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+        ],
+        cwd=ROOT,
+        env=os.environ.copy(),
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 60
+    while "ready." not in log.read_text():
+        if time.monotonic() > deadline or proc.poll() is not None:
+            raise SystemExit(f"the worker did not start:\n{log.read_text()[-3000:]}")
+        time.sleep(0.2)
+    return proc
+
+
+def make_campaign(name: str, prompts: int, base_url: str):
+    from arena.models import Prompt
+    from arena.services.campaigns import ContestantSpec, campaign_create
+
+    campaign = campaign_create(
+        name=name,
+        contestants=[
+            ContestantSpec(label="A", model="deepseek-v4-flash", base_url=base_url, max_concurrency=16),
+            ContestantSpec(label="B", model="Qwen/Qwen3-32B", base_url=base_url, max_concurrency=16),
+        ],
+        max_tokens=200,
+    )
+    Prompt.objects.bulk_create(
+        [
+            Prompt(campaign=campaign, position=i, external_id=f"q{i}", text=f"Order #{i}: where is my parcel?")
+            for i in range(prompts)
+        ],
+        batch_size=2000,
+    )
+    return campaign
+
+
+def run_generation(campaign, *, worker_pid: int | None = None) -> tuple[float, tuple[float, float]]:
+    """Generate and wait until ready; returns (wall seconds, (peak worker RSS MB, peak PSS MB)))."""
+    from arena.models import Campaign
+    from arena.services.generation import generation_start
+
+    peak = worker_memory_mb(worker_pid) if worker_pid else (0.0, 0.0)
+    started = time.monotonic()
+    generation_start(campaign=campaign)
+    while Campaign.objects.values_list("status", flat=True).get(pk=campaign.pk) != "ready":
+        if worker_pid:
+            rss, pss = worker_memory_mb(worker_pid)
+            peak = (max(peak[0], rss), max(peak[1], pss))
+        time.sleep(0.05)
+    return time.monotonic() - started, peak
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--prompts", type=int, default=200)
+    parser.add_argument("--latency", type=float, default=0.25)
+    parser.add_argument("--sequential-calls", type=int, default=None, help="default: as many as the pipeline made")
+    parser.add_argument("--memory-prompts", type=int, default=10_000, help="0 skips the memory run")
+    parser.add_argument("--memory-latency", type=float, default=0.015)
+    args = parser.parse_args()
+
+    tmp = Path(tempfile.mkdtemp(prefix="bench-gen-"))
+    info = setup_environment(tmp)
+    import django
+
+    django.setup()
+    import openai
+    from django.core.management import call_command
+    from django.db import connection
+    from django.db.models import Count
+
+    import arena.simulator
+    from arena.models import Response
+    from arena.simulator import SimulatorConfig, SimulatorServer
+    from evalsite.celery import app
+
+    # The simulator's handler writes headers and body in two sends; with Nagle's algorithm on
+    # and the client's delayed ACK, every keep-alive answer then stalls ~40 ms, which no real
+    # API server does. TCP_NODELAY removes that artefact, for the pipeline and the loop alike.
+    arena.simulator._Handler.disable_nagle_algorithm = True
+    call_command("migrate", verbosity=0)
+    try:
+        app.control.purge()
+    except Exception:  # noqa: BLE001 - an empty queue may have nothing to purge
+        pass
+    print(f"database: {info['database']}; broker: {info['broker']}; cores: {os.cpu_count()}")
+    worker = None
+    try:
+        with SimulatorServer(SimulatorConfig(latency=args.latency)) as sim:
+            worker = start_worker(tmp / "worker.log")
+            idle_rss, idle_pss = worker_memory_mb(worker.pid)
+
+            # 1. Speed through the pipeline.
+            campaign = make_campaign("bench speed", args.prompts, sim.base_url)
+            calls = args.prompts * 2
+            concurrency = 32
+            t0 = time.time()
+            wall, _ = run_generation(campaign)
+            times = sorted(sim.stats()["request_times"])
+            first_call, last_call = times[0] - t0, times[-1] - t0
+            statuses = dict(
+                Response.objects.filter(campaign=campaign)
+                .values("status")
+                .annotate(n=Count("id"))
+                .values_list("status", "n")
+            )
+            ideal = calls * args.latency / concurrency
+            in_flight = sim.stats()["max_in_flight"]
+
+            # The same calls, one after another, with the plain client.
+            seq_calls = args.sequential_calls or calls
+            client = openai.OpenAI(base_url=sim.base_url, api_key="bench", max_retries=0, timeout=30)
+            started = time.monotonic()
+            for i in range(seq_calls):
+                client.chat.completions.create(
+                    model="deepseek-v4-flash",
+                    messages=[{"role": "user", "content": f"Order #{i}: where is my parcel? (sequential)"}],
+                    max_tokens=200,
+                )
+            seq_wall = (time.monotonic() - started) * calls / seq_calls
+
+            print(f"\n== speed: {args.prompts} prompts x 2 = {calls} calls, latency {args.latency * 1000:.0f} ms")
+            print(
+                "concurrency 32 = max_concurrency 16 per contestant x 2 contestants, one worker (prefork, 2 processes)"
+            )
+            print(f"responses: {statuses}; peak calls in flight at the API: {in_flight}")
+            print(
+                f"pipeline wall time:   {wall:8.2f} s   (first call at {first_call:.2f} s, last at {last_call:.2f} s)"
+            )
+            print(f"ideal time:           {ideal:8.2f} s   ({calls} x {args.latency} s / {concurrency})")
+            note = "" if seq_calls == calls else f" (measured on {seq_calls} calls, scaled to {calls})"
+            print(f"sequential loop:      {seq_wall:8.2f} s{note}")
+            print(f"wall / ideal:         {wall / ideal:8.2f} x   (target <= 1.25)")
+            print(f"sequential / wall:    {seq_wall / wall:8.1f} x   (target >= 15)")
+
+            # 2. Memory with many prompts.
+            if args.memory_prompts:
+                sim.configure(latency=args.memory_latency)
+                campaign = make_campaign("bench memory", args.memory_prompts, sim.base_url)
+                wall, peak = run_generation(campaign, worker_pid=worker.pid)
+                done = Response.objects.filter(campaign=campaign, status="done").count()
+                print(
+                    f"\n== memory: {args.memory_prompts} prompts x 2 contestants = {args.memory_prompts * 2} calls, "
+                    f"latency {args.memory_latency * 1000:.0f} ms"
+                )
+                print(f"done: {done}; wall time {wall:.1f} s ({done / wall:.0f} calls/s)")
+                print(f"worker idle:          RSS {idle_rss:6.1f} MB, PSS {idle_pss:6.1f} MB (main + 2 pool processes)")
+                print(f"worker peak:          RSS {peak[0]:6.1f} MB, PSS {peak[1]:6.1f} MB   (target < 300)")
+    finally:
+        if worker is not None:
+            worker.terminate()
+            try:
+                worker.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+        connection.close()
+        if info["drop"]:
+            import psycopg
+
+            admin, name = info["drop"]
+            with psycopg.connect(admin, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        shutil.rmtree(tmp, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
