@@ -127,3 +127,29 @@ def test_openapi_schema_is_served(lead):
     response = client_for(lead).get("/api/schema/")
     assert response.status_code == 200
     assert b"/api/campaigns/" in response.content
+
+
+@pytest.mark.django_db
+def test_opening_is_refused_when_the_campaign_name_names_a_model(lead):
+    from tests.factories import generate_done
+
+    campaign = make_campaign(name="Is Right Model better?", labels=("Left Model", "Right Model"), prompts=2)
+    generate_done(campaign)
+    response = client_for(lead).post(f"/api/campaigns/{campaign.pk}/open/")
+    assert response.status_code == 409
+    assert "'Right Model'" in response.json()["detail"]
+    assert response.json()["field"] == "name"
+    campaign.refresh_from_db()
+    assert campaign.status == "ready"
+    assert campaign.comparisons.count() == 0
+
+
+@pytest.mark.django_db
+def test_opening_is_refused_when_the_guidelines_name_a_model_id(lead):
+    from tests.factories import generate_done
+
+    campaign = make_campaign(models=["vendor-x-1", "vendor-y-2"], prompts=1, guidelines="Compare with VENDOR-X-1.")
+    generate_done(campaign)
+    response = client_for(lead).post(f"/api/campaigns/{campaign.pk}/open/")
+    assert response.status_code == 409
+    assert response.json()["field"] == "guidelines"

@@ -137,9 +137,24 @@ def _move(campaign: Campaign, *, expected: tuple[str, ...], to: str, **fields) -
         setattr(campaign, key, value)
 
 
+def check_blind_texts(*, campaign: Campaign) -> None:
+    """Reviewers see the campaign's name and guidelines: neither may name a contestant."""
+    shown = {"name": campaign.name.lower(), "guidelines": campaign.guidelines.lower()}
+    for contestant in campaign.contestants.all():
+        for word in {contestant.label, contestant.model}:
+            for field, text in shown.items():
+                if word and word.lower() in text:
+                    raise Conflict(
+                        f"the campaign's {field} contains {word!r}, which reviewers would see: "
+                        "rename it before opening review (the blind must not leak)",
+                        field=field,
+                    )
+
+
 @transaction.atomic
 def campaign_open(*, campaign: Campaign) -> int:
     """Open review: build the comparisons of every prompt whose responses are done."""
+    check_blind_texts(campaign=campaign)
     _move(
         campaign,
         expected=(Campaign.Status.READY, Campaign.Status.CLOSED),

@@ -1,7 +1,7 @@
 """The reviewer's page. The page is a shell; items come from the review API (no full reload).
 
-The context is an allow-list: campaign id and name, safe guidelines HTML and the reviewer's
-progress. Nothing about contestants reaches the template.
+The context is an allow-list: campaign id and name, safe guidelines HTML, the reviewer's
+progress and whether the answers are simulated. Nothing about contestants reaches the template.
 """
 
 from django.contrib.auth.decorators import login_required
@@ -22,6 +22,8 @@ def review_page(request, campaign_id):
         raise Http404("no such campaign") from None
     context = {
         "campaign": {"id": campaign.id, "name": campaign.name},
+        # Says only that answers are simulated, which is true of both sides alike.
+        "simulated": campaign.is_simulated,
         "guidelines_html": render_markdown(campaign.guidelines),
         "progress": reviewer_progress(campaign_id=campaign.id, reviewer=request.user),
     }

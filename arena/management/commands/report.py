@@ -87,7 +87,8 @@ def render_text(report: CampaignReport) -> str:
     )
     out.append(
         f"Position bias: {_pct(report.position_bias.share)} of decisive votes went left "
-        f"({report.position_bias.wins} left, {report.position_bias.losses} right; {p_text(report.position_bias.p_value)})"
+        f"({report.position_bias.wins} left, {report.position_bias.losses} right; "
+        f"{p_text(report.position_bias.p_value)})"
     )
     out.append(
         f"Length bias: {_pct(report.length_bias.share)} of decisive votes went to the longer response "

@@ -22,7 +22,7 @@ from arena.imports import parse_jsonl
 from arena.models import Campaign
 from arena.services.campaigns import ContestantSpec, campaign_create, prompts_import, reviewers_add
 
-DEMO_NAME = "Demo: support answers, DeepSeek V4 Flash vs Qwen3 32B"
+DEMO_NAME = "Demo: Northwind Supply support answers"
 PROMPTS_FILE = Path(__file__).resolve().parents[2] / "demo" / "prompts.jsonl"
 GUIDELINES = """\
 You are judging answers a support assistant gave to real customer messages of an online store.
