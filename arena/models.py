@@ -144,6 +144,9 @@ class Prompt(models.Model):
     text = models.TextField(blank=True)
     messages = models.JSONField(null=True, blank=True, help_text="A list of chat messages instead of text.")
     metadata = models.JSONField(default=dict, blank=True)
+    # Safe HTML of `display_text`, rendered once by arena.rendering on first view ("" = not yet),
+    # so "next" does not run markdown on every request.
+    html = models.TextField(blank=True, editable=False)
 
     class Meta:
         ordering = ["position", "id"]
@@ -178,6 +181,8 @@ class Response(models.Model):
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="responses")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     text = models.TextField(blank=True)
+    # Safe HTML of `text`, rendered once by arena.rendering on first view ("" = not yet).
+    html = models.TextField(blank=True, editable=False)
     request = models.JSONField(null=True, blank=True, help_text="The exact request sent (without the key).")
     served_model = models.CharField(max_length=200, blank=True)
     input_tokens = models.PositiveIntegerField(null=True, blank=True)
