@@ -884,6 +884,9 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = "ArenaSimulator/1.0"
     sys_version = ""
     timeout = 120  # idle keep-alive connections are dropped after this many seconds
+    # Headers and body go out in two sends; with Nagle's algorithm and the client's delayed ACK
+    # every keep-alive answer would stall ~40 ms, which no real API server does.
+    disable_nagle_algorithm = True
 
     server: _HTTPServer
     _counted = False

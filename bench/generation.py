@@ -185,15 +185,10 @@ def main() -> int:
     from django.db import connection
     from django.db.models import Count
 
-    import arena.simulator
     from arena.models import Response
     from arena.simulator import SimulatorConfig, SimulatorServer
     from evalsite.celery import app
 
-    # The simulator's handler writes headers and body in two sends; with Nagle's algorithm on
-    # and the client's delayed ACK, every keep-alive answer then stalls ~40 ms, which no real
-    # API server does. TCP_NODELAY removes that artefact, for the pipeline and the loop alike.
-    arena.simulator._Handler.disable_nagle_algorithm = True
     call_command("migrate", verbosity=0)
     try:
         app.control.purge()

@@ -142,8 +142,10 @@ class WorkerProcess:
             self.process.wait(timeout=10)
 
     def stop(self):
+        # SIGTERM to the main process only: it stops its pool children itself. Signalling the
+        # whole group kills the children first and leaves the main process waiting for them.
         if self.process and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
+            self.process.terminate()
             try:
                 self.process.wait(timeout=15)
             except subprocess.TimeoutExpired:

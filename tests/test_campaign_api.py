@@ -153,3 +153,12 @@ def test_opening_is_refused_when_the_guidelines_name_a_model_id(lead):
     response = client_for(lead).post(f"/api/campaigns/{campaign.pk}/open/")
     assert response.status_code == 409
     assert response.json()["field"] == "guidelines"
+
+
+@pytest.mark.django_db
+def test_a_label_inside_another_word_does_not_block_opening(lead):
+    from tests.factories import generate_done
+
+    campaign = make_campaign(name="Support", labels=("Flash", "Pro"), prompts=1, guidelines="Solve the problem.")
+    generate_done(campaign)
+    assert client_for(lead).post(f"/api/campaigns/{campaign.pk}/open/").status_code == 200

@@ -4,6 +4,7 @@ Status moves draft -> generating -> ready -> open -> closed. Each move is a cond
 UPDATE on the expected status, so two leads pressing the same button do it once.
 """
 
+import re
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -139,11 +140,13 @@ def _move(campaign: Campaign, *, expected: tuple[str, ...], to: str, **fields) -
 
 def check_blind_texts(*, campaign: Campaign) -> None:
     """Reviewers see the campaign's name and guidelines: neither may name a contestant."""
-    shown = {"name": campaign.name.lower(), "guidelines": campaign.guidelines.lower()}
+    shown = {"name": campaign.name, "guidelines": campaign.guidelines}
     for contestant in campaign.contestants.all():
         for word in {contestant.label, contestant.model}:
+            # Whole words only: a model labelled "Pro" must not trip on "problem".
+            pattern = re.compile(rf"(?<!\w){re.escape(word.strip())}(?!\w)", re.IGNORECASE)
             for field, text in shown.items():
-                if word and word.lower() in text:
+                if word.strip() and pattern.search(text):
                     raise Conflict(
                         f"the campaign's {field} contains {word!r}, which reviewers would see: "
                         "rename it before opening review (the blind must not leak)",
