@@ -9,7 +9,9 @@ Whether an item is a repeat check is not part of it either.
 
 from dataclasses import dataclass
 
-from .models import Assignment, Prompt
+from django.db.models import Count, OuterRef, Subquery
+
+from .models import Assignment, Prompt, Response, Vote
 from .rendering import render_markdown
 from .selectors.reviewers import reviewer_progress
 
@@ -25,6 +27,10 @@ class ReviewItem:
     guidelines: str
     progress: dict
 
+    prompt_html: str
+    left_html: str
+    right_html: str
+
     def as_api(self) -> dict:
         """The JSON of `GET /api/review/next/` (the contract fields plus progress and safe HTML).
 
@@ -34,47 +40,95 @@ class ReviewItem:
             "assignment": self.token,
             "campaign": {"id": self.campaign_id, "name": self.campaign_name},
             "prompt": self.prompt,
-            "prompt_html": render_markdown(self.prompt),
-            "left": {"text": self.left, "html": render_markdown(self.left)},
-            "right": {"text": self.right, "html": render_markdown(self.right)},
+            "prompt_html": self.prompt_html,
+            "left": {"text": self.left, "html": self.left_html},
+            "right": {"text": self.right, "html": self.right_html},
             "guidelines": self.guidelines,
             "progress": self.progress,
         }
 
 
+def _stored_html(model, pk: int, html: str, text: str) -> str:
+    """The stored safe HTML of a prompt or response, rendered and stored on first view.
+
+    Markdown is the costliest step of "next" for real answers (a few milliseconds each), and a
+    comparison is shown k times, a response in several comparisons: rendering once and keeping
+    the result takes it off the hot path. The UPDATE is conditional, so two reviewers seeing it
+    first at the same moment both store the same HTML, neither overwrites a different one.
+    Texts do not change once a comparison exists (comparisons are built from done responses).
+    """
+    if html or not text:
+        return html
+    html = render_markdown(text)
+    model.objects.filter(pk=pk, html="").update(html=html)
+    return html
+
+
 def review_item_build(*, assignment: Assignment) -> ReviewItem:
+    """One query: the allow-listed columns, the stored HTML and the reviewer's vote count."""
+    done = (
+        Vote.objects.filter(campaign_id=OuterRef("campaign_id"), reviewer_id=OuterRef("reviewer_id"), counted=True)
+        .order_by()
+        .values("reviewer_id")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
     row = (
         Assignment.objects.filter(pk=assignment.pk)
+        .annotate(done=Subquery(done))
         .values(
             "token",
             "a_on_left",
             "campaign_id",
+            "reviewer_id",
+            "done",
             "campaign__name",
             "campaign__guidelines",
             "campaign__votes_per_comparison",
             "campaign__created_at",
+            "comparison__prompt_id",
             "comparison__prompt__text",
             "comparison__prompt__messages",
+            "comparison__prompt__html",
+            "comparison__response_a_id",
             "comparison__response_a__text",
+            "comparison__response_a__html",
+            "comparison__response_b_id",
             "comparison__response_b__text",
+            "comparison__response_b__html",
         )
         .get()
     )
-    text_a, text_b = row["comparison__response_a__text"], row["comparison__response_b__text"]
-    left, right = (text_a, text_b) if row["a_on_left"] else (text_b, text_a)
-    prompt = Prompt(text=row["comparison__prompt__text"], messages=row["comparison__prompt__messages"])
+    prompt = Prompt(text=row["comparison__prompt__text"], messages=row["comparison__prompt__messages"]).display_text
+    sides = [
+        (
+            row[f"comparison__response_{x}__text"],
+            _stored_html(
+                Response,
+                row[f"comparison__response_{x}_id"],
+                row[f"comparison__response_{x}__html"],
+                row[f"comparison__response_{x}__text"],
+            ),
+        )
+        for x in ("a", "b")
+    ]
+    (left, left_html), (right, right_html) = sides if row["a_on_left"] else sides[::-1]
     return ReviewItem(
         token=row["token"],
         campaign_id=row["campaign_id"],
         campaign_name=row["campaign__name"],
-        prompt=prompt.display_text,
+        prompt=prompt,
         left=left,
         right=right,
         guidelines=row["campaign__guidelines"],
         progress=reviewer_progress(
             campaign_id=row["campaign_id"],
-            reviewer=assignment.reviewer_id,
+            reviewer=row["reviewer_id"],
             k=row["campaign__votes_per_comparison"],
             created=row["campaign__created_at"],
+            done=row["done"] or 0,
         ),
+        prompt_html=_stored_html(Prompt, row["comparison__prompt_id"], row["comparison__prompt__html"], prompt),
+        left_html=left_html,
+        right_html=right_html,
     )

@@ -14,16 +14,14 @@ talks to 127.0.0.1 only; stops the gunicorn it started.
 """
 
 import argparse
-import http.client
+import asyncio
 import json
 import os
 import random
 import signal
 import socket
-import statistics
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 from urllib.parse import urlparse
@@ -47,8 +45,41 @@ def recreate_database(server_url: str, name: str) -> str:
     return f"{server_url}/{name}"
 
 
+# A realistic answer (about 1 KB of markdown: list, table, code block, quote), so the bench pays
+# what a real campaign pays for rendering and transferring texts.
+ANSWER = """Here is what I would do.
+
+1. Check the **tracking number** on the carrier's site.
+2. If it says *delivered*, look around the door and ask neighbours.
+3. Otherwise wait one more business day, then contact support.
+
+| step | who | when |
+|---|---|---|
+| track | you | now |
+| claim | shop | after 2 days |
+
+```python
+def status(tracking_id: str) -> str:
+    response = carrier.lookup(tracking_id)
+    return response["status"]
+```
+
+> Most parcels marked *late* arrive within 48 hours.
+
+- Keep the receipt.
+- Take photos if the box is damaged.
+"""
+ANSWERS = [ANSWER, ANSWER.replace("one more", "two more") + "\nGood luck!\n"]
+
+
 def seed(*, comparisons: int, baseline: int, reviewers: int) -> dict:
-    """Two open campaigns with done responses and comparisons; reviewers with API tokens."""
+    """Two open campaigns with done responses and comparisons; reviewers with API tokens.
+
+    Responses get their safe HTML stored as generation stores it (rendered once per distinct
+    body: "Answer N." + one of two bodies renders to "<p>Answer N.</p>" + the body's HTML, which
+    is checked). Prompts have none yet: the first reviewer to see one renders and stores it.
+    Against an app without `Response.html` (`--app-root` of an older checkout) none is stored.
+    """
     import django
 
     django.setup()
@@ -61,6 +92,28 @@ def seed(*, comparisons: int, baseline: int, reviewers: int) -> dict:
 
     from arena.models import Campaign, CampaignReviewer, Contestant, Prompt, Response
     from arena.services.pairing import comparisons_build
+
+    stores_html = any(f.name == "html" for f in Response._meta.get_fields())
+    html = {}
+    if stores_html:
+        from arena.rendering import render_markdown
+
+        html = {body: render_markdown(body) for body in ANSWERS}
+        sample = f"Answer 7.\n\n{ANSWERS[1]}"
+        assert render_markdown(sample) == f"<p>Answer 7.</p>\n{html[ANSWERS[1]]}", "HTML shortcut is wrong"
+
+    def response(campaign, prompt_id, contestant, now):
+        body = ANSWERS[(prompt_id + contestant.position) % 2]
+        extra = {"html": f"<p>Answer {prompt_id}.</p>\n{html[body]}"} if stores_html else {}
+        return Response(
+            campaign=campaign,
+            prompt_id=prompt_id,
+            contestant=contestant,
+            status="done",
+            text=f"Answer {prompt_id}.\n\n{body}",
+            completed_at=now,
+            **extra,
+        )
 
     User = get_user_model()
     users = [User(username=f"bench{i:03d}") for i in range(reviewers)]
@@ -76,19 +129,16 @@ def seed(*, comparisons: int, baseline: int, reviewers: int) -> dict:
         a = Contestant.objects.create(campaign=campaign, position=0, label="A", model="bench-a")
         b = Contestant.objects.create(campaign=campaign, position=1, label="B", model="bench-b")
         Prompt.objects.bulk_create(
-            (Prompt(campaign=campaign, position=i, text=f"Question {i}: where is my parcel?") for i in range(size)),
+            (
+                Prompt(campaign=campaign, position=i, text=f"Question {i}: my parcel is **late**. What can I do?")
+                for i in range(size)
+            ),
             batch_size=5000,
         )
         now = timezone.now()
         prompt_ids = list(Prompt.objects.filter(campaign=campaign).values_list("id", flat=True))
         Response.objects.bulk_create(
-            (
-                Response(
-                    campaign=campaign, prompt_id=p, contestant=c, status="done", text=f"Answer {p}.", completed_at=now
-                )
-                for p in prompt_ids
-                for c in (a, b)
-            ),
+            (response(campaign, p, c, now) for p in prompt_ids for c in (a, b)),
             batch_size=5000,
         )
         comparisons_build(campaign=campaign)
@@ -101,43 +151,120 @@ def seed(*, comparisons: int, baseline: int, reviewers: int) -> dict:
 
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE")
+    connection.close()
     return {"campaigns": ids, "tokens": tokens}
 
 
-def client_loop(*, port, token, campaign_id, deadline, out, lock):
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    headers = {"Authorization": f"Token {token}", "Accept": "application/json"}
-    post_headers = {**headers, "Content-Type": "application/json"}
-    rng = random.Random(token)
-    next_ms, vote_ms, votes, errors = [], [], 0, 0
-    while time.monotonic() < deadline:
-        t0 = time.perf_counter()
-        conn.request("GET", f"/api/review/next/?campaign={campaign_id}", headers=headers)
-        r = conn.getresponse()
-        body = r.read()
-        next_ms.append((time.perf_counter() - t0) * 1000)
-        if r.status == 204:
-            break
-        if r.status != 200:
-            errors += 1
-            continue
-        token_id = json.loads(body)["assignment"]
-        payload = json.dumps({"choice": rng.choice(["left", "right", "tie", "both_bad"])})
-        t0 = time.perf_counter()
-        conn.request("POST", f"/api/review/{token_id}/vote/", body=payload, headers=post_headers)
-        r = conn.getresponse()
-        r.read()
-        vote_ms.append((time.perf_counter() - t0) * 1000)
-        if r.status in (200, 201):
-            votes += 1
+def reset_campaign(db_url: str, campaign_id: int) -> None:
+    """Back to "nothing handed out yet" (votes, assignments, counters), so a small campaign can
+    serve several phases without running out of items."""
+    import psycopg
+
+    with psycopg.connect(db_url, autocommit=False) as conn:
+        conn.execute("DELETE FROM arena_vote WHERE campaign_id = %s", (campaign_id,))
+        conn.execute("DELETE FROM arena_assignment WHERE campaign_id = %s", (campaign_id,))
+        conn.execute(
+            "UPDATE arena_comparison SET active_assignments = 0, votes_count = 0, a_left_count = 0"
+            " WHERE campaign_id = %s",
+            (campaign_id,),
+        )
+        conn.execute(
+            "UPDATE arena_campaignreviewer SET normal_served = 0, repeats_served = 0, last_prompt_id = NULL"
+            " WHERE campaign_id = %s",
+            (campaign_id,),
+        )
+
+
+class Http:
+    """A minimal HTTP/1.1 keep-alive client on asyncio streams.
+
+    The load generator shares the 2 CPUs with gunicorn and PostgreSQL, so it must cost as little
+    as possible: one coroutine per reviewer and a hand-written request line instead of a thread
+    with http.client (which cost about as much CPU as the server in the first version).
+    """
+
+    def __init__(self, port: int, token: str):
+        self.port = port
+        self.auth = f"Authorization: Token {token}\r\nAccept: application/json\r\nHost: 127.0.0.1\r\n"
+        self.reader = self.writer = None
+
+    async def request(self, method: str, path: str, body: bytes = b"") -> tuple[int, bytes]:
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
+        head = f"{method} {path} HTTP/1.1\r\n{self.auth}"
+        if body:
+            head += f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+        self.writer.write(head.encode() + b"\r\n" + body)
+        status_line = await self.reader.readline()
+        if not status_line:  # the server closed the keep-alive connection: reconnect once
+            self.close()
+            return await self.request(method, path, body)
+        status = int(status_line.split()[1])
+        length, close = 0, False
+        while True:
+            line = await self.reader.readline()
+            if line in (b"\r\n", b"\n", b""):
+                break
+            name, _, value = line.partition(b":")
+            name = name.strip().lower()
+            if name == b"content-length":
+                length = int(value)
+            elif name == b"connection" and value.strip().lower() == b"close":
+                close = True
+        data = await self.reader.readexactly(length) if length else b""
+        if close:
+            self.close()
+        return status, data
+
+    def close(self):
+        if self.writer is not None:
+            self.writer.close()
+        self.reader = self.writer = None
+
+
+CHOICES = [json.dumps({"choice": c}).encode() for c in ("left", "right", "tie", "both_bad")]
+
+
+async def reviewer(*, http: Http, campaign_id: int, deadline: float, interval: float | None, rng, out: dict):
+    """next + vote in a loop until the deadline.
+
+    Closed loop (`interval` None): the next pair starts as soon as the vote returns.
+    Open loop: pairs start at Poisson arrival times with mean `interval` seconds; a pair's "next"
+    latency is counted from its scheduled start, so a server that falls behind is charged for
+    the wait (no coordinated omission).
+    """
+    loop = asyncio.get_running_loop()
+    scheduled = loop.time() + (rng.expovariate(1 / interval) if interval else 0)
+    while True:
+        if interval:
+            if scheduled >= deadline:
+                break
+            delay = scheduled - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            t0 = scheduled
         else:
-            errors += 1
-    conn.close()
-    with lock:
-        out["next"].extend(next_ms)
-        out["vote"].extend(vote_ms)
-        out["votes"] += votes
-        out["errors"] += errors
+            t0 = loop.time()
+            if t0 >= deadline:
+                break
+        status, body = await http.request("GET", f"/api/review/next/?campaign={campaign_id}")
+        t1 = loop.time()
+        out["next"].append((t1 - t0) * 1000)
+        if status == 204:
+            out["exhausted"] += 1
+            break
+        if status != 200:
+            out["errors"] += 1
+        else:
+            token = json.loads(body)["assignment"]
+            status, _ = await http.request("POST", f"/api/review/{token}/vote/", rng.choice(CHOICES))
+            out["vote"].append((loop.time() - t1) * 1000)
+            if status in (200, 201):
+                out["votes"] += 1
+            else:
+                out["errors"] += 1
+        if interval:
+            scheduled += rng.expovariate(1 / interval)
 
 
 def pct(values, p):
@@ -147,36 +274,57 @@ def pct(values, p):
     return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
 
 
-def run_phase(*, port, tokens, campaign_id, seconds) -> dict:
-    out = {"next": [], "vote": [], "votes": 0, "errors": 0}
-    lock = threading.Lock()
-    start = time.monotonic()
-    deadline = start + seconds
-    threads = [
-        threading.Thread(
-            target=client_loop,
-            kwargs=dict(port=port, token=t, campaign_id=campaign_id, deadline=deadline, out=out, lock=lock),
+async def run_phase(*, port, tokens, campaign_id, seconds, votes_per_s: float | None) -> dict:
+    """One load phase: closed loop (`votes_per_s` None) or an offered rate over all reviewers."""
+    out = {"next": [], "vote": [], "votes": 0, "errors": 0, "exhausted": 0}
+    clients = [Http(port, t) for t in tokens]
+    for c in clients:  # connect first, so connection set-up is not part of the measured time
+        c.reader, c.writer = await asyncio.open_connection("127.0.0.1", port)
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    interval = len(tokens) / votes_per_s if votes_per_s else None
+    await asyncio.gather(
+        *(
+            reviewer(
+                http=c,
+                campaign_id=campaign_id,
+                deadline=start + seconds,
+                interval=interval,
+                rng=random.Random(f"{t}{votes_per_s}"),
+                out=out,
+            )
+            for c, t in zip(clients, tokens, strict=True)
         )
-        for t in tokens
-    ]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=seconds + 60)
-    elapsed = time.monotonic() - start
+    )
+    elapsed = loop.time() - start
+    for c in clients:
+        c.close()
     both = out["next"] + out["vote"]
     return {
+        "offered_votes_per_s": votes_per_s,
         "votes": out["votes"],
         "errors": out["errors"],
+        "exhausted_reviewers": out["exhausted"],
         "seconds": round(elapsed, 2),
         "votes_per_s": round(out["votes"] / elapsed, 1),
         **{
-            f"{name}_p{p}": round(pct(vals, p), 2)
+            f"{name}_p{p}": round(pct(vals, p), 1)
             for name, vals in (("next", out["next"]), ("vote", out["vote"]), ("all", both))
             for p in (50, 95, 99)
         },
-        "next_mean": round(statistics.fmean(out["next"]), 2) if out["next"] else None,
     }
+
+
+def show(label: str, r: dict) -> None:
+    mode = f"offered {r['offered_votes_per_s']:g} votes/s" if r["offered_votes_per_s"] else "closed loop"
+    print(
+        f"  {label:8} {mode:24} {r['votes_per_s']:6.1f} votes/s  "
+        f"next p50/p95/p99 {r['next_p50']}/{r['next_p95']}/{r['next_p99']} ms  "
+        f"vote {r['vote_p50']}/{r['vote_p95']}/{r['vote_p99']} ms  "
+        f"all p99 {r['all_p99']} ms  errors {r['errors']}"
+        + (f"  ({r['exhausted_reviewers']} reviewers ran out of items)" if r["exhausted_reviewers"] else ""),
+        flush=True,
+    )
 
 
 def main():
@@ -184,22 +332,29 @@ def main():
     parser.add_argument("--comparisons", type=int, default=100_000)
     parser.add_argument("--baseline", type=int, default=1_000)
     parser.add_argument("--reviewers", type=int, default=50)
-    parser.add_argument("--seconds", type=float, default=15.0, help="load duration per campaign")
+    parser.add_argument("--seconds", type=float, default=12.0, help="duration of each load phase")
+    parser.add_argument("--rates", default="100,150,200,250", help="offered votes/s of the open-loop phases")
     parser.add_argument("--workers", type=int, default=3, help="gunicorn worker processes")
-    parser.add_argument("--threads", type=int, default=8, help="gunicorn threads per worker (gthread)")
+    parser.add_argument("--threads", type=int, default=4, help="gunicorn threads per worker (gthread)")
+    parser.add_argument("--app-root", default=str(ROOT), help="checkout whose app is served (for a before/after)")
+    parser.add_argument("--skip-baseline", action="store_true")
     args = parser.parse_args()
+    rates = [float(r) for r in args.rates.split(",") if r]
+    app_root = Path(args.app_root).resolve()
+    sys.path.insert(0, str(app_root))
 
     server = os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432").rstrip("/")
     assert urlparse(server).hostname in ("127.0.0.1", "localhost"), "loopback only"
     var_dir = Path(os.environ.get("BENCH_VAR_DIR", "/tmp/review-bench-var"))
+    db_url = recreate_database(server, os.environ.get("BENCH_DB_NAME", "review_bench"))
     env = {
         **os.environ,
-        "DATABASE_URL": recreate_database(server, "review_bench"),
+        "DATABASE_URL": db_url,
         "DJANGO_SETTINGS_MODULE": "evalsite.settings",
         "EVALSITE_VAR_DIR": str(var_dir),
         "DEBUG": "0",
         "ALLOWED_HOSTS": "127.0.0.1",
-        "DB_CONN_MAX_AGE": "60",
+        "DB_CONN_MAX_AGE": "600",  # persistent connections: no connect per request
         "LOG_LEVEL": "WARNING",
     }
     os.environ.update(env)
@@ -219,11 +374,11 @@ def main():
             "--threads",
             str(args.threads),
             "--keep-alive",
-            "30",
+            "60",
             "--log-level",
             "warning",
         ],  # fmt: skip
-        cwd=ROOT,
+        cwd=app_root,
         env=env,
         start_new_session=True,
     )
@@ -235,33 +390,49 @@ def main():
             except OSError:
                 time.sleep(0.2)
         print(
-            f"gunicorn: {args.workers} workers x {args.threads} threads; {args.reviewers} reviewers; "
-            f"{args.seconds:.0f}s per campaign; {os.cpu_count()} CPUs",
+            f"app {app_root}; gunicorn {args.workers} workers x {args.threads} threads; {args.reviewers} reviewers; "
+            f"{args.seconds:g}s per phase; {os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.2f}",
             flush=True,
         )
         results = {}
-        for label in ("baseline", "big"):
-            results[label] = run_phase(
-                port=port, tokens=data["tokens"], campaign_id=data["campaigns"][label], seconds=args.seconds
-            )
+        labels = ("big",) if args.skip_baseline else ("baseline", "big")
+        for label in labels:
             size = args.baseline if label == "baseline" else args.comparisons
-            r = results[label]
+            print(f"{label}: {size} comparisons", flush=True)
+            phases = results[label] = []
+            for rate in [None, *rates]:
+                if label == "baseline":
+                    reset_campaign(db_url, data["campaigns"][label])
+                r = asyncio.run(
+                    run_phase(
+                        port=port,
+                        tokens=data["tokens"],
+                        campaign_id=data["campaigns"][label],
+                        seconds=args.seconds,
+                        votes_per_s=rate,
+                    )
+                )
+                phases.append(r)
+                show(label, r)
+        big = results["big"]
+        closed = big[0]
+        under = [r["offered_votes_per_s"] for r in big[1:] if r["all_p99"] < 50 and not r["errors"]]
+        at_200 = next((r for r in big[1:] if r["offered_votes_per_s"] == 200), None)
+        print(f"big campaign, closed loop (as fast as {args.reviewers} reviewers can): {closed['votes_per_s']} votes/s")
+        print(f"highest offered rate tried with p99 < 50 ms: {max(under) if under else 'none'} votes/s")
+        if at_200:
             print(
-                f"{label:8} {size:>7} comparisons: {r['votes']} votes in {r['seconds']}s = {r['votes_per_s']} votes/s, "
-                f"errors {r['errors']}\n"
-                f"         next  p50 {r['next_p50']} ms  p95 {r['next_p95']} ms  p99 {r['next_p99']} ms\n"
-                f"         vote  p50 {r['vote_p50']} ms  p95 {r['vote_p95']} ms  p99 {r['vote_p99']} ms\n"
-                f"         all   p50 {r['all_p50']} ms  p95 {r['all_p95']} ms  p99 {r['all_p99']} ms",
-                flush=True,
+                f"at an offered 200 votes/s: {at_200['votes_per_s']} votes/s served, p99 {at_200['all_p99']} ms "
+                f"(target p99 < 50 ms: {'met' if at_200['all_p99'] < 50 else 'NOT met'})"
             )
-        base, big = results["baseline"], results["big"]
-        print(
-            f"ratio big/baseline: next p50 x{big['next_p50'] / base['next_p50']:.2f}, "
-            f"next p99 x{big['next_p99'] / base['next_p99']:.2f}, "
-            f"votes/s x{big['votes_per_s'] / base['votes_per_s']:.2f}"
-        )
-        ok = big["all_p99"] < 50 and big["votes_per_s"] >= 200
-        print(f"targets (p99 < 50 ms, >= 200 votes/s) on the big campaign: {'met' if ok else 'NOT met'}")
+        if "baseline" in results:
+            base = results["baseline"]
+            for b, g in zip(base, big, strict=True):
+                mode = f"offered {g['offered_votes_per_s']:g}" if g["offered_votes_per_s"] else "closed loop"
+                print(
+                    f"ratio big/baseline, {mode}: next p50 x{g['next_p50'] / b['next_p50']:.2f}, "
+                    f"p99 x{g['all_p99'] / b['all_p99']:.2f}, votes/s x{g['votes_per_s'] / b['votes_per_s']:.2f}"
+                )
         print(json.dumps(results))
     finally:
         os.killpg(gunicorn.pid, signal.SIGTERM)

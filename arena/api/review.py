@@ -6,13 +6,14 @@ nothing here serialises a model row, so nothing model-identifying can slip into 
 
 from django.contrib.auth import get_user_model
 from rest_framework import serializers, status
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from ..errors import NotFound, ValidationFailed
 from ..models import Comparison
 from ..review_items import review_item_build
-from ..selectors.campaigns import access_campaign_for_lead, access_campaign_for_reviewer
+from ..selectors.campaigns import access_campaign_for_lead
 from ..selectors.reviewers import flagged_items, reviewer_quality
 from ..services import assignment as assignment_services
 from ..services.voting import vote_submit
@@ -26,14 +27,20 @@ def _valid(serializer_class, data):
 
 
 class ReviewNextApi(APIView):
-    """`GET /api/review/next/?campaign={id}`: 200 with the item, or 204 when nothing is left."""
+    """`GET /api/review/next/?campaign={id}`: 200 with the item, or 204 when nothing is left.
+
+    The hot path of review: JSON only (no browsable-API rendering to negotiate), and the access
+    check (404 unless an included reviewer of an open campaign) is made by the service inside
+    the transaction that locks the reviewer's membership, not by a query of its own.
+    """
+
+    renderer_classes = [JSONRenderer]
 
     def get(self, request):
         campaign_id = request.query_params.get("campaign")
         if not campaign_id:
             raise ValidationFailed("give the campaign id as ?campaign=", field="campaign")
-        campaign = access_campaign_for_reviewer(user=request.user, campaign_id=campaign_id)
-        assignment = assignment_services.assignment_next_for_reviewer(campaign=campaign, reviewer=request.user)
+        assignment = assignment_services.access_next_assignment(campaign_id=campaign_id, reviewer=request.user)
         if assignment is None:
             return Response(status=status.HTTP_204_NO_CONTENT)
         return Response(review_item_build(assignment=assignment).as_api())
@@ -41,6 +48,8 @@ class ReviewNextApi(APIView):
 
 class ReviewVoteApi(APIView):
     """`POST /api/review/{assignment}/vote/`: 201 new, 200 the same vote again, 409 a different one."""
+
+    renderer_classes = [JSONRenderer]
 
     class InputSerializer(serializers.Serializer):
         choice = serializers.ChoiceField(choices=["left", "right", "tie", "both_bad"])
