@@ -598,6 +598,54 @@ def majority_label(ratings: Sequence[Hashable]) -> Hashable | None:
     return top[0][0]
 
 
+def agrees_with_unique_majority(others: ArrayLike, labels: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+    """For each vote: whether the other votes on its item have a unique most frequent label,
+    and whether the vote's own label is that one.
+
+    `others` is (n, categories): the counts of the *other* votes on each vote's item;
+    `labels` the vote's own category index. A tie for the top count, or no other votes, is
+    not judged (the vectorised form of comparing a label with `majority_label(others)`).
+    """
+    others = np.asarray(others, dtype=np.int64)
+    labels = np.asarray(labels, dtype=np.int64)
+    if others.size == 0:
+        empty = np.zeros(len(labels), dtype=bool)
+        return empty, empty.copy()
+    top = others.max(axis=1)
+    judged = (top > 0) & ((others == top[:, None]).sum(axis=1) == 1)
+    agreed = judged & (others.argmax(axis=1) == labels)
+    return judged, agreed
+
+
+def median_or_none(values: ArrayLike) -> float | None:
+    """The median (mean of the two middle values for an even count), None when empty."""
+    values = np.asarray(values, dtype=float)
+    return float(np.median(values)) if len(values) else None
+
+
+def group_medians(groups: ArrayLike, values: ArrayLike, *, groups_count: int) -> list[float | None]:
+    """The median of `values` within each group 0..groups_count-1 (None for an empty group),
+    with one sort for all groups rather than one per group."""
+    groups = np.asarray(groups, dtype=np.int64)
+    values = np.asarray(values, dtype=float)
+    # A stable sort of small integers is a radix sort in numpy (linear time); each group's
+    # middle values are then found by a partial sort of that group only.
+    small = groups.astype(np.int16) if groups_count < 2**15 else groups
+    order = np.argsort(small, kind="stable")
+    values = values[order]
+    sizes = np.bincount(groups, minlength=groups_count)
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]) if groups_count else np.zeros(0, dtype=np.int64)
+    medians: list[float | None] = []
+    for start, size in zip(starts, sizes, strict=True):
+        if size == 0:
+            medians.append(None)
+            continue
+        low, high = (size - 1) // 2, size // 2
+        part = np.partition(values[start : start + size], [low, high])
+        medians.append(float((part[low] + part[high]) / 2))
+    return medians
+
+
 # ---------------------------------------------------------------------------------------------
 # Biases
 # ---------------------------------------------------------------------------------------------

@@ -564,3 +564,38 @@ def test_prompt_bootstrap_over_distinct_rows_matches_resampling_prompts_one_by_o
     plain_low, plain_high = np.quantile(scores, [0.025, 0.975])
     assert low == pytest.approx(plain_low, abs=0.01)
     assert high == pytest.approx(plain_high, abs=0.01)
+
+
+# ---------------------------------------------------------------------------------------------
+# Vectorised helpers of the report (majority agreement, grouped medians)
+# ---------------------------------------------------------------------------------------------
+
+
+def test_unique_majority_agreement_matches_majority_label_vote_by_vote():
+    rng = np.random.default_rng(3)
+    others = rng.integers(0, 3, size=(500, 4))
+    labels = rng.integers(0, 4, size=500)
+    judged, agreed = stats.agrees_with_unique_majority(others, labels)
+    for row, label, j, a in zip(others, labels, judged, agreed, strict=True):
+        majority = stats.majority_label([k for k in range(4) for _ in range(row[k])])
+        assert j == (majority is not None)
+        assert a == (majority == label)
+
+
+def test_unique_majority_agreement_of_no_votes_is_empty():
+    judged, agreed = stats.agrees_with_unique_majority(np.zeros((0, 4)), np.zeros(0))
+    assert len(judged) == len(agreed) == 0
+
+
+def test_group_medians_match_the_median_of_each_group_and_leave_empty_groups_none():
+    rng = np.random.default_rng(5)
+    groups = rng.integers(0, 6, size=1001)
+    groups[groups == 4] = 5  # group 4 stays empty
+    values = rng.lognormal(3.0, 0.5, size=1001).round(3)
+    medians = stats.group_medians(groups, values, groups_count=7)
+    for g in range(7):
+        mine = values[groups == g]
+        assert medians[g] == (float(np.median(mine)) if len(mine) else None)
+    assert medians[4] is None and medians[6] is None
+    assert stats.group_medians([0, 0], [1.0, 4.0], groups_count=1) == [2.5]
+    assert stats.median_or_none([]) is None

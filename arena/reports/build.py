@@ -151,16 +151,19 @@ def report_build(*, campaign: Campaign, rounds: int = BOOTSTRAP_ROUNDS) -> Campa
     """Recompute every number from the votes (no cache)."""
     contestants = report_selectors.contestants_of(campaign=campaign)
     excluded = report_selectors.excluded_reviewer_ids(campaign=campaign)
-    # One GROUP BY per comparison feeds every vote count below; pair, category and bias
-    # counts are sums over its rows (numpy), not further scans of the votes table.
-    per_comparison = report_selectors.comparison_counts(campaign=campaign, excluded=excluded)
+    # One read of the votes feeds every vote count below; pair, category and bias counts are
+    # sums over its per-comparison rows (numpy), not further scans of the votes table.
+    data = report_selectors.report_data(campaign=campaign, excluded=excluded)
+    per_comparison = data.per_comparison
+    groups = pair_groups(per_comparison)
     anchor = _anchor_index(campaign, contestants)
 
     overall = _slice(
         name="All prompts",
         contestants=contestants,
         pairing=campaign.pairing,
-        counts_rows=pair_count_rows(per_comparison, None),
+        counts_rows=pair_count_rows(per_comparison, None, groups),
+        groups=groups,
         per_comparison=per_comparison,
         mask=None,
         rounds=rounds,
@@ -177,7 +180,8 @@ def report_build(*, campaign: Campaign, rounds: int = BOOTSTRAP_ROUNDS) -> Campa
                     name=name or "(no category)",
                     contestants=contestants,
                     pairing=campaign.pairing,
-                    counts_rows=pair_count_rows(per_comparison, mask),
+                    counts_rows=pair_count_rows(per_comparison, mask, groups),
+                    groups=groups,
                     per_comparison=per_comparison,
                     mask=mask,
                     rounds=rounds,
@@ -209,12 +213,12 @@ def report_build(*, campaign: Campaign, rounds: int = BOOTSTRAP_ROUNDS) -> Campa
         votes=totals["votes"],
         overall=overall,
         categories=categories,
-        reviewers=report_selectors.reviewer_rows(campaign=campaign, excluded=excluded),
+        reviewers=data.reviewers,
         agreement=_agreement(per_comparison.counts, k=campaign.votes_per_comparison),
         position_bias=ShareRow(totals["left_wins"], totals["right_wins"], *position),
         length_bias=ShareRow(lengths["longer_wins"], lengths["shorter_wins"], *length),
         same_length_votes=lengths["same_length"],
-        median_seconds=report_selectors.median_seconds(campaign=campaign, excluded=excluded),
+        median_seconds=data.median_seconds,
         too_fast_votes=totals["too_fast"],
         summary="",
         generated_at=timezone.now().isoformat(),
@@ -225,27 +229,48 @@ def report_build(*, campaign: Campaign, rounds: int = BOOTSTRAP_ROUNDS) -> Campa
     return report
 
 
-def pair_count_rows(per_comparison: report_selectors.ComparisonCounts, mask: np.ndarray | None) -> list[dict]:
-    """Per-pair outcome counts summed from the per-comparison rows (optionally a subset)."""
-    a_ids, b_ids, counts = per_comparison.contestant_a_id, per_comparison.contestant_b_id, per_comparison.counts
-    if mask is not None:
-        a_ids, b_ids, counts = a_ids[mask], b_ids[mask], counts[mask]
+def pair_groups(per_comparison: report_selectors.ComparisonCounts) -> dict[tuple[int, int], np.ndarray]:
+    """The row indices of each pair's comparisons, found with one sort of a 1-D key."""
+    a_ids, b_ids = per_comparison.contestant_a_id, per_comparison.contestant_b_id
     if len(a_ids) == 0:
-        return []
-    keys, inverse = np.unique(np.column_stack([a_ids, b_ids]), axis=0, return_inverse=True)
-    sums = np.zeros((len(keys), 4), dtype=np.int64)
-    np.add.at(sums, inverse.ravel(), counts)
-    return [
-        {
-            "contestant_a_id": int(a),
-            "contestant_b_id": int(b),
-            "a_wins": int(row[0]),
-            "b_wins": int(row[1]),
-            "ties": int(row[2]),
-            "both_bad": int(row[3]),
-        }
-        for (a, b), row in zip(keys, sums, strict=True)
-    ]
+        return {}
+    span = int(max(a_ids.max(), b_ids.max())) + 1
+    keys = a_ids.astype(np.int64) * span + b_ids
+    order = np.argsort(keys, kind="stable")
+    unique, starts = np.unique(keys[order], return_index=True)
+    ends = np.append(starts[1:], len(order))
+    return {
+        (int(key // span), int(key % span)): order[start:end]
+        for key, start, end in zip(unique, starts, ends, strict=True)
+    }
+
+
+def pair_count_rows(
+    per_comparison: report_selectors.ComparisonCounts,
+    mask: np.ndarray | None,
+    groups: dict[tuple[int, int], np.ndarray] | None = None,
+) -> list[dict]:
+    """Per-pair outcome counts summed from the per-comparison rows (optionally a subset)."""
+    if groups is None:
+        groups = pair_groups(per_comparison)
+    rows = []
+    for (a, b), index in groups.items():
+        if mask is not None:
+            index = index[mask[index]]
+        if len(index) == 0:
+            continue
+        sums = per_comparison.counts[index].sum(axis=0)
+        rows.append(
+            {
+                "contestant_a_id": a,
+                "contestant_b_id": b,
+                "a_wins": int(sums[0]),
+                "b_wins": int(sums[1]),
+                "ties": int(sums[2]),
+                "both_bad": int(sums[3]),
+            }
+        )
+    return rows
 
 
 def _anchor_index(campaign: Campaign, contestants: list[Contestant]) -> int | None:
@@ -266,6 +291,7 @@ def _slice(
     mask: np.ndarray | None,
     rounds: int,
     anchor: int | None,
+    groups: dict[tuple[int, int], np.ndarray],
 ) -> Slice:
     index = {c.id: i for i, c in enumerate(contestants)}
     labels = [c.label for c in contestants]
@@ -280,16 +306,14 @@ def _slice(
         key=lambda k: (index[k[0]], index[k[1]]),
     )
 
-    comparison_a = per_comparison.contestant_a_id
-    comparison_b = per_comparison.contestant_b_id
     rows: list[PairRow] = []
     outcomes = []
     for a_id, b_id in pairs:
         r = counted.get((a_id, b_id), {"a_wins": 0, "b_wins": 0, "ties": 0, "both_bad": 0})
         ps = stats.pair_stats(a_wins=r["a_wins"], b_wins=r["b_wins"], ties=r["ties"], both_bad=r["both_bad"])
-        selected = (comparison_a == a_id) & (comparison_b == b_id)
+        selected = groups.get((a_id, b_id), np.zeros(0, dtype=np.int64))
         if mask is not None:
-            selected &= mask
+            selected = selected[mask[selected]]
         per_prompt = per_comparison.counts[selected]
         low, high = stats.prompt_bootstrap_score_interval(per_prompt, rounds=rounds) if ps.votes else (None, None)
         significant = ps.p_value is not None and ps.p_value < SIGNIFICANCE
