@@ -105,6 +105,21 @@ def api_key_for(*, api_key_env: str, base_url: str, simulated: bool = False) -> 
 
 _clients: dict[tuple[str, str, float], openai.OpenAI] = {}
 _clients_lock = threading.Lock()
+_http_client = None
+
+
+def _shared_http_client():
+    """One httpx connection pool per process, shared by every client (call with _clients_lock held).
+
+    Building an httpx client loads the TLS trust store (~50-130 ms); sharing one means a new
+    endpoint costs nothing, and the per-request timeout is passed by the openai client anyway.
+    """
+    global _http_client
+    if _http_client is None:
+        import openai
+
+        _http_client = openai.DefaultHttpxClient()
+    return _http_client
 
 
 def client_for(*, base_url: str, api_key: str, timeout: float) -> openai.OpenAI:
@@ -115,9 +130,41 @@ def client_for(*, base_url: str, api_key: str, timeout: float) -> openai.OpenAI:
     with _clients_lock:
         client = _clients.get(cache_key)
         if client is None:
-            client = openai.OpenAI(base_url=base_url, api_key=api_key, max_retries=0, timeout=timeout)
+            client = openai.OpenAI(
+                base_url=base_url,
+                api_key=api_key,
+                max_retries=0,
+                timeout=timeout,
+                http_client=_shared_http_client(),
+            )
             _clients[cache_key] = client
         return client
+
+
+def warm_up() -> None:
+    """Pay the client's one-off costs now (a worker pool process calls this when it starts).
+
+    Importing openai, building the shared connection pool, importing the chat resources (the
+    client loads them on first access) and parsing one completion take 0.1-1 s on a busy
+    machine; done lazily, they delayed the first call of every campaign a fresh worker ran.
+    """
+    import openai
+    from openai.types.chat import ChatCompletion
+
+    with _clients_lock:
+        http_client = _shared_http_client()
+    probe = openai.OpenAI(base_url="http://127.0.0.1:9/v1", api_key="warm-up", max_retries=0, http_client=http_client)
+    probe.chat.completions  # noqa: B018 - the attribute access imports the resource modules
+    ChatCompletion.model_validate(
+        {
+            "id": "warm-up",
+            "object": "chat.completion",
+            "created": 0,
+            "model": "warm-up",
+            "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": ""}}],
+            "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
+        }
+    )
 
 
 def parse_retry_after(headers) -> float | None:

@@ -4,10 +4,15 @@ Every task is idempotent (work is claimed with conditional updates), so acks_lat
 reject_on_worker_lost (settings) is safe: a task whose worker died runs again.
 """
 
+import logging
+import os
+
 from celery import shared_task
 from celery.signals import worker_process_init, worker_ready
 
 from .services import generation
+
+logger = logging.getLogger(__name__)
 
 
 @shared_task(name="arena.tasks.generation_run_contestant")
@@ -30,6 +35,11 @@ def sweep_when_a_worker_starts(sender=None, **kwargs):
 
 @worker_process_init.connect
 def load_the_model_client_when_a_pool_process_starts(**kwargs):
-    # The openai package takes ~0.5 s and ~40 MB to import: pay it when a pool process starts,
-    # not in the first generation task (the main process, which never calls a model, skips it).
-    import openai  # noqa: F401
+    # Importing openai (~0.5 s, ~40 MB) and building the HTTP client happen when a pool process
+    # starts, not in the first generation task: lazily, they delayed the first call of a fresh
+    # worker by up to 2 s on a busy machine. The main process, which never calls a model and
+    # forks the pool before this runs, does not import openai at all.
+    from . import llm
+
+    llm.warm_up()
+    logger.info("pool process %s ready (model client loaded)", os.getpid())
