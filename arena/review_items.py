@@ -7,11 +7,12 @@ Comparison object, so no label, model id, response id, cost or token count can l
 Whether an item is a repeat check is not part of it either.
 """
 
+import json
 from dataclasses import dataclass
 
-from django.db.models import Count, OuterRef, Subquery
+from django.db import connection
 
-from .models import Assignment, Prompt, Response, Vote
+from .models import Assignment, Campaign, Comparison, Prompt, Response, Vote
 from .rendering import render_markdown
 from .selectors.reviewers import reviewer_progress
 
@@ -64,71 +65,53 @@ def _stored_html(model, pk: int, html: str, text: str) -> str:
     return html
 
 
+_A, _K, _C, _P, _R, _V = (m._meta.db_table for m in (Assignment, Campaign, Comparison, Prompt, Response, Vote))
+# Written as SQL because this is the hot path of review: the ORM spent about 2 ms of CPU building
+# this one statement, several times what the database needs to run it.
+_ITEM_SQL = f"""
+SELECT a.token, a.a_on_left, a.campaign_id, a.reviewer_id,
+       (SELECT COUNT(*) FROM {_V} v WHERE v.campaign_id = a.campaign_id AND v.reviewer_id = a.reviewer_id
+        AND v.counted),
+       k.name, k.guidelines, k.votes_per_comparison, k.created_at,
+       p.id, p.text, p.messages, p.html, ra.id, ra.text, ra.html, rb.id, rb.text, rb.html
+FROM {_A} a
+JOIN {_K} k ON k.id = a.campaign_id
+JOIN {_C} c ON c.id = a.comparison_id
+JOIN {_P} p ON p.id = c.prompt_id
+JOIN {_R} ra ON ra.id = c.response_a_id
+JOIN {_R} rb ON rb.id = c.response_b_id
+WHERE a.id = %s"""
+
+
 def review_item_build(*, assignment: Assignment) -> ReviewItem:
     """One query: the allow-listed columns, the stored HTML and the reviewer's vote count."""
-    done = (
-        Vote.objects.filter(campaign_id=OuterRef("campaign_id"), reviewer_id=OuterRef("reviewer_id"), counted=True)
-        .order_by()
-        .values("reviewer_id")
-        .annotate(n=Count("pk"))
-        .values("n")
-    )
-    row = (
-        Assignment.objects.filter(pk=assignment.pk)
-        .annotate(done=Subquery(done))
-        .values(
-            "token",
-            "a_on_left",
-            "campaign_id",
-            "reviewer_id",
-            "done",
-            "campaign__name",
-            "campaign__guidelines",
-            "campaign__votes_per_comparison",
-            "campaign__created_at",
-            "comparison__prompt_id",
-            "comparison__prompt__text",
-            "comparison__prompt__messages",
-            "comparison__prompt__html",
-            "comparison__response_a_id",
-            "comparison__response_a__text",
-            "comparison__response_a__html",
-            "comparison__response_b_id",
-            "comparison__response_b__text",
-            "comparison__response_b__html",
-        )
-        .get()
-    )
-    prompt = Prompt(text=row["comparison__prompt__text"], messages=row["comparison__prompt__messages"]).display_text
+    with connection.cursor() as cursor:
+        cursor.execute(_ITEM_SQL, [assignment.pk])
+        row = cursor.fetchone()
+    if row is None:
+        raise Assignment.DoesNotExist
+    (token, a_on_left, campaign_id, reviewer_id, done, name, guidelines, k, created) = row[:9]
+    prompt_id, prompt_text, messages, prompt_html = row[9:13]
+    if isinstance(messages, str):  # JSON comes back as text to a raw cursor
+        messages = json.loads(messages)
+    if isinstance(created, str):
+        created = Campaign._meta.get_field("created_at").to_python(created)
+    prompt = Prompt(text=prompt_text, messages=messages).display_text
     sides = [
-        (
-            row[f"comparison__response_{x}__text"],
-            _stored_html(
-                Response,
-                row[f"comparison__response_{x}_id"],
-                row[f"comparison__response_{x}__html"],
-                row[f"comparison__response_{x}__text"],
-            ),
-        )
-        for x in ("a", "b")
+        (row[14], _stored_html(Response, row[13], row[15], row[14])),
+        (row[17], _stored_html(Response, row[16], row[18], row[17])),
     ]
-    (left, left_html), (right, right_html) = sides if row["a_on_left"] else sides[::-1]
+    (left, left_html), (right, right_html) = sides if a_on_left else sides[::-1]
     return ReviewItem(
-        token=row["token"],
-        campaign_id=row["campaign_id"],
-        campaign_name=row["campaign__name"],
+        token=token,
+        campaign_id=campaign_id,
+        campaign_name=name,
         prompt=prompt,
         left=left,
         right=right,
-        guidelines=row["campaign__guidelines"],
-        progress=reviewer_progress(
-            campaign_id=row["campaign_id"],
-            reviewer=row["reviewer_id"],
-            k=row["campaign__votes_per_comparison"],
-            created=row["campaign__created_at"],
-            done=row["done"] or 0,
-        ),
-        prompt_html=_stored_html(Prompt, row["comparison__prompt_id"], row["comparison__prompt__html"], prompt),
+        guidelines=guidelines,
+        progress=reviewer_progress(campaign_id=campaign_id, reviewer=reviewer_id, k=k, created=created, done=done),
+        prompt_html=_stored_html(Prompt, prompt_id, prompt_html, prompt),
         left_html=left_html,
         right_html=right_html,
     )

@@ -32,8 +32,8 @@ from collections import defaultdict
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
-from django.db.models import Case, Exists, F, OuterRef, Subquery, Value, When
+from django.db import connection, transaction
+from django.db.models import Case, Exists, F, OuterRef, Value, When
 from django.utils import timezone
 
 from ..errors import Conflict, NotFound, ValidationFailed
@@ -190,24 +190,46 @@ def _claim_repeat(*, campaign: Campaign, reviewer, membership: CampaignReviewer,
     return assignment
 
 
+def _pg() -> bool:
+    return connection.vendor == "postgresql"
+
+
+# "next" is the hot path of review, and the ORM spends 1-2 ms of CPU building each of its larger
+# statements (more than PostgreSQL spends running them), so its two reads are written as SQL.
+# Table and column names come from the models; the statements run on PostgreSQL and SQLite.
+_A, _C, _M, _K = (m._meta.db_table for m in (Assignment, Comparison, CampaignReviewer, Campaign))
+# `OFFSET 0` keeps each EXISTS a per-row probe of the unique index (comparison, reviewer): without
+# it PostgreSQL may turn NOT EXISTS into an anti-join that reads every assignment the reviewer
+# ever had (or the whole index), which grows with the campaign. With it, the walk down the
+# (campaign, excluded, active_assignments, order_key) index stops at the first free comparison.
+_PICK_SQL = f"""
+SELECT c.id, c.prompt_id, c.active_assignments, c.a_left_count,
+       EXISTS (SELECT 1 FROM {_A} h WHERE h.comparison_id = c.id AND h.reviewer_id = %s
+               AND h.kind = 'normal' AND h.status = 'expired' LIMIT 1 OFFSET 0)
+FROM {_C} c
+WHERE c.campaign_id = %s AND NOT c.excluded AND c.active_assignments < %s AND c.prompt_id <> %s
+  AND NOT EXISTS (SELECT 1 FROM {_A} h WHERE h.comparison_id = c.id AND h.reviewer_id = %s
+                  AND h.kind = 'normal' AND h.status <> 'expired' LIMIT 1 OFFSET 0)
+ORDER BY c.active_assignments, c.order_key
+LIMIT 1"""
+
+
 def _pick_normal(*, campaign: Campaign, reviewer, avoid_prompt_id: int | None):
-    k = campaign.votes_per_comparison
-    # A comparison this reviewer already holds, voted, skipped or flagged is never offered to
-    # them again; one whose lease expired on them may be (they just walked away from it).
-    held = Assignment.objects.filter(comparison=OuterRef("pk"), reviewer=reviewer, kind=Assignment.Kind.NORMAL)
-    qs = (
-        Comparison.objects.filter(campaign=campaign, excluded=False, active_assignments__lt=k)
-        .filter(~Exists(held.exclude(status=Assignment.Status.EXPIRED)))
-        .annotate(own_expired=Exists(held.filter(status=Assignment.Status.EXPIRED)))
-    )
-    if avoid_prompt_id is not None:
-        qs = qs.exclude(prompt_id=avoid_prompt_id)
-    return (
-        qs.select_for_update(skip_locked=True, of=("self",))
-        .order_by("active_assignments", "order_key")
-        .values_list("id", "prompt_id", "active_assignments", "a_left_count", "own_expired")
-        .first()
-    )
+    """(id, prompt_id, active, a_left, own_expired) of the comparison to offer, locked, or None.
+
+    A comparison this reviewer already holds, voted, skipped or flagged is never offered to them
+    again; one whose lease expired on them may be (they just walked away from it). Rows another
+    transaction is claiming are skipped (PostgreSQL), not waited for.
+    """
+    reviewer_id = getattr(reviewer, "pk", reviewer)
+    sql = _PICK_SQL + (" FOR UPDATE OF c SKIP LOCKED" if _pg() else "")
+    avoid = avoid_prompt_id if avoid_prompt_id is not None else -1
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [reviewer_id, campaign.pk, campaign.votes_per_comparison, avoid, reviewer_id])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    return (*row[:4], bool(row[4]))
 
 
 def _claim_normal(*, campaign: Campaign, reviewer, membership: CampaignReviewer, now) -> Assignment | None:
@@ -259,27 +281,37 @@ def _expire_if_due(campaign_id: int) -> None:
         assignments_expire(campaign=campaign_id)
 
 
+_MEMBERSHIP_FIELDS = ["id", "campaign_id", "user_id", "excluded", "last_prompt_id", "normal_served", "repeats_served"]
+_CAMPAIGN_FIELDS = ["id", "status", "votes_per_comparison"]
+_LOCK_SQL = f"""
+SELECT {", ".join(f"m.{f}" for f in _MEMBERSHIP_FIELDS)}, {", ".join(f"k.{f}" for f in _CAMPAIGN_FIELDS)},
+       (SELECT a.id FROM {_A} a WHERE a.campaign_id = m.campaign_id AND a.reviewer_id = m.user_id
+        AND a.status = 'leased' AND a.lease_expires_at > %s ORDER BY a.leased_at DESC LIMIT 1)
+FROM {_M} m JOIN {_K} k ON k.id = m.campaign_id
+WHERE m.campaign_id = %s AND m.user_id = %s"""
+
+
 def _lock_membership(*, campaign_id: int, reviewer, now) -> CampaignReviewer | None:
     """The reviewer's membership row, locked, with its campaign and their current lease's id.
 
-    One statement instead of three (campaign access, lock, "do they hold a lease already"):
-    "next" is the hot path, and every round trip to the database costs about a millisecond
-    under load. `current_id` is the newest unexpired lease they hold, or None.
+    One statement instead of three (campaign access, lock, "do they hold a lease already").
+    `current_id` is the newest unexpired lease they hold, or None. The instances carry only the
+    columns "next" needs; any other field is loaded on access (Django's deferred fields).
     """
-    current = (
-        Assignment.objects.filter(
-            campaign_id=campaign_id, reviewer=reviewer, status=Assignment.Status.LEASED, lease_expires_at__gt=now
-        )
-        .order_by("-leased_at")
-        .values("id")[:1]
-    )
-    return (
-        CampaignReviewer.objects.select_for_update(of=("self",))
-        .select_related("campaign")
-        .filter(campaign_id=campaign_id, user=reviewer)
-        .annotate(current_id=Subquery(current))
-        .first()
-    )
+    sql = _LOCK_SQL + (" FOR UPDATE OF m" if _pg() else "")
+    params = [connection.ops.adapt_datetimefield_value(now), campaign_id, getattr(reviewer, "pk", reviewer)]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    n = len(_MEMBERSHIP_FIELDS)
+    values = list(row[:n])
+    values[3] = bool(values[3])  # excluded: SQLite returns 0/1 to a raw cursor
+    membership = CampaignReviewer.from_db(connection.alias, _MEMBERSHIP_FIELDS, values)
+    membership.campaign = Campaign.from_db(connection.alias, _CAMPAIGN_FIELDS, list(row[n : n + len(_CAMPAIGN_FIELDS)]))
+    membership.current_id = row[-1]
+    return membership
 
 
 def _next_locked(*, membership: CampaignReviewer, reviewer, now) -> Assignment | None:
