@@ -83,8 +83,12 @@ def test_a_global_request_limit_holds_across_two_worker_processes(sim, start_wor
     assert len(times) == 24
     assert stats["max_in_flight"] >= 2
     # No window of `window` seconds holds more than `limit` requests. The limiter admits by its
-    # own clock a moment before a request reaches the API, so arrivals get 0.15 s of slack.
+    # own clock, and a request reaches the API a moment later: on a loaded 2-core CI machine
+    # that moment varies by a few hundred ms, which can bring two arrivals closer than their
+    # admissions were. Arrivals get 0.6 s of slack. The test still fails without a shared limit:
+    # two workers unthrottled send 6 requests of 0.3 s within about 0.9 s.
+    slack = 0.6
     for i in range(len(times) - limit):
-        assert times[i + limit] - times[i] >= window - 0.15, f"{limit + 1} requests within {window}s at {i}"
+        assert times[i + limit] - times[i] >= window - slack, f"{limit + 1} requests within {window}s at {i}"
     # And the limit was the bottleneck: without it 24 calls of 0.3 s would take about 3.6 s.
-    assert times[-1] - times[0] >= (24 // limit - 1) * window - 0.15 * (24 // limit)
+    assert times[-1] - times[0] >= (24 // limit - 1) * window - slack
