@@ -17,6 +17,9 @@ known Bradley-Terry strengths with 20% ties/both-bad, then measures:
 3. the raw-votes CSV export of every vote: time, and peak Python memory (tracemalloc, in a
    second pass, since tracing slows Python down).
 
+Each figure is printed with the machine's load average: on a shared machine the same code
+can take twice as long, so a figure without its load says little.
+
 Rows are bulk-inserted (COPY on PostgreSQL, executemany on SQLite). The database is
 destroyed at the end, also on failure or Ctrl-C.
 """
@@ -318,6 +321,12 @@ def populate(args):
     return campaign
 
 
+def load() -> str:
+    """The machine's load averages (1, 5, 15 min), as `uptime` prints them, with the CPU count."""
+    one, five, fifteen = os.getloadavg()
+    return f"load average {one:.2f}, {five:.2f}, {fifteen:.2f} on {os.cpu_count()} CPUs"
+
+
 def timed(fn):
     start = time.perf_counter()
     value = fn()
@@ -326,9 +335,9 @@ def timed(fn):
 
 def run(args) -> None:
     from arena.models import Vote
-    from arena.reports.build import campaign_report, report_build
+    from arena.reports.build import campaign_report, pair_count_rows, report_build
     from arena.reports.exports import votes_csv
-    from arena.selectors.report import pair_counts
+    from arena.selectors.report import pair_counts, report_data
 
     campaign, seconds = timed(lambda: populate(args))
     total = Vote.objects.filter(campaign=campaign).count()
@@ -337,8 +346,11 @@ def run(args) -> None:
         f"{campaign.comparisons.count():,} comparisons in {seconds:.1f} s"
     )
 
+    print(f"machine load before the report: {load()}")
     report, t_report = timed(lambda: report_build(campaign=campaign, rounds=args.rounds))
-    print(f"full report (uncached, {args.rounds} bootstrap rounds): {t_report:.2f} s")
+    print(f"full report (uncached, {args.rounds} bootstrap rounds): {t_report:.2f} s  [{load()}]")
+    _, t_again = timed(lambda: report_build(campaign=campaign, rounds=args.rounds))
+    print(f"full report, second uncached build (warm database caches): {t_again:.2f} s  [{load()}]")
     _, t_first = timed(lambda: campaign_report(campaign=campaign, rounds=args.rounds))
     cached, t_cached = timed(lambda: campaign_report(campaign=campaign, rounds=args.rounds))
     # Leave nothing behind in a shared (Redis) cache either.
@@ -356,6 +368,12 @@ def run(args) -> None:
     )
 
     sql_counts, t_sql = timed(lambda: pair_counts(campaign=campaign))
+
+    def report_pair_counts():
+        data = report_data(campaign=campaign)
+        return {(r["contestant_a_id"], r["contestant_b_id"]): r for r in pair_count_rows(data.per_comparison, None)}
+
+    scan_counts, t_scan = timed(report_pair_counts)
 
     def per_vote_loop():
         counts: dict = {}
@@ -379,9 +397,15 @@ def run(args) -> None:
             looped["tie"],
             looped["both_bad"],
         ), "the loop and the SQL disagree"
+        mine = scan_counts[(row["contestant_a_id"], row["contestant_b_id"])]
+        assert all(mine[k] == row[k] for k in ("a_wins", "b_wins", "ties", "both_bad")), "the report disagrees"
     print(
-        f"per-pair counts: SQL GROUP BY {t_sql:.2f} s; per-vote Python loop {t_loop:.2f} s "
-        f"(loop / SQL = {t_loop / t_sql:.1f}x; loop / full report = {t_loop / t_report:.2f}x)"
+        f"per-pair counts: SQL GROUP BY {t_sql:.2f} s; the report's vote scan (report_data, which also makes "
+        f"the reviewer table) {t_scan:.2f} s; per-vote Python loop {t_loop:.2f} s  [{load()}]"
+    )
+    print(
+        f"  ratios: loop / full report = {t_loop / t_report:.2f}x; loop / SQL GROUP BY = {t_loop / t_sql:.1f}x; "
+        f"loop / report's scan = {t_loop / t_scan:.1f}x"
     )
 
     def export(trace: bool):
@@ -397,7 +421,8 @@ def run(args) -> None:
         return size, rows, peak
 
     (size, rows, _), t_export = timed(lambda: export(False))
-    print(f"raw votes CSV export: {rows - 1:,} rows, {size / 1e6:.0f} MB of text in {t_export:.1f} s")
+    print(f"raw votes CSV export: {rows - 1:,} rows, {size / 1e6:.0f} MB of text in {t_export:.1f} s  [{load()}]")
+    peak = None
     if not args.skip_memory:
         (_, _, peak), t_traced = timed(lambda: export(True))
         print(
@@ -409,8 +434,10 @@ def run(args) -> None:
     print(f"process max RSS over the whole run (incl. data generation): {max_rss_mb:.0f} MB")
     ok_report = t_report < 5.0
     ok_export = t_export < 20.0
+    memory = "not measured" if peak is None else ("met" if peak < 200e6 else "MISSED")
     print(
-        f"targets: report < 5 s: {'met' if ok_report else 'MISSED'}; export < 20 s: {'met' if ok_export else 'MISSED'}"
+        f"targets: report < 5 s: {'met' if ok_report else 'MISSED'}; "
+        f"export < 20 s: {'met' if ok_export else 'MISSED'}; export peak memory < 200 MB: {memory}  [{load()}]"
     )
 
 

@@ -3,10 +3,13 @@
 import csv
 import io
 import json
+from datetime import UTC, datetime
 
 import pytest
+from django.db import connection
 
-from arena.models import CampaignReviewer, Prompt, Vote
+from arena.models import CampaignReviewer, Contestant, Prompt, Vote
+from arena.reports import exports
 from arena.reports.exports import VOTES_HEADER, reviewer_pseudonym
 from tests.factories import add_reviewers, cast_vote, make_campaign, open_campaign
 
@@ -174,3 +177,52 @@ def test_report_csv_rows_add_up_to_the_counted_votes(client, lead, voted):
     assert len(board) == 3
     assert sum(int(r["wins"]) for r in board) == sum(int(r["losses"]) for r in board)
     assert sum(int(r["votes"]) for r in board) == 2 * 11
+
+
+def hostile(voted):
+    """Make the fixture's text as awkward for a CSV writer as it gets."""
+    campaign, (ann, _, _), _ = voted
+    Contestant.objects.filter(campaign=campaign, label="Alpha").update(label='Alpha, "the first"')
+    Prompt.objects.filter(campaign=campaign, external_id="p1").update(
+        text="carriage\r\nreturn, and ünïcode", category=""
+    )
+    Prompt.objects.filter(campaign=campaign, external_id="p3").update(
+        messages=[{"role": "user", "content": 'Say "hi",\nplease \\ \t ✓'}, {"content": "x", "role": "assistant"}]
+    )
+    vote = Vote.objects.filter(campaign=campaign, reviewer=ann).order_by("pk").first()
+    Vote.objects.filter(pk=vote.pk).update(
+        created_at=datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC), comment='a "quoted"\rcomment', seconds_on_task=None
+    )
+    Vote.objects.filter(campaign=campaign).exclude(pk=vote.pk).filter(reviewer=ann).update(seconds_on_task=12.345)
+    CampaignReviewer.objects.filter(campaign=campaign, user=ann).update(excluded=True)
+    return campaign
+
+
+def test_votes_csv_round_trips_commas_quotes_line_breaks_and_missing_values(client, lead, voted):
+    campaign = hostile(voted)
+    client.force_login(lead)
+    rows = list(csv.DictReader(io.StringIO(body(client.get(f"/api/campaigns/{campaign.pk}/votes.csv")), newline="")))
+    votes = list(Vote.objects.filter(campaign=campaign).select_related("comparison__prompt").order_by("pk"))
+    assert len(rows) == len(votes) == 12
+    excluded = set(CampaignReviewer.objects.filter(campaign=campaign, excluded=True).values_list("user_id", flat=True))
+    for row, vote in zip(rows, votes, strict=True):
+        prompt = vote.comparison.prompt
+        expected_prompt = json.dumps(prompt.messages, ensure_ascii=False) if prompt.messages else prompt.text
+        assert row["prompt"] == expected_prompt
+        assert row["category"] == prompt.category
+        assert row["comment"] == vote.comment
+        assert row["seconds_on_task"] == ("" if vote.seconds_on_task is None else f"{vote.seconds_on_task:.3f}")
+        assert row["voted_at"] == vote.created_at.isoformat()
+        assert row["reviewer_excluded"] == ("true" if vote.reviewer_id in excluded else "false")
+    assert any(r["model_a"] == 'Alpha, "the first"' for r in rows)
+    assert any(r["voted_at"] == "2026-03-01T12:00:00+00:00" for r in rows)
+    assert any(r["prompt"] == "carriage\r\nreturn, and ünïcode" for r in rows)
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the database-written CSV is PostgreSQL's path")
+def test_votes_csv_written_by_postgresql_is_byte_for_byte_the_python_writers(voted):
+    campaign = hostile(voted)
+    from_database = "".join(exports._votes_csv_postgresql(campaign=campaign))
+    from_python = "".join(exports._votes_csv_python(campaign=campaign))
+    assert from_database.count("\r\n") >= 13
+    assert from_database == from_python

@@ -1,8 +1,8 @@
 """Raw votes (CSV and JSONL) and preference pairs (JSONL for DPO/RLHF), streamed.
 
-Each export reads the database with `.iterator(chunk_size=...)` (a server-side cursor on
-PostgreSQL, a stepped cursor on SQLite) and yields text a few hundred rows at a time, so
-memory stays flat whatever the campaign's size.
+Each export reads the database in batches (a server-side cursor on PostgreSQL, a stepped
+cursor on SQLite) and yields text a batch at a time, so memory stays flat whatever the
+campaign's size. The raw votes are read with a plain DB-API cursor, not the ORM.
 
 Reviewers appear under a pseudonym: a keyed hash (HMAC-SHA256 with the site's SECRET_KEY)
 of the campaign and user ids. It is stable within a campaign, so per-reviewer analysis works,
@@ -11,16 +11,19 @@ but it cannot be reversed to a username or linked across campaigns without the k
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import hmac
+import io
 import json
 from collections.abc import Iterator
 
 from django.conf import settings
+from django.db import connection
 from django.db.models import Count, F, Q
 
-from ..models import Campaign, CampaignReviewer, Comparison, Vote
-from .csv import ROWS_PER_CHUNK, stream_csv
+from ..models import Assignment, Campaign, CampaignReviewer, Comparison, Contestant, Prompt, Vote
+from .csv import ROWS_PER_CHUNK
 
 CHUNK_SIZE = 2000
 
@@ -60,97 +63,282 @@ def _prompt_text(text: str, messages) -> str:
     return text
 
 
+def _vote_sql() -> str:
+    v, c = Vote._meta.db_table, Comparison._meta.db_table
+    p, a = Prompt._meta.db_table, Assignment._meta.db_table
+    return f"""
+        SELECT v.assignment_id, v.comparison_id, p.external_id, p.category, p.text, p.messages,
+               c.contestant_a_id, c.contestant_b_id, v.choice, v.resolved, v.a_on_left, v.reviewer_id,
+               v.counted, v.too_fast, v.seconds_on_task, {_as_text("a.leased_at")}, {_as_text("v.created_at")},
+               v.comment
+        FROM {v} v
+        JOIN {c} c ON c.id = v.comparison_id
+        JOIN {p} p ON p.id = c.prompt_id
+        JOIN {a} a ON a.id = v.assignment_id
+        WHERE v.campaign_id = %s
+        ORDER BY v.assignment_id
+    """
+
+
+def _as_text(column: str) -> str:
+    # On SQLite a timestamp column would go through the driver's datetime converter (a regex
+    # parse per value, a third of the export's time); an expression comes back as the stored
+    # text instead.
+    return f"CAST({column} AS TEXT)" if connection.vendor == "sqlite" else column
+
+
+def _timestamp_formatter():
+    """Turn a raw timestamp value into the ISO 8601 text Django's datetime would print.
+
+    SQLite gives the stored text (UTC, 'YYYY-MM-DD HH:MM:SS[.ffffff]', see `_as_text`),
+    PostgreSQL an aware datetime in the connection's time zone (UTC); both end up as
+    'YYYY-MM-DDTHH:MM:SS[.ffffff]+00:00'.
+    """
+    if connection.vendor == "sqlite":
+        return lambda value: None if value is None else f"{value[:10]}T{value[11:]}+00:00"
+    return lambda value: None if value is None else value.isoformat()
+
+
+def _raw_vote_rows(*, campaign: Campaign) -> Iterator[list[tuple]]:
+    """Batches of raw vote rows (see `_vote_sql`), read through a plain DB-API cursor.
+
+    On PostgreSQL `chunked_cursor()` is a server-side (named) cursor, on SQLite a cursor that
+    steps through the result: either way only one batch of rows exists in Python at a time.
+    Skipping the ORM's model and converter machinery halves the export's time per row.
+    """
+    with connection.chunked_cursor() as cursor:
+        cursor.execute(_vote_sql(), [campaign.pk])
+        while rows := cursor.fetchmany(CHUNK_SIZE):
+            yield rows
+
+
+def _messages(raw):
+    """The prompt's chat messages from the raw JSON column (text on both databases)."""
+    if raw is None:
+        return None
+    return json.loads(raw) if isinstance(raw, str) else raw
+
+
 def vote_records(*, campaign: Campaign) -> Iterator[dict]:
     """Every vote of the campaign (counted or not, excluded reviewers flagged), oldest first."""
     labels = dict(campaign.contestants.values_list("id", "label"))
     excluded = set(CampaignReviewer.objects.filter(campaign=campaign, excluded=True).values_list("user_id", flat=True))
     pseudonyms: dict[int, str] = {}
-    rows = (
-        Vote.objects.filter(campaign=campaign)
-        .order_by("pk")
-        .values_list(
-            "pk",
-            "comparison_id",
-            "comparison__prompt__external_id",
-            "comparison__prompt__category",
-            "comparison__prompt__text",
-            "comparison__prompt__messages",
-            "comparison__contestant_a_id",
-            "comparison__contestant_b_id",
-            "choice",
-            "resolved",
-            "a_on_left",
-            "reviewer_id",
-            "counted",
-            "too_fast",
-            "seconds_on_task",
-            "assignment__leased_at",
-            "created_at",
-            "comment",
-        )
-        .iterator(chunk_size=CHUNK_SIZE)
-    )
-    for (
-        vote_id,
-        comparison_id,
-        external_id,
-        category,
-        text,
-        messages,
-        a_id,
-        b_id,
-        choice,
-        resolved,
-        a_on_left,
-        reviewer_id,
-        counted,
-        too_fast,
-        seconds,
-        assigned_at,
-        voted_at,
-        comment,
-    ) in rows:
-        model_a, model_b = labels.get(a_id, ""), labels.get(b_id, "")
-        pseudonym = pseudonyms.get(reviewer_id)
-        if pseudonym is None:
-            pseudonym = pseudonyms[reviewer_id] = reviewer_pseudonym(campaign_id=campaign.pk, user_id=reviewer_id)
-        yield {
-            "campaign": campaign.name,
-            "vote_id": vote_id,
-            "comparison_id": comparison_id,
-            "prompt_id": external_id,
-            "category": category,
-            "prompt": text,
-            "messages": messages,
-            "model_a": model_a,
-            "model_b": model_b,
-            "left_model": model_a if a_on_left else model_b,
-            "right_model": model_b if a_on_left else model_a,
-            "choice": choice,
-            "resolved": resolved,
-            "winner": model_a if resolved == "a" else model_b if resolved == "b" else resolved,
-            "reviewer": pseudonym,
-            "counted": counted,
-            "reviewer_excluded": reviewer_id in excluded,
-            "too_fast": too_fast,
-            "seconds_on_task": seconds,
-            "assigned_at": assigned_at.isoformat() if assigned_at else None,
-            "voted_at": voted_at.isoformat() if voted_at else None,
-            "comment": comment,
-        }
+    stamp = _timestamp_formatter()
+    for rows in _raw_vote_rows(campaign=campaign):
+        for (
+            vote_id,
+            comparison_id,
+            external_id,
+            category,
+            text,
+            messages,
+            a_id,
+            b_id,
+            choice,
+            resolved,
+            a_on_left,
+            reviewer_id,
+            counted,
+            too_fast,
+            seconds,
+            assigned_at,
+            voted_at,
+            comment,
+        ) in rows:
+            model_a, model_b = labels.get(a_id, ""), labels.get(b_id, "")
+            pseudonym = pseudonyms.get(reviewer_id)
+            if pseudonym is None:
+                pseudonym = pseudonyms[reviewer_id] = reviewer_pseudonym(campaign_id=campaign.pk, user_id=reviewer_id)
+            yield {
+                "campaign": campaign.name,
+                "vote_id": vote_id,
+                "comparison_id": comparison_id,
+                "prompt_id": external_id,
+                "category": category,
+                "prompt": text,
+                "messages": _messages(messages),
+                "model_a": model_a,
+                "model_b": model_b,
+                "left_model": model_a if a_on_left else model_b,
+                "right_model": model_b if a_on_left else model_a,
+                "choice": choice,
+                "resolved": resolved,
+                "winner": model_a if resolved == "a" else model_b if resolved == "b" else resolved,
+                "reviewer": pseudonym,
+                "counted": bool(counted),
+                "reviewer_excluded": reviewer_id in excluded,
+                "too_fast": bool(too_fast),
+                "seconds_on_task": seconds,
+                "assigned_at": stamp(assigned_at),
+                "voted_at": stamp(voted_at),
+                "comment": comment,
+            }
 
 
 def votes_csv(*, campaign: Campaign) -> Iterator[str]:
-    def rows():
-        for r in vote_records(campaign=campaign):
-            r["prompt"] = _prompt_text(r["prompt"], r.pop("messages"))
-            r["counted"] = "true" if r["counted"] else "false"
-            r["reviewer_excluded"] = "true" if r["reviewer_excluded"] else "false"
-            r["too_fast"] = "true" if r["too_fast"] else "false"
-            r["seconds_on_task"] = "" if r["seconds_on_task"] is None else f"{r['seconds_on_task']:.3f}"
-            yield [r[name] if r[name] is not None else "" for name in VOTES_HEADER]
+    """The raw votes as CSV (VOTES_HEADER), streamed a batch of rows at a time.
 
-    return stream_csv(VOTES_HEADER, rows())
+    On PostgreSQL the server writes each CSV line (`_votes_csv_postgresql`): handing 21
+    values a row to Python costs more than everything else in the export. Elsewhere Python
+    writes them (`_votes_csv_python`). Both give the same bytes; the tests compare them.
+    """
+    if connection.vendor == "postgresql":
+        return _votes_csv_postgresql(campaign=campaign)
+    return _votes_csv_python(campaign=campaign)
+
+
+def _csv_field_sql(expression: str) -> str:
+    """A text expression as csv.writer (QUOTE_MINIMAL) writes it: quoted, with quotes
+    doubled, when it holds a comma, a quote, CR or LF; NULL as an empty field."""
+    value = f"COALESCE(({expression})::text, '')"
+    return f"""CASE WHEN {value} ~ '[",\\r\\n]' THEN '"' || replace({value}, '"', '""') || '"' ELSE {value} END"""
+
+
+def _iso_sql(column: str) -> str:
+    """A timestamptz as Python's datetime.isoformat() prints it in UTC (no fraction when the
+    microseconds are zero)."""
+    utc = f"({column} AT TIME ZONE 'UTC')"
+    return (
+        f"to_char({utc}, 'YYYY-MM-DD\"T\"HH24:MI:SS') "
+        f"|| CASE WHEN to_char({utc}, 'US') = '000000' THEN '' ELSE '.' || to_char({utc}, 'US') END || '+00:00'"
+    )
+
+
+def _votes_csv_postgresql(*, campaign: Campaign) -> Iterator[str]:
+    v, c = Vote._meta.db_table, Comparison._meta.db_table
+    p, a, t = Prompt._meta.db_table, Assignment._meta.db_table, Contestant._meta.db_table
+    excluded = set(CampaignReviewer.objects.filter(campaign=campaign, excluded=True).values_list("user_id", flat=True))
+    voters = sorted(Vote.objects.filter(campaign=campaign).values_list("reviewer_id", flat=True).distinct().order_by())
+    names = [reviewer_pseudonym(campaign_id=campaign.pk, user_id=u) for u in voters]
+    flags = ["true" if u in excluded else "false" for u in voters]
+    label_a, label_b = _csv_field_sql("ca.label"), _csv_field_sql("cb.label")
+    # A chat prompt (messages that are not empty) is written as its JSON; jsonb's text form
+    # has the separators and escapes of json.dumps(..., ensure_ascii=False).
+    prompt = (
+        "CASE WHEN p.messages IS NULL OR p.messages IN ('null', '[]', '{}', '\"\"', 'false', '0') "
+        f"THEN {_csv_field_sql('p.text')} ELSE {_csv_field_sql('p.messages')} END"
+    )
+    fields = [
+        "%s",  # the campaign's name, already a CSV field
+        "v.assignment_id",
+        "v.comparison_id",
+        _csv_field_sql("p.external_id"),
+        _csv_field_sql("p.category"),
+        prompt,
+        label_a,
+        label_b,
+        f"CASE WHEN v.a_on_left THEN {label_a} ELSE {label_b} END",
+        f"CASE WHEN v.a_on_left THEN {label_b} ELSE {label_a} END",
+        _csv_field_sql("v.choice"),
+        _csv_field_sql("v.resolved"),
+        f"CASE v.resolved WHEN 'a' THEN {label_a} WHEN 'b' THEN {label_b} ELSE {_csv_field_sql('v.resolved')} END",
+        "r.pseudonym",
+        "CASE WHEN v.counted THEN 'true' ELSE 'false' END",
+        "r.excluded",
+        "CASE WHEN v.too_fast THEN 'true' ELSE 'false' END",
+        "COALESCE(round(v.seconds_on_task::numeric, 3)::text, '')",
+        _iso_sql("a.leased_at"),
+        _iso_sql("v.created_at"),
+        _csv_field_sql("v.comment"),
+    ]
+    sql = f"""
+        SELECT {" || ',' || ".join(f"({f})" for f in fields)} || E'\\r\\n'
+        FROM {v} v
+        JOIN {c} c ON c.id = v.comparison_id
+        JOIN {p} p ON p.id = c.prompt_id
+        JOIN {a} a ON a.id = v.assignment_id
+        JOIN {t} ca ON ca.id = c.contestant_a_id
+        JOIN {t} cb ON cb.id = c.contestant_b_id
+        JOIN unnest(%s::bigint[], %s::text[], %s::text[]) AS r(id, pseudonym, excluded) ON r.id = v.reviewer_id
+        WHERE v.campaign_id = %s
+        ORDER BY v.assignment_id
+    """
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\r\n").writerow([campaign.name])
+    name = buffer.getvalue()[:-2]
+    header = io.StringIO()
+    csv.writer(header, lineterminator="\r\n").writerow(VOTES_HEADER)
+    yield header.getvalue()
+    with connection.chunked_cursor() as cursor:
+        cursor.execute(sql, [name, voters, names, flags, campaign.pk])
+        while rows := cursor.fetchmany(CHUNK_SIZE):
+            yield "".join([row[0] for row in rows])
+
+
+def _votes_csv_python(*, campaign: Campaign) -> Iterator[str]:
+    """The raw votes as CSV written by Python, one chunk of text per batch of rows.
+
+    Rows are built as tuples straight from the cursor's batches and written with one
+    `writerows` call per batch: at a million votes the per-row cost is what counts.
+    """
+    labels = dict(campaign.contestants.values_list("id", "label"))
+    excluded = set(CampaignReviewer.objects.filter(campaign=campaign, excluded=True).values_list("user_id", flat=True))
+    pseudonyms: dict[int, str] = {}
+    stamp = _timestamp_formatter()
+    name = campaign.name
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(VOTES_HEADER)
+    for rows in _raw_vote_rows(campaign=campaign):
+        out = []
+        for (
+            vote_id,
+            comparison_id,
+            external_id,
+            category,
+            text,
+            messages,
+            a_id,
+            b_id,
+            choice,
+            resolved,
+            a_on_left,
+            reviewer_id,
+            counted,
+            too_fast,
+            seconds,
+            assigned_at,
+            voted_at,
+            comment,
+        ) in rows:
+            model_a, model_b = labels.get(a_id, ""), labels.get(b_id, "")
+            pseudonym = pseudonyms.get(reviewer_id)
+            if pseudonym is None:
+                pseudonym = pseudonyms[reviewer_id] = reviewer_pseudonym(campaign_id=campaign.pk, user_id=reviewer_id)
+            if messages is not None:
+                text = _prompt_text(text, _messages(messages))
+            out.append(
+                (
+                    name,
+                    vote_id,
+                    comparison_id,
+                    external_id,
+                    category,
+                    text,
+                    model_a,
+                    model_b,
+                    model_a if a_on_left else model_b,
+                    model_b if a_on_left else model_a,
+                    choice,
+                    resolved,
+                    model_a if resolved == "a" else model_b if resolved == "b" else resolved,
+                    pseudonym,
+                    "true" if counted else "false",
+                    "true" if reviewer_id in excluded else "false",
+                    "true" if too_fast else "false",
+                    "" if seconds is None else f"{seconds:.3f}",
+                    stamp(assigned_at) or "",
+                    stamp(voted_at) or "",
+                    comment,
+                )
+            )
+        writer.writerows(out)
+        yield buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
+    if buffer.tell():
+        yield buffer.getvalue()
 
 
 def _jsonl(records) -> Iterator[str]:
