@@ -238,7 +238,14 @@ def prompt_bootstrap_score_interval(
     # bootstrap). With k votes per prompt there are only a few dozen distinct rows, so a
     # round costs O(distinct) instead of O(P): the bootstrap of a pair with 10,000 prompts
     # takes milliseconds.
-    per, frequency = np.unique(per, axis=0, return_counts=True)
+    # np.unique over rows (axis=0) sorts structured views and is slow; both columns are small
+    # non-negative integers once the numerator is doubled, so a 1-D key in the same
+    # lexicographic order finds the same distinct rows, in the same order, much faster.
+    doubled = np.rint(2 * per[:, 0]).astype(np.int64)
+    votes = per[:, 1].astype(np.int64)
+    span = int(votes.max()) + 1
+    keys, frequency = np.unique(doubled * span + votes, return_counts=True)
+    per = np.column_stack([(keys // span) / 2.0, (keys % span).astype(np.float64)])
     probabilities = frequency / n_prompts
     scores = np.empty(rounds)
     chunk = max(1, 4_000_000 // len(per))  # bound the (rounds x distinct) multiplicity matrix
