@@ -1,0 +1,91 @@
+"""The fast review path: markdown rendered once and stored, a fixed small number of queries."""
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from rest_framework.test import APIClient
+
+from arena import review_items
+from arena.models import Assignment, Prompt, Response
+from arena.rendering import render_markdown
+from tests.factories import add_reviewers, generate_done, make_campaign, open_campaign
+
+pytestmark = pytest.mark.django_db
+
+HOSTILE = "Fine.\n\n<script>alert(1)</script> <img src=x onerror=alert(2)>\n\n- one\n- two"
+
+
+@pytest.fixture(autouse=True)
+def no_repeats(settings):
+    settings.REVIEW_REPEAT_SHARE = 0.0
+
+
+def client_for(user):
+    client = APIClient()
+    client.force_authenticate(user)
+    return client
+
+
+def open_with(prompts, *reviewers, k=3, text_for=None):
+    campaign = make_campaign(prompts=prompts, k=k)
+    generate_done(campaign, text_for=text_for)
+    open_campaign(campaign)
+    return campaign, add_reviewers(campaign, *reviewers)
+
+
+def test_first_view_stores_the_safe_html_and_later_views_reuse_it(monkeypatch):
+    campaign, (r1, r2) = open_with(1, "r1", "r2", text_for=lambda p, c: f"**Answer {c.position}**\n\n{HOSTILE}")
+    first = client_for(r1).get(f"/api/review/next/?campaign={campaign.id}").json()
+    for response in Response.objects.filter(campaign=campaign):
+        assert response.html == render_markdown(response.text)
+    prompt = Prompt.objects.get(campaign=campaign)
+    assert prompt.html == render_markdown(prompt.display_text)
+
+    def no_rendering(text):
+        raise AssertionError("markdown rendered again")
+
+    monkeypatch.setattr(review_items, "render_markdown", no_rendering)
+    second = client_for(r2).get(f"/api/review/next/?campaign={campaign.id}").json()
+    assert {second["left"]["html"], second["right"]["html"]} == {first["left"]["html"], first["right"]["html"]}
+    assert second["prompt_html"] == first["prompt_html"]
+
+
+def test_stored_html_shows_hostile_markup_as_text():
+    campaign, (r1,) = open_with(1, "r1", text_for=lambda p, c: HOSTILE)
+    body = client_for(r1).get(f"/api/review/next/?campaign={campaign.id}").json()
+    for side in ("left", "right"):
+        assert "&lt;script&gt;" in body[side]["html"]
+        assert "<script" not in body[side]["html"] and "<img" not in body[side]["html"]
+    for html in Response.objects.filter(campaign=campaign).values_list("html", flat=True):
+        assert "<script" not in html and "<img" not in html
+
+
+def test_the_api_serves_each_next_and_vote_with_the_same_few_queries_whatever_the_campaign_size(settings):
+    settings.REVIEW_EXPIRY_EVERY_SECONDS = 0  # the lazy expiry runs on every "next" here
+
+    def measure(prompts):
+        campaign, users = open_with(prompts, "a", "b", "c", "d")
+        for user in users[:3]:  # some history to walk past
+            client = client_for(user)
+            for _ in range(2):
+                token = client.get(f"/api/review/next/?campaign={campaign.id}").json()["assignment"]
+                assert client.post(f"/api/review/{token}/vote/", {"choice": "tie"}, format="json").status_code == 201
+        client = client_for(users[3])
+        with CaptureQueriesContext(connection) as next_queries:
+            r = client.get(f"/api/review/next/?campaign={campaign.id}")
+        assert r.status_code == 200
+        token = r.json()["assignment"]
+        with CaptureQueriesContext(connection) as vote_queries:
+            assert client.post(f"/api/review/{token}/vote/", {"choice": "left"}, format="json").status_code == 201
+        assert Assignment.objects.get(token=token).status == Assignment.Status.VOTED
+        # Storing rendered HTML happens once per text (up to 3 on a comparison's first view).
+        statements = [q["sql"] for q in next_queries.captured_queries]
+        fills = [sql for sql in statements if sql.startswith("UPDATE") and '"html"' in sql]
+        assert len(fills) <= 3
+        return len(statements) - len(fills), len(vote_queries)
+
+    small, large = measure(4), measure(150)
+    assert large[0] <= small[0] and large[1] <= small[1], (small, large)
+    # Lazy expiry (3), transaction (2), lock + current lease (1), pick (1), claim (3), item (1);
+    # a vote: transaction (2) and 5 statements.
+    assert large[0] <= 11 and large[1] <= 7, large
