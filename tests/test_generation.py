@@ -5,15 +5,18 @@ the same tasks eagerly in the test process (the drain's threads included), which
 lets them change Django settings.
 """
 
+import threading
 import time
 from decimal import Decimal
 
 import pytest
+from django.db import connection
 from django.db.models import Sum
 from django.test import override_settings
 
 from arena.models import Campaign, Contestant, Prompt, Response
 from arena.services.generation import (
+    generation_drain,
     generation_estimate,
     generation_failures,
     generation_progress,
@@ -294,6 +297,37 @@ def test_generating_twice_creates_one_row_per_prompt_and_contestant(sim):
     assert status_of(campaign) == "generating"
     assert Response.objects.filter(campaign=campaign).count() == 10
     assert Response.objects.filter(campaign=campaign, status="pending").count() == 10
+
+
+@pytest.mark.django_db(transaction=True)
+@override_settings(**FAST)
+def test_two_drains_of_one_contestant_together_never_exceed_its_concurrency(sim):
+    # Two tasks for the same contestant (enqueued twice, or a sweep's re-enqueue while one
+    # runs) may run at once in two processes; the API must still see at most max_concurrency.
+    sim.configure(latency=0.1)
+    campaign = make_campaign(prompts=24, base_url=sim.base_url, models=["deepseek-v4-flash", "Qwen/Qwen3-32B"])
+    contestant = campaign.contestants.get(model="deepseek-v4-flash")
+    Contestant.objects.filter(pk=contestant.pk).update(max_concurrency=3)
+    generation_start(campaign=campaign)  # no worker runs here: the queued tasks are never taken
+
+    def drain_like_a_worker():
+        try:
+            generation_drain(contestant_id=contestant.pk)
+        finally:
+            connection.close()  # as Celery does after a task
+
+    drains = [threading.Thread(target=drain_like_a_worker) for _ in range(2)]
+    for drain in drains:
+        drain.start()
+    for drain in drains:
+        drain.join()
+
+    rows = Response.objects.filter(contestant=contestant)
+    assert [r.status for r in rows] == ["done"] * 24
+    assert all(r.attempts == 1 for r in rows)
+    stats = sim.stats()
+    assert stats["requests_by_model"] == {"deepseek-v4-flash": 24}
+    assert stats["max_in_flight"] <= 3
 
 
 @pytest.mark.django_db(transaction=True)
