@@ -197,71 +197,84 @@ def _csv_field_sql(expression: str) -> str:
 
 def _iso_sql(column: str) -> str:
     """A timestamptz as Python's datetime.isoformat() prints it in UTC (no fraction when the
-    microseconds are zero)."""
-    utc = f"({column} AT TIME ZONE 'UTC')"
-    return (
-        f"to_char({utc}, 'YYYY-MM-DD\"T\"HH24:MI:SS') "
-        f"|| CASE WHEN to_char({utc}, 'US') = '000000' THEN '' ELSE '.' || to_char({utc}, 'US') END || '+00:00'"
-    )
+    microseconds are zero; '.000000' can only be the fraction)."""
+    return f"replace(to_char(({column} AT TIME ZONE 'UTC'), 'YYYY-MM-DD\"T\"HH24:MI:SS.US'), '.000000', '') || '+00:00'"
 
 
-def _votes_csv_postgresql(*, campaign: Campaign) -> Iterator[str]:
+def votes_csv_postgresql_sql(*, campaign: Campaign) -> tuple[str, list]:
+    """The query that writes the raw votes' CSV lines on PostgreSQL, and its parameters.
+
+    Text that needs CSV quoting is quoted once where it lives: per prompt and per contestant
+    (materialised CTEs), then per comparison; a vote's line only glues those pieces to its
+    own ids, flags and times.
+    """
     v, c = Vote._meta.db_table, Comparison._meta.db_table
     p, a, t = Prompt._meta.db_table, Assignment._meta.db_table, Contestant._meta.db_table
     excluded = set(CampaignReviewer.objects.filter(campaign=campaign, excluded=True).values_list("user_id", flat=True))
     voters = sorted(Vote.objects.filter(campaign=campaign).values_list("reviewer_id", flat=True).distinct().order_by())
     names = [reviewer_pseudonym(campaign_id=campaign.pk, user_id=u) for u in voters]
     flags = ["true" if u in excluded else "false" for u in voters]
-    label_a, label_b = _csv_field_sql("ca.label"), _csv_field_sql("cb.label")
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\r\n").writerow([campaign.name])
+    name = buffer.getvalue()[:-2]
     # A chat prompt (messages that are not empty) is written as its JSON; jsonb's text form
     # has the separators and escapes of json.dumps(..., ensure_ascii=False).
     prompt = (
         "CASE WHEN p.messages IS NULL OR p.messages IN ('null', '[]', '{}', '\"\"', 'false', '0') "
         f"THEN {_csv_field_sql('p.text')} ELSE {_csv_field_sql('p.messages')} END"
     )
-    fields = [
-        "%s",  # the campaign's name, already a CSV field
-        "v.assignment_id",
-        "v.comparison_id",
-        _csv_field_sql("p.external_id"),
-        _csv_field_sql("p.category"),
-        prompt,
-        label_a,
-        label_b,
-        f"CASE WHEN v.a_on_left THEN {label_a} ELSE {label_b} END",
-        f"CASE WHEN v.a_on_left THEN {label_b} ELSE {label_a} END",
-        _csv_field_sql("v.choice"),
-        _csv_field_sql("v.resolved"),
-        f"CASE v.resolved WHEN 'a' THEN {label_a} WHEN 'b' THEN {label_b} ELSE {_csv_field_sql('v.resolved')} END",
-        "r.pseudonym",
-        "CASE WHEN v.counted THEN 'true' ELSE 'false' END",
-        "r.excluded",
-        "CASE WHEN v.too_fast THEN 'true' ELSE 'false' END",
-        "COALESCE(round(v.seconds_on_task::numeric, 3)::text, '')",
-        _iso_sql("a.leased_at"),
-        _iso_sql("v.created_at"),
-        _csv_field_sql("v.comment"),
-    ]
     sql = f"""
-        SELECT {" || ',' || ".join(f"({f})" for f in fields)} || E'\\r\\n'
+        WITH pf AS MATERIALIZED (
+            SELECT p.id,
+                   {_csv_field_sql("p.external_id")} || ',' || {_csv_field_sql("p.category")} || ',' || {prompt} AS f
+            FROM {p} p WHERE p.campaign_id = %s
+        ),
+        lf AS MATERIALIZED (
+            SELECT t.id, {_csv_field_sql("t.label")} AS f FROM {t} t WHERE t.campaign_id = %s
+        ),
+        cf AS MATERIALIZED (
+            SELECT c.id, pf.f AS prompt, la.f AS a, lb.f AS b
+            FROM {c} c
+            JOIN pf ON pf.id = c.prompt_id
+            JOIN lf la ON la.id = c.contestant_a_id
+            JOIN lf lb ON lb.id = c.contestant_b_id
+            WHERE c.campaign_id = %s
+        ),
+        rf AS MATERIALIZED (
+            SELECT * FROM unnest(%s::bigint[], %s::text[], %s::text[]) AS r(id, pseudonym, excluded)
+        )
+        SELECT %s || ',' || v.assignment_id || ',' || v.comparison_id || ',' || cf.prompt
+            || ',' || cf.a || ',' || cf.b
+            || ',' || CASE WHEN v.a_on_left THEN cf.a || ',' || cf.b ELSE cf.b || ',' || cf.a END
+            || ',' || {_csv_field_sql("v.choice")} || ',' || {_csv_field_sql("v.resolved")}
+            || ',' || CASE v.resolved WHEN 'a' THEN cf.a WHEN 'b' THEN cf.b ELSE {_csv_field_sql("v.resolved")} END
+            || ',' || rf.pseudonym
+            || ',' || CASE WHEN v.counted THEN 'true' ELSE 'false' END
+            || ',' || rf.excluded
+            || ',' || CASE WHEN v.too_fast THEN 'true' ELSE 'false' END
+            || ',' || COALESCE(round(v.seconds_on_task::numeric, 3)::text, '')
+            || ',' || {_iso_sql("a.leased_at")}
+            || ',' || {_iso_sql("v.created_at")}
+            || ',' || CASE WHEN v.comment = '' THEN '' ELSE {_csv_field_sql("v.comment")} END
+            || E'\\r\\n'
         FROM {v} v
-        JOIN {c} c ON c.id = v.comparison_id
-        JOIN {p} p ON p.id = c.prompt_id
+        JOIN cf ON cf.id = v.comparison_id
         JOIN {a} a ON a.id = v.assignment_id
-        JOIN {t} ca ON ca.id = c.contestant_a_id
-        JOIN {t} cb ON cb.id = c.contestant_b_id
-        JOIN unnest(%s::bigint[], %s::text[], %s::text[]) AS r(id, pseudonym, excluded) ON r.id = v.reviewer_id
+        JOIN rf ON rf.id = v.reviewer_id
         WHERE v.campaign_id = %s
         ORDER BY v.assignment_id
     """
-    buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="\r\n").writerow([campaign.name])
-    name = buffer.getvalue()[:-2]
+    params = [campaign.pk, campaign.pk, campaign.pk, voters, names, flags, name, campaign.pk]
+    return sql, params
+
+
+def _votes_csv_postgresql(*, campaign: Campaign) -> Iterator[str]:
+    sql, params = votes_csv_postgresql_sql(campaign=campaign)
     header = io.StringIO()
     csv.writer(header, lineterminator="\r\n").writerow(VOTES_HEADER)
     yield header.getvalue()
     with connection.chunked_cursor() as cursor:
-        cursor.execute(sql, [name, voters, names, flags, campaign.pk])
+        cursor.execute(sql, params)
         while rows := cursor.fetchmany(CHUNK_SIZE):
             yield "".join([row[0] for row in rows])
 
