@@ -1,16 +1,19 @@
 """Load test of the review workflow: gunicorn on PostgreSQL, many reviewers doing next + vote.
 
     .venv/bin/python bench/review_load.py            # 100,000 comparisons vs a 1,000 baseline
-    .venv/bin/python bench/review_load.py --comparisons 20000 --seconds 10
+    .venv/bin/python bench/review_load.py --comparisons 20000 --seconds 8 --rates 100,200 --skip-baseline
+    .venv/bin/python bench/review_load.py --app-root /path/to/older/checkout   # before/after
 
-It creates (and drops at the start) its own database `review_bench` on the PostgreSQL of
-BENCH_PG_URL (default postgres://postgres@127.0.0.1:5432), seeds two open campaigns (the big one
-and a small baseline), starts gunicorn on loopback, and runs `--reviewers` client threads, each
-with one keep-alive HTTP connection and a token, doing `GET /api/review/next/` then
-`POST /api/review/{assignment}/vote/` as fast as they can for `--seconds` per campaign. It
-prints p50/p95/p99 latency per request and votes per second for each campaign, and the ratio
-big/baseline, which shows whether "next" slows down as a campaign grows. Bounded in time;
-talks to 127.0.0.1 only; stops the gunicorn it started.
+It creates (and drops at the start) its own database (`review_bench`, or BENCH_DB_NAME) on the
+PostgreSQL of BENCH_PG_URL (default postgres://postgres@127.0.0.1:5432), seeds two open campaigns
+(the big one and a small baseline, ~1 KB markdown answers), starts gunicorn on loopback, and
+drives it from one asyncio process: one coroutine and keep-alive socket per reviewer (token
+auth), `GET /api/review/next/` then `POST /api/review/{assignment}/vote/`. Per campaign: one
+closed-loop phase (as fast as they can: maximum throughput) and open-loop phases at the offered
+rates of `--rates` (votes/s over all reviewers, Poisson arrivals), each `--seconds` long. It
+prints p50/p95/p99 per request, votes/s served, the highest offered rate with p99 < 50 ms, the
+result at 200 votes/s and the big/baseline ratios. Bounded in time; talks to 127.0.0.1 only;
+stops the gunicorn it started.
 """
 
 import argparse
@@ -332,9 +335,9 @@ def main():
     parser.add_argument("--comparisons", type=int, default=100_000)
     parser.add_argument("--baseline", type=int, default=1_000)
     parser.add_argument("--reviewers", type=int, default=50)
-    parser.add_argument("--seconds", type=float, default=12.0, help="duration of each load phase")
-    parser.add_argument("--rates", default="100,150,200,250", help="offered votes/s of the open-loop phases")
-    parser.add_argument("--workers", type=int, default=3, help="gunicorn worker processes")
+    parser.add_argument("--seconds", type=float, default=10.0, help="duration of each load phase")
+    parser.add_argument("--rates", default="50,100,150,200", help="offered votes/s of the open-loop phases")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
     parser.add_argument("--threads", type=int, default=4, help="gunicorn threads per worker (gthread)")
     parser.add_argument("--app-root", default=str(ROOT), help="checkout whose app is served (for a before/after)")
     parser.add_argument("--skip-baseline", action="store_true")
