@@ -357,6 +357,8 @@ def _bt_fit(design: np.ndarray, score: np.ndarray, weights: np.ndarray, theta: n
         penalty = 0.5 * BT_PRIOR * (th * th).sum(axis=1) + 0.5 * th.sum(axis=1) ** 2
         return (w * loss).sum(axis=1) + penalty
 
+    # f(theta) of each round at its current theta, known from the previous line search.
+    known = np.full(len(theta), np.nan)
     for _ in range(500):
         th, w = theta[active], weights[active]
         d = th @ design.T
@@ -370,17 +372,24 @@ def _bt_fit(design: np.ndarray, score: np.ndarray, weights: np.ndarray, theta: n
         hessian = (design.T[None, :, :] * curvature[:, None, :]) @ design + regulariser
         step = -np.linalg.solve(hessian, grad[..., None])[..., 0]
         decrement = -(grad * step).sum(axis=1)  # Newton decrement squared, >= 0
-        f0 = objective(th, w)
+        f0 = known[active]
+        if np.isnan(f0).any():
+            f0 = objective(th, w)
         t = np.ones(len(th))
+        searched = False
         for _ in range(60):
             f1 = objective(th + t[:, None] * step, w)
             # Once the decrement is at rounding level f cannot tell better from worse; the
             # full step is then the right one (pure Newton phase).
             ok = (f1 <= f0 - 1e-4 * t * decrement) | (decrement <= 1e-12 * (1.0 + np.abs(f0)))
             if ok.all():
+                searched = True
                 break
             t = np.where(ok, t, 0.5 * t)
         theta[active] = th + t[:, None] * step
+        # f1 is f at the new theta when the search ended on success (saves one objective
+        # evaluation per Newton step); otherwise recompute next time.
+        known[active] = f1 if searched else np.nan
         size = np.abs(step).max(axis=1)
         # Converged: a step below BT_TOL, or full steps that stopped shrinking while already
         # tiny (quadratic convergence would square them; what is left is rounding noise, e.g.
