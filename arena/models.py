@@ -349,6 +349,8 @@ class ModelCatalogEntry(models.Model):
 
     class Meta:
         ordering = ["vendor", "label"]
+        verbose_name = "catalog model"
+        verbose_name_plural = "model catalog"
 
     def __str__(self) -> str:
         return self.label
