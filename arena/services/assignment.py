@@ -37,7 +37,7 @@ from django.db.models import Case, Exists, F, OuterRef, Value, When
 from django.utils import timezone
 
 from ..errors import Conflict, NotFound, ValidationFailed
-from ..models import Assignment, Campaign, CampaignReviewer, Comparison, Vote
+from ..models import Assignment, Campaign, CampaignReviewer, Comparison, Vote, new_assignment_token
 from .campaigns import reviewer_set_excluded
 
 EXPIRY_BATCH = 100
@@ -232,8 +232,30 @@ def _pick_normal(*, campaign: Campaign, reviewer, avoid_prompt_id: int | None):
     return (*row[:4], bool(row[4]))
 
 
+_CLAIM_SQL = f"""
+UPDATE {_C} SET active_assignments = active_assignments + 1, a_left_count = a_left_count + %s
+WHERE id = %s AND active_assignments < %s"""
+_LEASE_FIELDS = [
+    "token",
+    "campaign_id",
+    "comparison_id",
+    "reviewer_id",
+    "kind",
+    "a_on_left",
+    "status",
+    "leased_at",
+    "lease_expires_at",
+    "flag_reason",
+]
+_LEASE_SQL = (
+    f"INSERT INTO {_A} ({', '.join(_LEASE_FIELDS)}) VALUES ({', '.join(['%s'] * len(_LEASE_FIELDS))}) RETURNING id"
+)
+_SERVED_SQL = f"UPDATE {_M} SET normal_served = normal_served + 1, last_prompt_id = %s WHERE id = %s"
+
+
 def _claim_normal(*, campaign: Campaign, reviewer, membership: CampaignReviewer, now) -> Assignment | None:
     k = campaign.votes_per_comparison
+    reviewer_id = getattr(reviewer, "pk", reviewer)
     for _attempt in range(3):
         row = _pick_normal(campaign=campaign, reviewer=reviewer, avoid_prompt_id=membership.last_prompt_id)
         if row is None and membership.last_prompt_id is not None:
@@ -246,12 +268,11 @@ def _claim_normal(*, campaign: Campaign, reviewer, membership: CampaignReviewer,
         a_on_left = a_left < right if a_left != right else secrets.randbelow(2) == 0
         # The row is locked (PostgreSQL) or the transaction is serialised (SQLite); the
         # condition still guards k in case a caller runs this outside those guarantees.
-        claimed = Comparison.objects.filter(pk=comparison_id, active_assignments__lt=k).update(
-            active_assignments=F("active_assignments") + 1,
-            a_left_count=F("a_left_count") + (1 if a_on_left else 0),
-        )
-        if not claimed:
-            continue
+        # The claim's three writes are SQL, like the reads: the ORM cost more CPU than them.
+        with connection.cursor() as cursor:
+            cursor.execute(_CLAIM_SQL, [1 if a_on_left else 0, comparison_id, k])
+            if cursor.rowcount != 1:
+                continue
         lease = {"leased_at": now, "lease_expires_at": now + lease_duration(), "a_on_left": a_on_left}
         if own_expired:
             own = Assignment.objects.select_for_update().get(
@@ -264,12 +285,26 @@ def _claim_normal(*, campaign: Campaign, reviewer, membership: CampaignReviewer,
             own.save(update_fields=[*lease, "status"])
             assignment = own
         else:
-            assignment = Assignment.objects.create(
-                campaign=campaign, comparison_id=comparison_id, reviewer=reviewer, **lease
+            values = {
+                "token": new_assignment_token(),
+                "campaign_id": campaign.pk,
+                "comparison_id": comparison_id,
+                "reviewer_id": reviewer_id,
+                "kind": Assignment.Kind.NORMAL.value,
+                "status": Assignment.Status.LEASED.value,
+                "flag_reason": "",
+                **lease,
+            }
+            adapt = connection.ops.adapt_datetimefield_value
+            params = [adapt(values[f]) if f.endswith("_at") else values[f] for f in _LEASE_FIELDS]
+            with connection.cursor() as cursor:
+                cursor.execute(_LEASE_SQL, params)
+                pk = cursor.fetchone()[0]
+            assignment = Assignment.from_db(
+                connection.alias, ["id", *_LEASE_FIELDS], [pk, *(values[f] for f in _LEASE_FIELDS)]
             )
-        CampaignReviewer.objects.filter(pk=membership.pk).update(
-            normal_served=F("normal_served") + 1, last_prompt_id=prompt_id
-        )
+        with connection.cursor() as cursor:
+            cursor.execute(_SERVED_SQL, [prompt_id, membership.pk])
         return assignment
     return None
 
