@@ -272,9 +272,10 @@ class _Claim:
     body: dict
 
 
-def _claim_batch(drain: _Drain, *, limit: int) -> list[_Claim]:
-    """Claim up to `limit` of this contestant's pending rows; [] when nothing is left, the
-    campaign is paused or stopped, or the bound is reached.
+def _claim_batch(drain: _Drain, *, limit: int) -> list[_Claim] | None:
+    """Claim up to `limit` of this contestant's pending rows; [] when nothing is left or the
+    campaign is paused or stopped; None when the bound is reached (calls of another task for
+    the same contestant fill it).
 
     One short transaction per batch, not per row: the contestant row lock serialises claims
     across processes, and on PostgreSQL, with 16 threads each taking it for every row, the
@@ -296,7 +297,7 @@ def _claim_batch(drain: _Drain, *, limit: int) -> list[_Claim]:
         running = Response.objects.filter(contestant_id=drain.contestant_id, status=Response.Status.RUNNING).count()
         size = min(limit, drain.max_concurrency - running)
         if size <= 0:
-            return []
+            return None
         rows = list(
             Response.objects.filter(contestant_id=drain.contestant_id, status=Response.Status.PENDING)
             .order_by("id")
@@ -462,18 +463,26 @@ def _run(drain: _Drain, *, threads: int) -> None:
     ]
     for thread in pool:
         thread.start()
+    wanted = 1  # idle threads to wait for before claiming
     try:
         while True:
             with idle_changed:
-                while idle == 0:
+                while idle < wanted:
                     idle_changed.wait()
                 free = idle
             if time.monotonic() > drain.deadline:
                 drain.out_of_time = True
                 return
             claims = _claim_batch(drain, limit=free)
+            if claims is None and free < threads:
+                # The bound is full with another task's calls as well as ours: wait for one more
+                # of ours to finish and try again, rather than leave the rest to that task alone
+                # (which may be finishing as well).
+                wanted = free + 1
+                continue
             if not claims:
                 return  # the calls in flight finish; nothing new starts
+            wanted = 1
             with idle_changed:
                 idle -= len(claims)
             for claim in claims:
