@@ -10,11 +10,10 @@ Whether an item is a repeat check is not part of it either.
 import json
 from dataclasses import dataclass
 
-from django.db import connection
-
 from .models import Assignment, Campaign, Comparison, Prompt, Response, Vote
 from .rendering import render_markdown
 from .selectors.reviewers import reviewer_progress
+from .services.assignment import hot_cursor
 
 
 @dataclass(frozen=True)
@@ -61,16 +60,20 @@ def _stored_html(model, pk: int, html: str, text: str) -> str:
     if html or not text:
         return html
     html = render_markdown(text)
-    model.objects.filter(pk=pk, html="").update(html=html)
+    with hot_cursor() as cursor:  # SQL: the ORM's UPDATE cost more CPU than rendering
+        cursor.execute(f"UPDATE {model._meta.db_table} SET html = %s WHERE id = %s AND html = ''", [html, pk])
     return html
 
 
 _A, _K, _C, _P, _R, _V = (m._meta.db_table for m in (Assignment, Campaign, Comparison, Prompt, Response, Vote))
 # Written as SQL because this is the hot path of review: the ORM spent about 2 ms of CPU building
 # this one statement, several times what the database needs to run it.
+# The reviewer's vote count walks the reviewer's own votes (index on reviewer_id): `+ 0` keeps
+# the planner off the (campaign, counted, ...) index, which it combined with stale statistics
+# into a bitmap of every vote in the campaign (2 ms at 14k votes, growing with the campaign).
 _ITEM_SQL = f"""
 SELECT a.token, a.a_on_left, a.campaign_id, a.reviewer_id,
-       (SELECT COUNT(*) FROM {_V} v WHERE v.campaign_id = a.campaign_id AND v.reviewer_id = a.reviewer_id
+       (SELECT COUNT(*) FROM {_V} v WHERE v.reviewer_id = a.reviewer_id AND v.campaign_id + 0 = a.campaign_id
         AND v.counted),
        k.name, k.guidelines, k.votes_per_comparison, k.created_at,
        p.id, p.text, p.messages, p.html, ra.id, ra.text, ra.html, rb.id, rb.text, rb.html
@@ -85,7 +88,7 @@ WHERE a.id = %s"""
 
 def review_item_build(*, assignment: Assignment) -> ReviewItem:
     """One query: the allow-listed columns, the stored HTML and the reviewer's vote count."""
-    with connection.cursor() as cursor:
+    with hot_cursor() as cursor:
         cursor.execute(_ITEM_SQL, [assignment.pk])
         row = cursor.fetchone()
     if row is None:

@@ -87,6 +87,13 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-db.sqlite3")}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 DB_IS_POSTGRES = DATABASES["default"]["ENGINE"].startswith("django.db.backends.postgresql")
+if DB_IS_POSTGRES:
+    # The review hot path's SQL runs on server-binding cursors (`assignment.hot_cursor`), which
+    # psycopg prepares after this many runs per connection, so PostgreSQL stops re-planning
+    # them; the ORM's client-binding cursors never prepare. 0 turns it off (needed behind a
+    # transaction-pooling PgBouncer older than 1.21).
+    _prepare = env_int("DB_PREPARE_THRESHOLD", 5, minimum=0)
+    DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = _prepare or None
 
 # --- Auth, i18n, static ---------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

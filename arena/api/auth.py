@@ -13,6 +13,8 @@ from django.utils.translation import gettext_lazy as _
 from rest_framework import authentication, exceptions
 from rest_framework.authtoken.models import Token
 
+from ..services.assignment import hot_cursor
+
 _User = get_user_model()
 # Every column but the password hash and the timestamps, which no API view needs (Django loads a
 # deferred field on access); timestamps would need the ORM's per-backend conversion.
@@ -31,7 +33,7 @@ _ACTIVE = _USER_FIELDS.index("is_active")
 
 class TokenAuthentication(authentication.TokenAuthentication):
     def authenticate_credentials(self, key):
-        with connection.cursor() as cursor:
+        with hot_cursor() as cursor:
             cursor.execute(_SQL, [key])
             row = cursor.fetchone()
         if row is None:

@@ -26,6 +26,7 @@ The query count of `assignment_next_for_reviewer` does not depend on the campaig
 step is one statement walking an index (campaign, excluded, active_assignments, order_key).
 """
 
+import functools
 import secrets
 import time
 from collections import defaultdict
@@ -194,6 +195,43 @@ def _pg() -> bool:
     return connection.vendor == "postgresql"
 
 
+def hot_cursor():
+    """A cursor for the review hot path's SQL; on PostgreSQL its statements get prepared.
+
+    Django's psycopg cursors bind parameters on the client, so PostgreSQL parses and plans each
+    statement again on every call: planning the item read (six joins) took longer than running
+    it, and planning was most of PostgreSQL's CPU per next + vote. This cursor binds on the
+    server, so psycopg prepares a statement once it has run a few times on a connection
+    (`prepare_threshold`) and PostgreSQL reuses its plan. Django's wrapper stays around it
+    (query logging, execute wrappers, error translation); SQLite gets the ordinary cursor.
+    """
+    cursor = connection.cursor()
+    if _pg():
+        cursor.cursor.close()
+        cursor.cursor = _server_binding_cursor(logged=connection.queries_logged)(connection.connection)
+    return cursor
+
+
+@functools.cache
+def _server_binding_cursor(*, logged: bool):
+    from django.db.backends.postgresql.base import ServerBindingCursor
+
+    if not logged:
+        return ServerBindingCursor
+
+    class LoggedServerBindingCursor(ServerBindingCursor):
+        """For query logging (DEBUG, CaptureQueriesContext): Django logs `cursor._query.query`,
+        which psycopg leaves unset when it runs a prepared statement."""
+
+        def execute(self, query, params=None, **kwargs):
+            super().execute(query, params, **kwargs)
+            if self._query is None:
+                self._query = self._convert_query(query, params)
+            return self
+
+    return LoggedServerBindingCursor
+
+
 # "next" is the hot path of review, and the ORM spends 1-2 ms of CPU building each of its larger
 # statements (more than PostgreSQL spends running them), so its two reads are written as SQL.
 # Table and column names come from the models; the statements run on PostgreSQL and SQLite.
@@ -224,7 +262,7 @@ def _pick_normal(*, campaign: Campaign, reviewer, avoid_prompt_id: int | None):
     reviewer_id = getattr(reviewer, "pk", reviewer)
     sql = _PICK_SQL + (" FOR UPDATE OF c SKIP LOCKED" if _pg() else "")
     avoid = avoid_prompt_id if avoid_prompt_id is not None else -1
-    with connection.cursor() as cursor:
+    with hot_cursor() as cursor:
         cursor.execute(sql, [reviewer_id, campaign.pk, campaign.votes_per_comparison, avoid, reviewer_id])
         row = cursor.fetchone()
     if row is None:
@@ -269,7 +307,7 @@ def _claim_normal(*, campaign: Campaign, reviewer, membership: CampaignReviewer,
         # The row is locked (PostgreSQL) or the transaction is serialised (SQLite); the
         # condition still guards k in case a caller runs this outside those guarantees.
         # The claim's three writes are SQL, like the reads: the ORM cost more CPU than them.
-        with connection.cursor() as cursor:
+        with hot_cursor() as cursor:
             cursor.execute(_CLAIM_SQL, [1 if a_on_left else 0, comparison_id, k])
             if cursor.rowcount != 1:
                 continue
@@ -297,13 +335,13 @@ def _claim_normal(*, campaign: Campaign, reviewer, membership: CampaignReviewer,
             }
             adapt = connection.ops.adapt_datetimefield_value
             params = [adapt(values[f]) if f.endswith("_at") else values[f] for f in _LEASE_FIELDS]
-            with connection.cursor() as cursor:
+            with hot_cursor() as cursor:
                 cursor.execute(_LEASE_SQL, params)
                 pk = cursor.fetchone()[0]
             assignment = Assignment.from_db(
                 connection.alias, ["id", *_LEASE_FIELDS], [pk, *(values[f] for f in _LEASE_FIELDS)]
             )
-        with connection.cursor() as cursor:
+        with hot_cursor() as cursor:
             cursor.execute(_SERVED_SQL, [prompt_id, membership.pk])
         return assignment
     return None
@@ -335,7 +373,7 @@ def _lock_membership(*, campaign_id: int, reviewer, now) -> CampaignReviewer | N
     """
     sql = _LOCK_SQL + (" FOR UPDATE OF m" if _pg() else "")
     params = [connection.ops.adapt_datetimefield_value(now), campaign_id, getattr(reviewer, "pk", reviewer)]
-    with connection.cursor() as cursor:
+    with hot_cursor() as cursor:
         cursor.execute(sql, params)
         row = cursor.fetchone()
     if row is None:

@@ -15,7 +15,7 @@ from django.utils.dateparse import parse_datetime
 
 from ..errors import Conflict, Forbidden, NotFound, ValidationFailed
 from ..models import Assignment, Campaign, CampaignReviewer, Comparison, Vote
-from .assignment import slot_retake
+from .assignment import hot_cursor, slot_retake
 
 COMMENT_MAX = 5000
 # A client's own timer (which can leave out time the tab was hidden) is trusted only when it is
@@ -98,7 +98,7 @@ def vote_submit(
     reviewer_id = getattr(reviewer, "pk", reviewer)
     now = timezone.now()
     lock = _LOCK_SQL + (" FOR UPDATE OF a" if connection.vendor == "postgresql" else "")
-    with transaction.atomic(), connection.cursor() as cursor:
+    with transaction.atomic(), hot_cursor() as cursor:
         cursor.execute(lock, [str(token), reviewer_id])
         row = cursor.fetchone()
         if row is None:
