@@ -283,6 +283,10 @@ async def run_phase(*, port, tokens, campaign_id, seconds, votes_per_s: float | 
     clients = [Http(port, t) for t in tokens]
     for c in clients:  # connect first, so connection set-up is not part of the measured time
         c.reader, c.writer = await asyncio.open_connection("127.0.0.1", port)
+    # ... and use each connection once (a static file: no database, no log line). gunicorn's
+    # gthread worker parks a thread on a new connection until its first request arrives (up to
+    # 5 s), so new connections idle until their first Poisson arrival stalled the others.
+    await asyncio.gather(*(c.request("GET", "/static/arena/review.js") for c in clients))
     loop = asyncio.get_running_loop()
     start = loop.time()
     interval = len(tokens) / votes_per_s if votes_per_s else None
@@ -318,13 +322,47 @@ async def run_phase(*, port, tokens, campaign_id, seconds, votes_per_s: float | 
     }
 
 
+def _ticks(pid: int) -> int:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0
+    return int(fields[11]) + int(fields[12])  # utime + stime
+
+
+def cpu_seconds(gunicorn_pid: int, db_url: str) -> dict:
+    """CPU used so far by the gunicorn processes, the database's backends and this process.
+
+    Backends live as long as the workers' persistent connections; all run on this machine.
+    """
+    import psycopg
+
+    children = Path(f"/proc/{gunicorn_pid}/task/{gunicorn_pid}/children")
+    pids = [gunicorn_pid, *map(int, children.read_text().split())] if children.exists() else [gunicorn_pid]
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        backends = [
+            r[0]
+            for r in conn.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        ]
+    hz = os.sysconf("SC_CLK_TCK")
+    return {
+        "server": sum(map(_ticks, pids)) / hz,
+        "postgres": sum(map(_ticks, backends)) / hz,
+        "client": time.process_time(),
+    }
+
+
 def show(label: str, r: dict) -> None:
     mode = f"offered {r['offered_votes_per_s']:g} votes/s" if r["offered_votes_per_s"] else "closed loop"
     print(
         f"  {label:8} {mode:24} {r['votes_per_s']:6.1f} votes/s  "
         f"next p50/p95/p99 {r['next_p50']}/{r['next_p95']}/{r['next_p99']} ms  "
         f"vote {r['vote_p50']}/{r['vote_p95']}/{r['vote_p99']} ms  "
-        f"all p99 {r['all_p99']} ms  errors {r['errors']}"
+        f"all p99 {r['all_p99']} ms  errors {r['errors']}  "
+        f"CPU ms/vote: gunicorn {r['cpu_ms_per_vote']['server']}, postgres {r['cpu_ms_per_vote']['postgres']}, "
+        f"client {r['cpu_ms_per_vote']['client']}"
         + (f"  ({r['exhausted_reviewers']} reviewers ran out of items)" if r["exhausted_reviewers"] else ""),
         flush=True,
     )
@@ -406,6 +444,7 @@ def main():
             for rate in [None, *rates]:
                 if label == "baseline":
                     reset_campaign(db_url, data["campaigns"][label])
+                before = cpu_seconds(gunicorn.pid, db_url)
                 r = asyncio.run(
                     run_phase(
                         port=port,
@@ -415,6 +454,9 @@ def main():
                         votes_per_s=rate,
                     )
                 )
+                after = cpu_seconds(gunicorn.pid, db_url)
+                r["cpu_ms_per_vote"] = {k: round(1000 * (after[k] - before[k]) / max(r["votes"], 1), 2) for k in before}
+                r["load_average"] = round(os.getloadavg()[0], 2)
                 phases.append(r)
                 show(label, r)
         big = results["big"]
