@@ -205,11 +205,15 @@ def hot_cursor():
     (`prepare_threshold`) and PostgreSQL reuses its plan. Django's wrapper stays around it
     (query logging, execute wrappers, error translation); SQLite gets the ordinary cursor.
     """
-    cursor = connection.cursor()
-    if _pg():
-        cursor.cursor.close()
-        cursor.cursor = _server_binding_cursor(logged=connection.queries_logged)(connection.connection)
-    return cursor
+    if not _pg():
+        return connection.cursor()
+    # What `connection.cursor()` does, with this cursor class instead of the client-binding one.
+    connection.close_if_health_check_failed()
+    connection.ensure_connection()
+    connection.validate_thread_sharing()
+    logged = connection.queries_logged
+    raw = _server_binding_cursor(logged=logged)(connection.connection)
+    return connection.make_debug_cursor(raw) if logged else connection.make_cursor(raw)
 
 
 @functools.cache
