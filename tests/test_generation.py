@@ -433,3 +433,19 @@ def test_campaign_page_shows_progress_and_errors_to_the_lead_only(client, lead, 
 
     client.force_login(reviewer)
     assert client.get(f"/campaigns/{campaign.pk}/").status_code == 404
+
+
+@pytest.mark.django_db
+def test_summed_costs_are_shown_at_the_stored_precision():
+    from arena.services.generation import generation_actual_cost, generation_progress
+    from tests.factories import generate_done
+
+    campaign = make_campaign(prompts=3)
+    generate_done(campaign)
+    Response.objects.filter(campaign=campaign).update(cost_usd=Decimal("0.003068"))
+    assert generation_actual_cost(campaign=campaign) == Decimal("0.018408")
+    assert str(generation_actual_cost(campaign=campaign)) == "0.018408"
+    assert str(generation_progress(campaign=campaign)["cost_usd"]) == "0.018408"
+    raw = Response.objects.filter(campaign=campaign).aggregate(s=Sum("cost_usd"))["s"]
+    if connection.vendor == "sqlite":
+        assert str(raw) != "0.018408"  # what the page showed before: SQLite sums as floats

@@ -143,10 +143,15 @@ def _enqueue_drains(campaign_id: int) -> None:
         generation_run_contestant.delay(contestant_id)
 
 
+def usd(value) -> Decimal:
+    """A sum of costs at the stored precision: SQLite sums decimals as floats (0.0092049999...)."""
+    return Decimal(value or 0).quantize(Decimal("0.000001"))
+
+
 def generation_actual_cost(*, campaign: Campaign | int) -> Decimal:
     campaign_id = campaign if isinstance(campaign, int) else campaign.pk
     total = Response.objects.filter(campaign_id=campaign_id, status=Response.Status.DONE).aggregate(s=Sum("cost_usd"))
-    return total["s"] or Decimal("0")
+    return usd(total["s"])
 
 
 def generation_start(*, campaign: Campaign) -> None:
@@ -590,7 +595,7 @@ def generation_progress(*, campaign: Campaign) -> dict:
     for c in campaign.contestants.all():
         row = {s: counts.get((c.pk, s), {}).get("n", 0) for s in ("done", "failed", "pending", "running")}
         done = counts.get((c.pk, "done"), {})
-        cost = done.get("cost") or Decimal("0")
+        cost = usd(done.get("cost"))
         attempts = sum((counts.get((c.pk, s), {}).get("attempts") or 0) for s in Response.Status.values)
         per.append(
             {
