@@ -86,7 +86,16 @@ def _bar(done: int, total: int, failed: int = 0) -> str:
 
 @admin.register(Campaign)
 class CampaignAdmin(admin.ModelAdmin):
-    list_display = ["name", "status", "pairing", "votes_per_comparison", "responses_bar", "votes_bar", "links"]
+    list_display = [
+        "name",
+        "status",
+        "pairing",
+        "votes_per_comparison",
+        "responses_bar",
+        "generation_speed",
+        "votes_bar",
+        "links",
+    ]
     list_filter = ["status", "pairing"]
     search_fields = ["name"]
     inlines = [ContestantInline, ReviewerInline]
@@ -122,6 +131,17 @@ class CampaignAdmin(admin.ModelAdmin):
     def responses_bar(self, obj):
         p = campaign_progress(campaign=obj)
         return _bar(p["responses_done"], p["responses_total"], p["responses_failed"])
+
+    @admin.display(description="Generation")
+    def generation_speed(self, obj):
+        """Calls per second and ETA while generating; the paused reason when the budget stopped it."""
+        if obj.paused_reason:
+            return obj.paused_reason
+        if obj.status != Campaign.Status.GENERATING:
+            return "–"
+        g = generation_services.generation_progress(campaign=obj)
+        eta = "–" if g["eta_seconds"] is None else f"{g['eta_seconds']:.0f} s"
+        return f"{g['calls_per_second']:.1f} calls/s, ETA {eta}"
 
     @admin.display(description="Votes")
     def votes_bar(self, obj):

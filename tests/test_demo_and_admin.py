@@ -81,3 +81,27 @@ def test_admin_open_action_on_a_draft_reports_why_it_cannot(lead_browser):
     assert "cannot move the campaign to open from draft" in page.content.decode()
     campaign.refresh_from_db()
     assert campaign.status == "draft"
+
+
+@pytest.mark.django_db
+def test_admin_campaign_list_shows_speed_and_eta_while_generating(lead_browser):
+    from django.utils import timezone
+
+    from arena.models import Response
+
+    campaign = make_campaign(prompts=4, status="generating")
+    now = timezone.now()
+    for prompt in campaign.prompts.all():
+        for contestant in campaign.contestants.all():
+            done = prompt.position <= 2
+            Response.objects.create(
+                campaign=campaign,
+                prompt=prompt,
+                contestant=contestant,
+                status="done" if done else "pending",
+                completed_at=now if done else None,
+                attempts=1 if done else 0,
+            )
+    html = lead_browser.get("/admin/arena/campaign/").content.decode()
+    assert "calls/s, ETA" in html
+    assert "4 / 8" in html
