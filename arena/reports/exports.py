@@ -119,12 +119,25 @@ def _messages(raw):
     return json.loads(raw) if isinstance(raw, str) else raw
 
 
-def vote_records(*, campaign: Campaign) -> Iterator[dict]:
-    """Every vote of the campaign (counted or not, excluded reviewers flagged), oldest first."""
+def _vote_row_context(*, campaign: Campaign):
+    """What turns a raw vote row into exported values: contestant labels, excluded reviewers,
+    a cached pseudonym per reviewer, and the timestamp formatter of this database."""
     labels = dict(campaign.contestants.values_list("id", "label"))
     excluded = set(CampaignReviewer.objects.filter(campaign=campaign, excluded=True).values_list("user_id", flat=True))
     pseudonyms: dict[int, str] = {}
-    stamp = _timestamp_formatter()
+
+    def pseudonym(reviewer_id: int) -> str:
+        value = pseudonyms.get(reviewer_id)
+        if value is None:
+            value = pseudonyms[reviewer_id] = reviewer_pseudonym(campaign_id=campaign.pk, user_id=reviewer_id)
+        return value
+
+    return labels, excluded, pseudonym, _timestamp_formatter()
+
+
+def vote_records(*, campaign: Campaign) -> Iterator[dict]:
+    """Every vote of the campaign (counted or not, excluded reviewers flagged), oldest first."""
+    labels, excluded, pseudonym, stamp = _vote_row_context(campaign=campaign)
     for rows in _raw_vote_rows(campaign=campaign):
         for (
             vote_id,
@@ -147,9 +160,6 @@ def vote_records(*, campaign: Campaign) -> Iterator[dict]:
             comment,
         ) in rows:
             model_a, model_b = labels.get(a_id, ""), labels.get(b_id, "")
-            pseudonym = pseudonyms.get(reviewer_id)
-            if pseudonym is None:
-                pseudonym = pseudonyms[reviewer_id] = reviewer_pseudonym(campaign_id=campaign.pk, user_id=reviewer_id)
             yield {
                 "campaign": campaign.name,
                 "vote_id": vote_id,
@@ -165,7 +175,7 @@ def vote_records(*, campaign: Campaign) -> Iterator[dict]:
                 "choice": choice,
                 "resolved": resolved,
                 "winner": model_a if resolved == "a" else model_b if resolved == "b" else resolved,
-                "reviewer": pseudonym,
+                "reviewer": pseudonym(reviewer_id),
                 "counted": bool(counted),
                 "reviewer_excluded": reviewer_id in excluded,
                 "too_fast": bool(too_fast),
@@ -285,10 +295,7 @@ def _votes_csv_python(*, campaign: Campaign) -> Iterator[str]:
     Rows are built as tuples straight from the cursor's batches and written with one
     `writerows` call per batch: at a million votes the per-row cost is what counts.
     """
-    labels = dict(campaign.contestants.values_list("id", "label"))
-    excluded = set(CampaignReviewer.objects.filter(campaign=campaign, excluded=True).values_list("user_id", flat=True))
-    pseudonyms: dict[int, str] = {}
-    stamp = _timestamp_formatter()
+    labels, excluded, pseudonym, stamp = _vote_row_context(campaign=campaign)
     name = campaign.name
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
@@ -316,9 +323,6 @@ def _votes_csv_python(*, campaign: Campaign) -> Iterator[str]:
             comment,
         ) in rows:
             model_a, model_b = labels.get(a_id, ""), labels.get(b_id, "")
-            pseudonym = pseudonyms.get(reviewer_id)
-            if pseudonym is None:
-                pseudonym = pseudonyms[reviewer_id] = reviewer_pseudonym(campaign_id=campaign.pk, user_id=reviewer_id)
             if messages is not None:
                 text = _prompt_text(text, _messages(messages))
             out.append(
@@ -336,7 +340,7 @@ def _votes_csv_python(*, campaign: Campaign) -> Iterator[str]:
                     choice,
                     resolved,
                     model_a if resolved == "a" else model_b if resolved == "b" else resolved,
-                    pseudonym,
+                    pseudonym(reviewer_id),
                     "true" if counted else "false",
                     "true" if reviewer_id in excluded else "false",
                     "true" if too_fast else "false",
