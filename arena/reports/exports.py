@@ -119,25 +119,30 @@ def _messages(raw):
     return json.loads(raw) if isinstance(raw, str) else raw
 
 
-def _vote_row_context(*, campaign: Campaign):
-    """What turns a raw vote row into exported values: contestant labels, excluded reviewers,
-    a cached pseudonym per reviewer, and the timestamp formatter of this database."""
-    labels = dict(campaign.contestants.values_list("id", "label"))
-    excluded = set(CampaignReviewer.objects.filter(campaign=campaign, excluded=True).values_list("user_id", flat=True))
-    pseudonyms: dict[int, str] = {}
+class _Pseudonyms(dict):
+    """Reviewer id -> pseudonym, computed once per reviewer. A dict subclass so that the hot
+    loops look up with a plain `pseudonyms[reviewer_id]` (no Python call per row when cached)."""
 
-    def pseudonym(reviewer_id: int) -> str:
-        value = pseudonyms.get(reviewer_id)
-        if value is None:
-            value = pseudonyms[reviewer_id] = reviewer_pseudonym(campaign_id=campaign.pk, user_id=reviewer_id)
+    def __init__(self, campaign_id: int):
+        super().__init__()
+        self.campaign_id = campaign_id
+
+    def __missing__(self, reviewer_id: int) -> str:
+        value = self[reviewer_id] = reviewer_pseudonym(campaign_id=self.campaign_id, user_id=reviewer_id)
         return value
 
-    return labels, excluded, pseudonym, _timestamp_formatter()
+
+def _vote_row_context(*, campaign: Campaign):
+    """What turns a raw vote row into exported values: contestant labels, excluded reviewers,
+    the reviewers' pseudonyms, and the timestamp formatter of this database."""
+    labels = dict(campaign.contestants.values_list("id", "label"))
+    excluded = set(CampaignReviewer.objects.filter(campaign=campaign, excluded=True).values_list("user_id", flat=True))
+    return labels, excluded, _Pseudonyms(campaign.pk), _timestamp_formatter()
 
 
 def vote_records(*, campaign: Campaign) -> Iterator[dict]:
     """Every vote of the campaign (counted or not, excluded reviewers flagged), oldest first."""
-    labels, excluded, pseudonym, stamp = _vote_row_context(campaign=campaign)
+    labels, excluded, pseudonyms, stamp = _vote_row_context(campaign=campaign)
     for rows in _raw_vote_rows(campaign=campaign):
         for (
             vote_id,
@@ -175,7 +180,7 @@ def vote_records(*, campaign: Campaign) -> Iterator[dict]:
                 "choice": choice,
                 "resolved": resolved,
                 "winner": model_a if resolved == "a" else model_b if resolved == "b" else resolved,
-                "reviewer": pseudonym(reviewer_id),
+                "reviewer": pseudonyms[reviewer_id],
                 "counted": bool(counted),
                 "reviewer_excluded": reviewer_id in excluded,
                 "too_fast": bool(too_fast),
@@ -295,7 +300,7 @@ def _votes_csv_python(*, campaign: Campaign) -> Iterator[str]:
     Rows are built as tuples straight from the cursor's batches and written with one
     `writerows` call per batch: at a million votes the per-row cost is what counts.
     """
-    labels, excluded, pseudonym, stamp = _vote_row_context(campaign=campaign)
+    labels, excluded, pseudonyms, stamp = _vote_row_context(campaign=campaign)
     name = campaign.name
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
@@ -340,7 +345,7 @@ def _votes_csv_python(*, campaign: Campaign) -> Iterator[str]:
                     choice,
                     resolved,
                     model_a if resolved == "a" else model_b if resolved == "b" else resolved,
-                    pseudonym(reviewer_id),
+                    pseudonyms[reviewer_id],
                     "true" if counted else "false",
                     "true" if reviewer_id in excluded else "false",
                     "true" if too_fast else "false",
