@@ -10,10 +10,10 @@ Whether an item is a repeat check is not part of it either.
 import json
 from dataclasses import dataclass
 
+from .db import hot_cursor
 from .models import Assignment, Campaign, Comparison, Prompt, Response, Vote
 from .rendering import render_markdown
 from .selectors.reviewers import reviewer_progress
-from .services.assignment import hot_cursor
 
 
 @dataclass(frozen=True)

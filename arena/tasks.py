@@ -10,7 +10,7 @@ import os
 from celery import shared_task
 from celery.signals import worker_process_init, worker_ready
 
-from .services import generation
+from .services import generation, prerender
 
 logger = logging.getLogger(__name__)
 
@@ -23,6 +23,11 @@ def generation_run_contestant(contestant_id: int) -> dict:
 @shared_task(name="arena.tasks.generation_sweep_stuck")
 def generation_sweep_stuck() -> int:
     return generation.generation_sweep_stuck()
+
+
+@shared_task(name="arena.tasks.html_prerender")
+def html_prerender(campaign_id: int) -> int:
+    return prerender.html_prerender(campaign_id=campaign_id)
 
 
 @worker_ready.connect

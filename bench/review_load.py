@@ -33,6 +33,17 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 
+def cpu_calibration() -> float:
+    """Seconds for a fixed pure-Python loop (10M additions): how fast this machine's CPU is
+    today. The same checkout measured 3.2 and 9 ms of CPU per next + vote on two sessions of
+    this machine kind; figures from runs with different calibrations do not compare."""
+    started = time.process_time()
+    total = 0
+    for i in range(10_000_000):
+        total += i
+    return time.process_time() - started
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -73,15 +84,18 @@ def status(tracking_id: str) -> str:
 - Take photos if the box is damaged.
 """
 ANSWERS = [ANSWER, ANSWER.replace("one more", "two more") + "\nGood luck!\n"]
+QUESTION = "Question {i}: my parcel is **late**. What can I do?"
+QUESTION_HTML = "<p>Question {i}: my parcel is <strong>late</strong>. What can I do?</p>"
 
 
 def seed(*, comparisons: int, baseline: int, reviewers: int) -> dict:
     """Two open campaigns with done responses and comparisons; reviewers with API tokens.
 
-    Responses get their safe HTML stored as generation stores it (rendered once per distinct
-    body: "Answer N." + one of two bodies renders to "<p>Answer N.</p>" + the body's HTML, which
-    is checked). Prompts have none yet: the first reviewer to see one renders and stores it.
-    Against an app without `Response.html` (`--app-root` of an older checkout) none is stored.
+    Prompts and responses get their safe HTML stored as the worker stores it before review
+    opens (arena/services/prerender.py), rendered once per distinct body here ("Answer N." + one
+    of two bodies renders to "<p>Answer N.</p>" + the body's HTML; a prompt's number renders in
+    place: both shortcuts are checked). Against an app without the `html` columns (`--app-root`
+    of an older checkout) none is stored and the first view renders it.
     """
     import django
 
@@ -104,6 +118,7 @@ def seed(*, comparisons: int, baseline: int, reviewers: int) -> dict:
         html = {body: render_markdown(body) for body in ANSWERS}
         sample = f"Answer 7.\n\n{ANSWERS[1]}"
         assert render_markdown(sample) == f"<p>Answer 7.</p>\n{html[ANSWERS[1]]}", "HTML shortcut is wrong"
+        assert render_markdown(QUESTION.format(i=7)) == QUESTION_HTML.format(i=7), "prompt HTML shortcut is wrong"
 
     def response(campaign, prompt_id, contestant, now):
         body = ANSWERS[(prompt_id + contestant.position) % 2]
@@ -133,7 +148,12 @@ def seed(*, comparisons: int, baseline: int, reviewers: int) -> dict:
         b = Contestant.objects.create(campaign=campaign, position=1, label="B", model="bench-b")
         Prompt.objects.bulk_create(
             (
-                Prompt(campaign=campaign, position=i, text=f"Question {i}: my parcel is **late**. What can I do?")
+                Prompt(
+                    campaign=campaign,
+                    position=i,
+                    text=QUESTION.format(i=i),
+                    **({"html": QUESTION_HTML.format(i=i)} if stores_html else {}),
+                )
                 for i in range(size)
             ),
             batch_size=5000,
@@ -406,6 +426,7 @@ def main():
         "LOG_LEVEL": "WARNING",
     }
     os.environ.update(env)
+    calibration = cpu_calibration()
     data = seed(comparisons=args.comparisons, baseline=args.baseline, reviewers=args.reviewers)
 
     port = free_port()
@@ -439,7 +460,8 @@ def main():
                 time.sleep(0.2)
         print(
             f"app {app_root}; gunicorn {args.workers} workers x {args.threads} threads; {args.reviewers} reviewers; "
-            f"{args.seconds:g}s per phase; {os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.2f}",
+            f"{args.seconds:g}s per phase; {os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.2f}; "
+            f"CPU calibration (10M-addition loop) {calibration:.2f} s",
             flush=True,
         )
         results = {}

@@ -6,8 +6,9 @@ from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
 from arena import review_items
-from arena.models import Assignment, Prompt, Response
+from arena.models import Assignment, Campaign, Prompt, Response
 from arena.rendering import render_markdown
+from arena.services import prerender
 from tests.factories import add_reviewers, generate_done, make_campaign, open_campaign
 
 pytestmark = pytest.mark.django_db
@@ -89,3 +90,48 @@ def test_the_api_serves_each_next_and_vote_with_the_same_few_queries_whatever_th
     # Lazy expiry (3), transaction (2), lock + current lease (1), pick (1), claim (3), item (1);
     # a vote: transaction (2) and 5 statements.
     assert large[0] <= 11 and large[1] <= 7, large
+
+
+def test_a_worker_renders_every_text_before_review_so_next_renders_nothing(monkeypatch):
+    campaign = make_campaign(prompts=3, k=2)
+    generate_done(campaign, text_for=lambda p, c: f"**Answer {c.position}**\n\n{HOSTILE}")
+    Response.objects.filter(campaign=campaign, prompt__position=3, contestant__position=1).update(status="failed")
+    rendered = prerender.html_prerender(campaign_id=campaign.pk)
+    assert rendered == 3 + 5  # every prompt, every done response (not the failed one)
+    for response in Response.objects.filter(campaign=campaign):
+        expected = render_markdown(response.text) if response.status == "done" else ""
+        assert response.html == expected
+        assert "<script" not in response.html and "<img" not in response.html
+    for prompt in Prompt.objects.filter(campaign=campaign):
+        assert prompt.html == render_markdown(prompt.display_text)
+    assert prerender.html_prerender(campaign_id=campaign.pk) == 0  # idempotent
+
+    # Never overwrites HTML a reviewer's first view stored meanwhile.
+    Prompt.objects.filter(campaign=campaign, position=1).update(html="<p>kept</p>")
+    assert prerender.html_prerender(campaign_id=campaign.pk) == 0
+    assert Prompt.objects.get(campaign=campaign, position=1).html == "<p>kept</p>"
+
+    open_campaign(campaign)
+    (r1,) = add_reviewers(campaign, "r1")
+    monkeypatch.setattr(review_items, "render_markdown", lambda text: pytest.fail("rendered on the hot path"))
+    body = client_for(r1).get(f"/api/review/next/?campaign={campaign.id}").json()
+    assert "&lt;script&gt;" in body["left"]["html"]
+
+
+def test_opening_review_and_finishing_generation_enqueue_the_rendering(monkeypatch, django_capture_on_commit_callbacks):
+    from arena import tasks
+    from arena.services import campaigns as campaign_services
+    from arena.services.generation import generation_finish_if_complete
+
+    queued = []
+    monkeypatch.setattr(tasks.html_prerender, "delay", lambda campaign_id: queued.append(campaign_id))
+    campaign = make_campaign(prompts=2, k=2)
+    generate_done(campaign)
+    Campaign.objects.filter(pk=campaign.pk).update(status=Campaign.Status.GENERATING)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert generation_finish_if_complete(campaign_id=campaign.pk)
+    assert queued == [campaign.pk]
+    campaign.refresh_from_db()
+    with django_capture_on_commit_callbacks(execute=True):
+        campaign_services.campaign_open(campaign=campaign)
+    assert queued == [campaign.pk, campaign.pk]

@@ -8,12 +8,12 @@ token or a deactivated user is refused on the very next request.
 """
 
 from django.contrib.auth import get_user_model
-from django.db import connection, models
+from django.db import DEFAULT_DB_ALIAS, connection, models
 from django.utils.translation import gettext_lazy as _
 from rest_framework import authentication, exceptions
 from rest_framework.authtoken.models import Token
 
-from ..services.assignment import hot_cursor
+from ..db import hot_cursor
 
 _User = get_user_model()
 # Every column but the password hash and the timestamps, which no API view needs (Django loads a
@@ -43,7 +43,7 @@ class TokenAuthentication(authentication.TokenAuthentication):
         values = list(row)
         for i in _BOOLS:  # SQLite gives 0/1 to a raw cursor; keep the user typed like the ORM's
             values[i] = bool(values[i])
-        user = _User.from_db(connection.alias, _USER_FIELDS, values)
-        token = Token.from_db(connection.alias, ["key", "user_id"], [key, user.pk])
+        user = _User.from_db(DEFAULT_DB_ALIAS, _USER_FIELDS, values)
+        token = Token.from_db(DEFAULT_DB_ALIAS, ["key", "user_id"], [key, user.pk])
         token.user = user
         return user, token

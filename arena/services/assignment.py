@@ -26,17 +26,17 @@ The query count of `assignment_next_for_reviewer` does not depend on the campaig
 step is one statement walking an index (campaign, excluded, active_assignments, order_key).
 """
 
-import functools
 import secrets
 import time
 from collections import defaultdict
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import connection, transaction
-from django.db.models import Case, Exists, F, OuterRef, Value, When
+from django.db import DEFAULT_DB_ALIAS, transaction
+from django.db.models import Case, F, Value, When
 from django.utils import timezone
 
+from ..db import adapt_datetime, hot_cursor, is_postgres
 from ..errors import Conflict, NotFound, ValidationFailed
 from ..models import Assignment, Campaign, CampaignReviewer, Comparison, Vote, new_assignment_token
 from .campaigns import reviewer_set_excluded
@@ -160,80 +160,8 @@ def _repeat_due(membership: CampaignReviewer) -> bool:
     return membership.repeats_served < int(membership.normal_served * share)
 
 
-def _claim_repeat(*, campaign: Campaign, reviewer, membership: CampaignReviewer, now) -> Assignment | None:
-    already_repeated = Assignment.objects.filter(
-        comparison=OuterRef("comparison"), reviewer=reviewer, kind=Assignment.Kind.REPEAT
-    )
-    candidates = Assignment.objects.filter(
-        campaign=campaign,
-        reviewer=reviewer,
-        kind=Assignment.Kind.NORMAL,
-        status=Assignment.Status.VOTED,
-        comparison__excluded=False,
-    ).filter(~Exists(already_repeated))
-    if membership.last_prompt_id is not None:
-        candidates = candidates.exclude(comparison__prompt_id=membership.last_prompt_id)
-    original = candidates.order_by("leased_at").values("comparison_id", "comparison__prompt_id", "a_on_left").first()
-    if original is None:
-        return None
-    assignment = Assignment.objects.create(
-        campaign=campaign,
-        comparison_id=original["comparison_id"],
-        reviewer=reviewer,
-        kind=Assignment.Kind.REPEAT,
-        a_on_left=not original["a_on_left"],  # sides swapped: a consistent reviewer flips left/right
-        leased_at=now,
-        lease_expires_at=now + lease_duration(),
-    )
-    CampaignReviewer.objects.filter(pk=membership.pk).update(
-        repeats_served=F("repeats_served") + 1, last_prompt_id=original["comparison__prompt_id"]
-    )
-    return assignment
-
-
 def _pg() -> bool:
-    return connection.vendor == "postgresql"
-
-
-def hot_cursor():
-    """A cursor for the review hot path's SQL; on PostgreSQL its statements get prepared.
-
-    Django's psycopg cursors bind parameters on the client, so PostgreSQL parses and plans each
-    statement again on every call: planning the item read (six joins) took longer than running
-    it, and planning was most of PostgreSQL's CPU per next + vote. This cursor binds on the
-    server, so psycopg prepares a statement once it has run a few times on a connection
-    (`prepare_threshold`) and PostgreSQL reuses its plan. Django's wrapper stays around it
-    (query logging, execute wrappers, error translation); SQLite gets the ordinary cursor.
-    """
-    if not _pg():
-        return connection.cursor()
-    # What `connection.cursor()` does, with this cursor class instead of the client-binding one.
-    connection.close_if_health_check_failed()
-    connection.ensure_connection()
-    connection.validate_thread_sharing()
-    logged = connection.queries_logged
-    raw = _server_binding_cursor(logged=logged)(connection.connection)
-    return connection.make_debug_cursor(raw) if logged else connection.make_cursor(raw)
-
-
-@functools.cache
-def _server_binding_cursor(*, logged: bool):
-    from django.db.backends.postgresql.base import ServerBindingCursor
-
-    if not logged:
-        return ServerBindingCursor
-
-    class LoggedServerBindingCursor(ServerBindingCursor):
-        """For query logging (DEBUG, CaptureQueriesContext): Django logs `cursor._query.query`,
-        which psycopg leaves unset when it runs a prepared statement."""
-
-        def execute(self, query, params=None, **kwargs):
-            super().execute(query, params, **kwargs)
-            if self._query is None:
-                self._query = self._convert_query(query, params)
-            return self
-
-    return LoggedServerBindingCursor
+    return is_postgres()
 
 
 # "next" is the hot path of review, and the ORM spends 1-2 ms of CPU building each of its larger
@@ -295,6 +223,27 @@ _LEASE_SQL = (
 _SERVED_SQL = f"UPDATE {_M} SET normal_served = normal_served + 1, last_prompt_id = %s WHERE id = %s"
 
 
+def _insert_lease(*, campaign_id, comparison_id, reviewer_id, kind, a_on_left, leased_at, lease_expires_at):
+    """A new leased assignment row (one INSERT), returned as a model instance without a re-read."""
+    values = {
+        "token": new_assignment_token(),
+        "campaign_id": campaign_id,
+        "comparison_id": comparison_id,
+        "reviewer_id": reviewer_id,
+        "kind": kind,
+        "a_on_left": a_on_left,
+        "status": Assignment.Status.LEASED.value,
+        "leased_at": leased_at,
+        "lease_expires_at": lease_expires_at,
+        "flag_reason": "",
+    }
+    params = [adapt_datetime(values[f]) if f.endswith("_at") else values[f] for f in _LEASE_FIELDS]
+    with hot_cursor() as cursor:
+        cursor.execute(_LEASE_SQL, params)
+        pk = cursor.fetchone()[0]
+    return Assignment.from_db(DEFAULT_DB_ALIAS, ["id", *_LEASE_FIELDS], [pk, *(values[f] for f in _LEASE_FIELDS)])
+
+
 def _claim_normal(*, campaign: Campaign, reviewer, membership: CampaignReviewer, now) -> Assignment | None:
     k = campaign.votes_per_comparison
     reviewer_id = getattr(reviewer, "pk", reviewer)
@@ -327,28 +276,53 @@ def _claim_normal(*, campaign: Campaign, reviewer, membership: CampaignReviewer,
             own.save(update_fields=[*lease, "status"])
             assignment = own
         else:
-            values = {
-                "token": new_assignment_token(),
-                "campaign_id": campaign.pk,
-                "comparison_id": comparison_id,
-                "reviewer_id": reviewer_id,
-                "kind": Assignment.Kind.NORMAL.value,
-                "status": Assignment.Status.LEASED.value,
-                "flag_reason": "",
-                **lease,
-            }
-            adapt = connection.ops.adapt_datetimefield_value
-            params = [adapt(values[f]) if f.endswith("_at") else values[f] for f in _LEASE_FIELDS]
-            with hot_cursor() as cursor:
-                cursor.execute(_LEASE_SQL, params)
-                pk = cursor.fetchone()[0]
-            assignment = Assignment.from_db(
-                connection.alias, ["id", *_LEASE_FIELDS], [pk, *(values[f] for f in _LEASE_FIELDS)]
+            assignment = _insert_lease(
+                campaign_id=campaign.pk, comparison_id=comparison_id, reviewer_id=reviewer_id, kind="normal", **lease
             )
         with hot_cursor() as cursor:
             cursor.execute(_SERVED_SQL, [prompt_id, membership.pk])
         return assignment
     return None
+
+
+# The oldest of the reviewer's counted votes not yet repeated, on a comparison still in the
+# results, preferably not on the prompt they just saw. The walk is over the reviewer's own voted
+# assignments in this campaign (index reviewer, campaign, status), never the campaign's.
+_REPEAT_PICK_SQL = f"""
+SELECT a.comparison_id, c.prompt_id, a.a_on_left
+FROM {_A} a JOIN {_C} c ON c.id = a.comparison_id
+WHERE a.reviewer_id = %s AND a.campaign_id = %s AND a.status = 'voted' AND a.kind = 'normal'
+  AND NOT c.excluded AND c.prompt_id <> %s
+  AND NOT EXISTS (SELECT 1 FROM {_A} r WHERE r.comparison_id = a.comparison_id AND r.reviewer_id = a.reviewer_id
+                  AND r.kind = 'repeat')
+ORDER BY a.leased_at, a.id
+LIMIT 1"""
+_REPEAT_SERVED_SQL = f"UPDATE {_M} SET repeats_served = repeats_served + 1, last_prompt_id = %s WHERE id = %s"
+
+
+def _claim_repeat(*, campaign: Campaign, reviewer, membership: CampaignReviewer, now) -> Assignment | None:
+    """A comparison the reviewer already voted on, shown again with the sides swapped (a
+    consistent reviewer then presses the other side). Never counted; one repeat per comparison."""
+    reviewer_id = getattr(reviewer, "pk", reviewer)
+    avoid = membership.last_prompt_id if membership.last_prompt_id is not None else -1
+    with hot_cursor() as cursor:
+        cursor.execute(_REPEAT_PICK_SQL, [reviewer_id, campaign.pk, avoid])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    comparison_id, prompt_id, a_on_left = row
+    assignment = _insert_lease(
+        campaign_id=campaign.pk,
+        comparison_id=comparison_id,
+        reviewer_id=reviewer_id,
+        kind="repeat",
+        a_on_left=not bool(a_on_left),
+        leased_at=now,
+        lease_expires_at=now + lease_duration(),
+    )
+    with hot_cursor() as cursor:
+        cursor.execute(_REPEAT_SERVED_SQL, [prompt_id, membership.pk])
+    return assignment
 
 
 def _expire_if_due(campaign_id: int) -> None:
@@ -376,7 +350,7 @@ def _lock_membership(*, campaign_id: int, reviewer, now) -> CampaignReviewer | N
     columns "next" needs; any other field is loaded on access (Django's deferred fields).
     """
     sql = _LOCK_SQL + (" FOR UPDATE OF m" if _pg() else "")
-    params = [connection.ops.adapt_datetimefield_value(now), campaign_id, getattr(reviewer, "pk", reviewer)]
+    params = [adapt_datetime(now), campaign_id, getattr(reviewer, "pk", reviewer)]
     with hot_cursor() as cursor:
         cursor.execute(sql, params)
         row = cursor.fetchone()
@@ -385,8 +359,8 @@ def _lock_membership(*, campaign_id: int, reviewer, now) -> CampaignReviewer | N
     n = len(_MEMBERSHIP_FIELDS)
     values = list(row[:n])
     values[3] = bool(values[3])  # excluded: SQLite returns 0/1 to a raw cursor
-    membership = CampaignReviewer.from_db(connection.alias, _MEMBERSHIP_FIELDS, values)
-    membership.campaign = Campaign.from_db(connection.alias, _CAMPAIGN_FIELDS, list(row[n : n + len(_CAMPAIGN_FIELDS)]))
+    membership = CampaignReviewer.from_db(DEFAULT_DB_ALIAS, _MEMBERSHIP_FIELDS, values)
+    membership.campaign = Campaign.from_db(DEFAULT_DB_ALIAS, _CAMPAIGN_FIELDS, list(row[n : n + len(_CAMPAIGN_FIELDS)]))
     membership.current_id = row[-1]
     return membership
 

@@ -16,6 +16,7 @@ from ..errors import Conflict, NotFound, ValidationFailed
 from ..imports import PromptRow
 from ..models import Campaign, CampaignReviewer, Contestant, Prompt
 from .pairing import comparisons_build, contestant_pairs
+from .prerender import html_prerender_later
 
 
 @dataclass(frozen=True)
@@ -165,6 +166,7 @@ def campaign_open(*, campaign: Campaign) -> int:
         opened_at=timezone.now(),
     )
     created = comparisons_build(campaign=campaign)
+    html_prerender_later(campaign_id=campaign.pk)
     if not campaign.comparisons.exists():
         raise Conflict("no comparison can be built: no prompt has done responses from both sides of a pair")
     return created

@@ -49,6 +49,7 @@ from ..errors import Conflict, ValidationFailed
 from ..models import Campaign, Contestant, Response
 from ..ratelimit import endpoint_key, limiter
 from .catalog import identity_leak_pattern
+from .prerender import html_prerender_later
 
 logger = logging.getLogger(__name__)
 
@@ -225,11 +226,14 @@ def generation_retry_failed(*, campaign: Campaign) -> int:
 def generation_finish_if_complete(*, campaign_id: int) -> bool:
     """generating -> ready when nothing is pending or running; one statement, so no race window."""
     active = Response.objects.filter(campaign_id=OuterRef("pk"), status__in=ACTIVE)
-    return bool(
+    finished = bool(
         Campaign.objects.filter(pk=campaign_id, status=Campaign.Status.GENERATING)
         .filter(~Exists(active))
         .update(status=Campaign.Status.READY)
     )
+    if finished:  # the texts' HTML, rendered by a worker before review opens
+        html_prerender_later(campaign_id=campaign_id)
+    return finished
 
 
 def generation_sweep_stuck() -> int:

@@ -9,13 +9,14 @@ choice is the same, 409 if not). The vote's primary key is the assignment (one-t
 import math
 from datetime import UTC
 
-from django.db import connection, transaction
+from django.db import DEFAULT_DB_ALIAS, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from ..db import adapt_datetime, hot_cursor, is_postgres
 from ..errors import Conflict, Forbidden, NotFound, ValidationFailed
 from ..models import Assignment, Campaign, CampaignReviewer, Comparison, Vote
-from .assignment import hot_cursor, slot_retake
+from .assignment import slot_retake
 
 COMMENT_MAX = 5000
 # A client's own timer (which can leave out time the tab was hidden) is trusted only when it is
@@ -97,7 +98,7 @@ def vote_submit(
         raise ValidationFailed(f"the comment is longer than {COMMENT_MAX} characters", field="comment")
     reviewer_id = getattr(reviewer, "pk", reviewer)
     now = timezone.now()
-    lock = _LOCK_SQL + (" FOR UPDATE OF a" if connection.vendor == "postgresql" else "")
+    lock = _LOCK_SQL + (" FOR UPDATE OF a" if is_postgres() else "")
     with transaction.atomic(), hot_cursor() as cursor:
         cursor.execute(lock, [str(token), reviewer_id])
         row = cursor.fetchone()
@@ -147,6 +148,6 @@ def vote_submit(
         }
         cursor.execute(_VOTED_SQL, [assignment_id])
         params = [values[f] for f in _VOTE_FIELDS]
-        params[-1] = connection.ops.adapt_datetimefield_value(now)
+        params[-1] = adapt_datetime(now)
         cursor.execute(_INSERT_SQL, params)
-    return Vote.from_db(connection.alias, _VOTE_FIELDS, [values[f] for f in _VOTE_FIELDS]), True
+    return Vote.from_db(DEFAULT_DB_ALIAS, _VOTE_FIELDS, [values[f] for f in _VOTE_FIELDS]), True
