@@ -5,6 +5,9 @@ from ..views import invite
 from . import campaigns, generation, reports, review
 
 urlpatterns = [
+    # Review's next + vote first: they are the hot path, and Django tries patterns in order.
+    path("review/next/", review.ReviewNextApi.as_view(), name="api-review-next"),
+    path("review/<str:token>/vote/", review.ReviewVoteApi.as_view(), name="api-review-vote"),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("auth/token/", campaigns.TokenObtainApi.as_view(), name="api-token"),
     path("campaigns/", campaigns.CampaignListCreateApi.as_view(), name="api-campaigns"),
@@ -35,8 +38,6 @@ urlpatterns = [
         name="api-preferences-jsonl",
     ),
     # Review (reviewers) and quality control (leads): arena/api/review.py
-    path("review/next/", review.ReviewNextApi.as_view(), name="api-review-next"),
-    path("review/<str:token>/vote/", review.ReviewVoteApi.as_view(), name="api-review-vote"),
     path("review/<str:token>/skip/", review.ReviewSkipApi.as_view(), name="api-review-skip"),
     path("review/<str:token>/flag/", review.ReviewFlagApi.as_view(), name="api-review-flag"),
     path(
