@@ -89,7 +89,12 @@ class CampaignReviewer(models.Model):
     # Kept by the assignment service under this row's lock (which serialises one reviewer's own
     # requests): the prompt last handed out (never the same twice in a row) and how many normal
     # and repeat items were handed out (repeat checks are a share of the normal ones).
-    last_prompt = models.ForeignKey("Prompt", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # No index on last_prompt: none of the row's updated columns is indexed, so PostgreSQL
+    # updates it in place (HOT) on every "next" instead of adding index entries that the
+    # membership lookup has to walk past until VACUUM (the lookup slowed down during a run).
+    last_prompt = models.ForeignKey(
+        "Prompt", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
+    )
     normal_served = models.PositiveIntegerField(default=0)
     repeats_served = models.PositiveIntegerField(default=0)
 

@@ -202,6 +202,22 @@ def reset_campaign(db_url: str, campaign_id: int) -> None:
         )
 
 
+def vacuum_between_phases(db_url: str) -> str:
+    """VACUUM the tables review writes; returns the server's `autovacuum` setting.
+
+    This machine's PostgreSQL runs with autovacuum off, so without this dead row versions pile
+    up from phase to phase (the membership row alone is rewritten on every "next") and later
+    phases pay for the earlier ones. A production server's autovacuum (naptime 1 min) cleans
+    at least this often over a run of several phases; within a 10 s phase nothing is cleaned.
+    """
+    import psycopg
+
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        setting = conn.execute("SHOW autovacuum").fetchone()[0]
+        conn.execute("VACUUM arena_campaignreviewer, arena_comparison, arena_assignment, arena_vote")
+    return setting
+
+
 class Http:
     """A minimal HTTP/1.1 keep-alive client on asyncio streams.
 
@@ -404,6 +420,7 @@ def main():
     # one idle); four workers spread them better. Two threads overlap each one's DB waits.
     parser.add_argument("--workers", type=int, default=4, help="gunicorn worker processes")
     parser.add_argument("--threads", type=int, default=2, help="gunicorn threads per worker (gthread)")
+    parser.add_argument("--worker-class", default="gthread", help="gunicorn worker class (gthread, sync)")
     parser.add_argument("--app-root", default=str(ROOT), help="checkout whose app is served (for a before/after)")
     parser.add_argument("--skip-baseline", action="store_true")
     args = parser.parse_args()
@@ -439,7 +456,7 @@ def main():
             "--workers",
             str(args.workers),
             "--worker-class",
-            "gthread",
+            args.worker_class,
             "--threads",
             str(args.threads),
             "--keep-alive",
@@ -459,7 +476,8 @@ def main():
             except OSError:
                 time.sleep(0.2)
         print(
-            f"app {app_root}; gunicorn {args.workers} workers x {args.threads} threads; {args.reviewers} reviewers; "
+            f"app {app_root}; gunicorn {args.worker_class} {args.workers} workers x {args.threads} threads; "
+            f"{args.reviewers} reviewers; "
             f"{args.seconds:g}s per phase; {os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.2f}; "
             f"CPU calibration (10M-addition loop) {calibration:.2f} s",
             flush=True,
@@ -473,6 +491,7 @@ def main():
             for rate in [None, *rates]:
                 if label == "baseline":
                     reset_campaign(db_url, data["campaigns"][label])
+                autovacuum = vacuum_between_phases(db_url)
                 before = cpu_seconds(gunicorn.pid, db_url)
                 r = asyncio.run(
                     run_phase(
@@ -486,6 +505,7 @@ def main():
                 after = cpu_seconds(gunicorn.pid, db_url)
                 r["cpu_ms_per_vote"] = {k: round(1000 * (after[k] - before[k]) / max(r["votes"], 1), 2) for k in before}
                 r["load_average"] = round(os.getloadavg()[0], 2)
+                r["server_autovacuum"] = autovacuum
                 phases.append(r)
                 show(label, r)
         big = results["big"]
