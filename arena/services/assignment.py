@@ -160,10 +160,6 @@ def _repeat_due(membership: CampaignReviewer) -> bool:
     return membership.repeats_served < int(membership.normal_served * share)
 
 
-def _pg() -> bool:
-    return is_postgres()
-
-
 # "next" is the hot path of review, and the ORM spends 1-2 ms of CPU building each of its larger
 # statements (more than PostgreSQL spends running them), so its two reads are written as SQL.
 # Table and column names come from the models; the statements run on PostgreSQL and SQLite.
@@ -192,7 +188,7 @@ def _pick_normal(*, campaign: Campaign, reviewer, avoid_prompt_id: int | None):
     transaction is claiming are skipped (PostgreSQL), not waited for.
     """
     reviewer_id = getattr(reviewer, "pk", reviewer)
-    sql = _PICK_SQL + (" FOR UPDATE OF c SKIP LOCKED" if _pg() else "")
+    sql = _PICK_SQL + (" FOR UPDATE OF c SKIP LOCKED" if is_postgres() else "")
     avoid = avoid_prompt_id if avoid_prompt_id is not None else -1
     with hot_cursor() as cursor:
         cursor.execute(sql, [reviewer_id, campaign.pk, campaign.votes_per_comparison, avoid, reviewer_id])
@@ -390,7 +386,7 @@ def _lock_membership(*, campaign_id: int, reviewer, now) -> CampaignReviewer | N
     `current_id` is the newest unexpired lease they hold, or None. The instances carry only the
     columns "next" needs; any other field is loaded on access (Django's deferred fields).
     """
-    sql = _LOCK_SQL + (" FOR UPDATE OF m" if _pg() else "")
+    sql = _LOCK_SQL + (" FOR UPDATE OF m" if is_postgres() else "")
     params = [adapt_datetime(now), campaign_id, getattr(reviewer, "pk", reviewer)]
     with hot_cursor() as cursor:
         cursor.execute(sql, params)
