@@ -107,3 +107,77 @@ def test_the_query_log_shows_the_hot_paths_statements_once_they_are_prepared(cam
     statements = [q["sql"] for q in queries.captured_queries]
     assert statements and all(isinstance(sql, str) and sql for sql in statements)
     assert any("INSERT INTO arena_vote" in sql for sql in statements)  # alone, or in a WITH on PostgreSQL
+
+
+# --- The API token matched by the hot path's first statement (arena/tokens.py) ----------------
+
+INVALID = {"detail": "Invalid token."}
+
+
+def bad_token_client():
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION="Token " + "0" * 40)
+    return client
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/api/review/next/?campaign={id}", "/api/review/next/", "/api/review/next/?campaign=abc"],
+)
+def test_a_bad_token_on_next_gets_the_token_error_whatever_else_is_wrong(campaign, rita, path):
+    r = bad_token_client().get(path.format(id=campaign.id))
+    assert r.status_code in (401, 403) and r.json() == INVALID
+
+
+@pytest.mark.parametrize("body", [{"choice": "left"}, {"choice": "sideways"}, {}])
+def test_a_bad_token_on_vote_gets_the_token_error_and_nothing_is_written(campaign, rita, body):
+    token = next_token(token_client(rita), campaign)  # a real, leased assignment
+    r = bad_token_client().post(f"/api/review/{token}/vote/", body, format="json")
+    assert r.status_code in (401, 403) and r.json() == INVALID
+    r = bad_token_client().post("/api/review/no-such-item/vote/", body, format="json")
+    assert r.status_code in (401, 403) and r.json() == INVALID
+    assert not Vote.objects.exists()
+
+
+def test_a_deactivated_user_cannot_vote_with_their_token(campaign, rita):
+    client = token_client(rita)
+    token = next_token(client, campaign)
+    rita.is_active = False
+    rita.save(update_fields=["is_active"])
+    r = client.post(f"/api/review/{token}/vote/", {"choice": "left"}, format="json")
+    assert r.status_code in (401, 403) and r.json() == {"detail": "User inactive or deleted."}
+    assert not Vote.objects.exists()
+
+
+def test_a_valid_token_of_someone_else_gets_not_found_not_their_item(campaign, rita, outsider):
+    token = next_token(token_client(rita), campaign)
+    otto = token_client(outsider)
+    assert otto.get(f"/api/review/next/?campaign={campaign.id}").status_code == 404  # not a member
+    r = otto.post(f"/api/review/{token}/vote/", {"choice": "left"}, format="json")
+    assert r.status_code == 404 and r.json()["detail"] == "no such item"
+    add_reviewers(campaign, outsider.username)  # a member now, still not their assignment
+    r = otto.post(f"/api/review/{token}/vote/", {"choice": "left"}, format="json")
+    assert r.status_code == 404
+    assert not Vote.objects.exists()
+
+
+def test_a_bad_accept_header_is_still_answered_first(campaign):
+    r = bad_token_client().get(f"/api/review/next/?campaign={campaign.id}", HTTP_ACCEPT="text/html")
+    assert r.status_code == 406
+
+
+def test_without_credentials_next_and_vote_are_refused(campaign):
+    assert APIClient().get(f"/api/review/next/?campaign={campaign.id}").status_code in (401, 403)
+    assert APIClient().post("/api/review/x/vote/", {"choice": "left"}, format="json").status_code in (401, 403)
+
+
+def test_with_a_token_no_statement_looks_the_token_up_on_its_own(campaign, rita):
+    client = token_client(rita)
+    with CaptureQueriesContext(connection) as queries:
+        token = next_token(client, campaign)
+        assert client.post(f"/api/review/{token}/vote/", {"choice": "left"}, format="json").status_code == 201
+    by_token = [q["sql"] for q in queries.captured_queries if "authtoken_token" in q["sql"]]
+    assert len(by_token) == 2  # the membership lock and the assignment lock, nothing else
+    assert all("arena_campaignreviewer" in sql or "arena_assignment" in sql for sql in by_token)
+    vote = Vote.objects.get()
+    assert vote.reviewer_id == rita.pk

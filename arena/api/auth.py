@@ -14,6 +14,7 @@ from rest_framework import authentication, exceptions
 from rest_framework.authtoken.models import Token
 
 from ..db import hot_cursor
+from ..tokens import TokenReviewer
 
 _User = get_user_model()
 # Every column but the password hash and the timestamps, which no API view needs (Django loads a
@@ -47,3 +48,31 @@ class TokenAuthentication(authentication.TokenAuthentication):
         token = Token.from_db(DEFAULT_DB_ALIAS, ["key", "user_id"], [key, user.pk])
         token.user = user
         return user, token
+
+
+class DeferredTokenAuthentication(TokenAuthentication):
+    """For review's next and vote only: the header is parsed as DRF does, and the token is matched
+    to its user by the service's first statement instead of a query of its own (`arena/tokens.py`).
+    The views answer a bad token exactly as `TokenAuthentication` would (`TokenCheckedOnError`)."""
+
+    def authenticate_credentials(self, key):
+        return TokenReviewer(key), key
+
+
+class TokenCheckedOnError:
+    """View mixin: before answering any error, a token that no statement has matched yet is
+    checked, so an invalid or inactive one is refused with DRF's own error, as it was when
+    authentication ran first."""
+
+    def handle_exception(self, exc):
+        principal = getattr(self.request, "_user", None)
+        unchecked = isinstance(principal, TokenReviewer) and principal.user_id is None
+        # DRF negotiates the content type before it authenticates: a 406 stays a 406.
+        answered_first = exceptions.AuthenticationFailed | exceptions.NotAuthenticated | exceptions.NotAcceptable
+        if unchecked and not isinstance(exc, answered_first):
+            try:
+                user, _token = TokenAuthentication().authenticate_credentials(principal.key)
+                principal.user_id = user.pk
+            except exceptions.AuthenticationFailed as refused:
+                exc = refused
+        return super().handle_exception(exc)

@@ -8,6 +8,7 @@ import math
 
 from django.contrib.auth import get_user_model
 from rest_framework import serializers, status
+from rest_framework.authentication import SessionAuthentication
 from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
@@ -20,6 +21,7 @@ from ..selectors.campaigns import access_campaign_for_lead
 from ..selectors.reviewers import flagged_items, reviewer_quality
 from ..services import assignment as assignment_services
 from ..services.voting import vote_submit
+from .auth import DeferredTokenAuthentication, TokenCheckedOnError
 from .permissions import IsLead
 
 
@@ -44,7 +46,12 @@ class _JsonFirst(DefaultContentNegotiation):
         return super().select_renderer(request, renderers, format_suffix)
 
 
-class ReviewNextApi(APIView):
+# Next and vote: the session as everywhere, and an API token matched by the service's first
+# statement instead of a lookup of its own (arena/tokens.py).
+_HOT_AUTHENTICATION = [SessionAuthentication, DeferredTokenAuthentication]
+
+
+class ReviewNextApi(TokenCheckedOnError, APIView):
     """`GET /api/review/next/?campaign={id}`: 200 with the item, or 204 when nothing is left.
 
     The hot path of review: JSON only (no browsable-API rendering to negotiate), and the access
@@ -54,6 +61,7 @@ class ReviewNextApi(APIView):
 
     renderer_classes = [JSONRenderer]
     content_negotiation_class = _JsonFirst
+    authentication_classes = _HOT_AUTHENTICATION
 
     def get(self, request):
         campaign_id = request.query_params.get("campaign")
@@ -65,11 +73,12 @@ class ReviewNextApi(APIView):
         return Response(review_item_build(assignment=assignment).as_api())
 
 
-class ReviewVoteApi(APIView):
+class ReviewVoteApi(TokenCheckedOnError, APIView):
     """`POST /api/review/{assignment}/vote/`: 201 new, 200 the same vote again, 409 a different one."""
 
     renderer_classes = [JSONRenderer]
     content_negotiation_class = _JsonFirst
+    authentication_classes = _HOT_AUTHENTICATION
     CHOICES = ("left", "right", "tie", "both_bad")
 
     class InputSerializer(serializers.Serializer):

@@ -39,6 +39,7 @@ from django.utils import timezone
 from ..db import adapt_datetime, hot_cursor, is_postgres
 from ..errors import Conflict, NotFound, ValidationFailed
 from ..models import Assignment, Campaign, CampaignReviewer, Comparison, Vote, new_assignment_token
+from ..tokens import TokenReviewer, reviewer_match
 from .campaigns import reviewer_set_excluded
 
 EXPIRY_BATCH = 100
@@ -365,6 +366,8 @@ def _claim_repeat(*, campaign: Campaign, reviewer, membership: CampaignReviewer,
 def _expire_if_due(campaign_id: int) -> None:
     every = getattr(settings, "REVIEW_EXPIRY_EVERY_SECONDS", EXPIRY_EVERY_SECONDS)
     if time.monotonic() - _last_expiry.get(campaign_id, -1e9) >= every:
+        if len(_last_expiry) > 10_000:  # ids come from requests: keep the table bounded
+            _last_expiry.clear()
         _last_expiry[campaign_id] = time.monotonic()
         assignments_expire(campaign=campaign_id)
 
@@ -376,7 +379,7 @@ SELECT {", ".join(f"m.{f}" for f in _MEMBERSHIP_FIELDS)}, {", ".join(f"k.{f}" fo
        (SELECT a.id FROM {_A} a WHERE a.campaign_id = m.campaign_id AND a.reviewer_id = m.user_id
         AND a.status = 'leased' AND a.lease_expires_at > %s ORDER BY a.leased_at DESC LIMIT 1)
 FROM {_M} m JOIN {_K} k ON k.id = m.campaign_id
-WHERE m.campaign_id = %s AND m.user_id = %s"""
+WHERE m.campaign_id = %s AND m.user_id = """
 
 
 def _lock_membership(*, campaign_id: int, reviewer, now) -> CampaignReviewer | None:
@@ -386,13 +389,16 @@ def _lock_membership(*, campaign_id: int, reviewer, now) -> CampaignReviewer | N
     `current_id` is the newest unexpired lease they hold, or None. The instances carry only the
     columns "next" needs; any other field is loaded on access (Django's deferred fields).
     """
-    sql = _LOCK_SQL + (" FOR UPDATE OF m" if is_postgres() else "")
-    params = [adapt_datetime(now), campaign_id, getattr(reviewer, "pk", reviewer)]
+    user_sql, user_param = reviewer_match(reviewer)  # an id, or an API token matched right here
+    sql = _LOCK_SQL + user_sql + (" FOR UPDATE OF m" if is_postgres() else "")
+    params = [adapt_datetime(now), campaign_id, user_param]
     with hot_cursor() as cursor:
         cursor.execute(sql, params)
         row = cursor.fetchone()
     if row is None:
         return None
+    if isinstance(reviewer, TokenReviewer):
+        reviewer.user_id = row[_MEMBERSHIP_FIELDS.index("user_id")]
     n = len(_MEMBERSHIP_FIELDS)
     values = list(row[:n])
     values[3] = bool(values[3])  # excluded: SQLite returns 0/1 to a raw cursor
@@ -429,7 +435,7 @@ def assignment_next_for_reviewer(*, campaign: Campaign, reviewer) -> Assignment 
         membership = _lock_membership(campaign_id=campaign.pk, reviewer=reviewer, now=now)
         if membership is None or membership.excluded:
             raise NotFound("no such campaign")
-        return _next_locked(membership=membership, reviewer=reviewer, now=now)
+        return _next_locked(membership=membership, reviewer=membership.user_id, now=now)
 
 
 def access_next_assignment(*, campaign_id, reviewer) -> Assignment | None:
@@ -449,7 +455,7 @@ def access_next_assignment(*, campaign_id, reviewer) -> Assignment | None:
         membership = _lock_membership(campaign_id=campaign_id, reviewer=reviewer, now=now)
         if membership is None or membership.excluded or membership.campaign.status != Campaign.Status.OPEN:
             raise NotFound("no such campaign")
-        return _next_locked(membership=membership, reviewer=reviewer, now=now)
+        return _next_locked(membership=membership, reviewer=membership.user_id, now=now)
 
 
 # --- Skip and flag ----------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from django.utils.dateparse import parse_datetime
 from ..db import adapt_datetime, hot_cursor, is_postgres
 from ..errors import Conflict, Forbidden, NotFound, ValidationFailed
 from ..models import Assignment, Campaign, CampaignReviewer, Comparison, Vote
+from ..tokens import TokenReviewer, reviewer_match
 from .assignment import slot_retake
 
 COMMENT_MAX = 5000
@@ -50,12 +51,12 @@ _A, _K, _M, _C, _V = (m._meta.db_table for m in (Assignment, Campaign, CampaignR
 # runs on PostgreSQL and SQLite). The first locks the assignment and reads, with it, everything
 # the checks need: its campaign and whether the voter is an included member.
 _LOCK_SQL = f"""
-SELECT a.id, a.status, a.kind, a.a_on_left, a.comparison_id, a.leased_at, a.campaign_id,
+SELECT a.id, a.status, a.kind, a.a_on_left, a.comparison_id, a.leased_at, a.campaign_id, a.reviewer_id,
        k.status, k.votes_per_comparison, k.min_seconds_per_vote,
        EXISTS (SELECT 1 FROM {_M} m WHERE m.campaign_id = a.campaign_id AND m.user_id = a.reviewer_id
                AND NOT m.excluded)
 FROM {_A} a JOIN {_K} k ON k.id = a.campaign_id
-WHERE a.token = %s AND a.reviewer_id = %s"""
+WHERE a.token = %s AND a.reviewer_id = """
 # Never past k: the count moves only while it is below k, and the row lock it takes orders
 # concurrent votes on one comparison.
 _FILL_SQL = f"UPDATE {_C} SET votes_count = votes_count + 1 WHERE id = %s AND votes_count < %s"
@@ -111,16 +112,18 @@ def vote_submit(
     comment = (comment or "").strip()
     if len(comment) > COMMENT_MAX:
         raise ValidationFailed(f"the comment is longer than {COMMENT_MAX} characters", field="comment")
-    reviewer_id = getattr(reviewer, "pk", reviewer)
     now = timezone.now()
-    lock = _LOCK_SQL + (" FOR UPDATE OF a" if is_postgres() else "")
+    user_sql, user_param = reviewer_match(reviewer)  # an id, or an API token matched right here
+    lock = _LOCK_SQL + user_sql + (" FOR UPDATE OF a" if is_postgres() else "")
     with transaction.atomic(), hot_cursor() as cursor:
-        cursor.execute(lock, [str(token), reviewer_id])
+        cursor.execute(lock, [str(token), user_param])
         row = cursor.fetchone()
         if row is None:
             raise NotFound("no such item")
-        (assignment_id, status, kind, a_on_left, comparison_id, leased_at, campaign_id) = row[:7]
-        (campaign_status, k, min_seconds, member) = row[7:]
+        (assignment_id, status, kind, a_on_left, comparison_id, leased_at, campaign_id, reviewer_id) = row[:8]
+        (campaign_status, k, min_seconds, member) = row[8:]
+        if isinstance(reviewer, TokenReviewer):
+            reviewer.user_id = reviewer_id
         a_on_left = bool(a_on_left)
         if status == Assignment.Status.VOTED:
             existing = Vote.objects.get(assignment_id=assignment_id)
