@@ -10,9 +10,6 @@ Two layers, so that one mistake does not open the page to a model's output:
 
 import threading
 
-import markdown
-import nh3
-
 ALLOWED_TAGS = {
     "p", "br", "hr", "strong", "em", "b", "i", "code", "pre", "blockquote", "ul", "ol", "li",
     "h1", "h2", "h3", "h4", "h5", "h6", "table", "thead", "tbody", "tr", "th", "td", "a", "del",
@@ -21,7 +18,11 @@ ALLOWED_ATTRIBUTES = {"a": {"href", "title"}, "th": {"align"}, "td": {"align"}, 
 ALLOWED_URL_SCHEMES = {"http", "https", "mailto"}
 
 
-def _markdown_without_raw_html() -> markdown.Markdown:
+def _markdown_without_raw_html():
+    # Imported here: markdown is a few MB that the generation worker (which imports the review
+    # services through the tasks) pays only in the pool process that renders.
+    import markdown
+
     md = markdown.Markdown(extensions=["fenced_code", "tables", "sane_lists"], output_format="html")
     # Without these two, raw HTML in the source is treated as text and escaped.
     md.preprocessors.deregister("html_block")
@@ -40,6 +41,8 @@ def render_markdown(text: str) -> str:
     if md is None:
         md = _local.md = _markdown_without_raw_html()
     html = md.reset().convert(text or "")
+    import nh3
+
     return nh3.clean(
         html,
         tags=ALLOWED_TAGS,
