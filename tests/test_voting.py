@@ -3,6 +3,8 @@
 from datetime import timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from arena.errors import Conflict, NotFound, ValidationFailed
@@ -145,3 +147,65 @@ def test_votes_on_a_closed_campaign_are_refused(campaign, r1):
     campaign.save(update_fields=["status"])
     with pytest.raises(Conflict):
         vote_submit(token=a.token, reviewer=r1, choice="left")
+
+
+# --- The one-statement vote on PostgreSQL and the time-on-task rule it shares ----------------
+
+needs_postgres = pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="the one-statement vote runs on PostgreSQL only"
+)
+
+
+def test_time_on_task_rounds_exact_milliseconds_half_up_and_trusts_the_client_within_the_slack():
+    from arena.services.voting import time_on_task
+
+    t0 = timezone.now()
+    at = lambda us: t0 + timedelta(microseconds=us)  # noqa: E731
+    assert time_on_task(leased_at=t0, now=at(12_345_500), client_seconds=None) == 12.346  # a tie: up
+    assert time_on_task(leased_at=t0, now=at(12_345_499), client_seconds=None) == 12.345
+    assert time_on_task(leased_at=at(5), now=t0, client_seconds=None) == 0.0  # clocks never go negative
+    assert time_on_task(leased_at=t0, now=at(4_000_000), client_seconds=1.0005) == 1.001
+    assert time_on_task(leased_at=t0, now=at(4_000_000), client_seconds=6.0) == 6.0  # within 2 s slack
+    assert time_on_task(leased_at=t0, now=at(4_000_000), client_seconds=6.001) == 4.0  # beyond: server
+    for untrusted in (-1, float("nan"), float("inf"), "soon", None):
+        assert time_on_task(leased_at=t0, now=at(4_000_000), client_seconds=untrusted) == 4.0
+
+
+@needs_postgres
+def test_postgresql_computes_time_on_task_exactly_as_python_does():
+    import random
+
+    from arena.services import voting
+
+    rng = random.Random(7)
+    t0 = timezone.now()
+    # The expressions as the vote statement uses them: the server's seconds in a CTE, then the rule.
+    server = voting.SERVER_SECONDS_SQL.format(leased_at="%s::timestamptz")
+    rule = voting.SECONDS_SQL.format(server="a.server_seconds")
+    sql = f"WITH a AS (SELECT {server} AS server_seconds) SELECT {rule} FROM a"
+    cases = [(us, c) for us in (0, 500, 1_500, 12_345_500, 3_000_000) for c in (None, 0.0005, 1.0005, 2.0015, -0.1)]
+    cases += [(rng.randrange(0, 600_000_000), rng.choice([None, rng.uniform(-1, 700), round(rng.uniform(0, 9), 4)]))]
+    cases += [(rng.randrange(0, 10_000_000) // 500 * 500, rng.uniform(0, 12)) for _ in range(300)]
+    cases += [(-7, None), (4_000_000, 6.0), (4_000_000, 6.000001)]
+    with connection.cursor() as cursor:
+        for us, client in cases:
+            now = t0 + timedelta(microseconds=us)
+            cursor.execute(sql, [now, t0, *voting.seconds_params(client)])
+            expected = voting.time_on_task(leased_at=t0, now=now, client_seconds=client)
+            assert cursor.fetchone()[0] == expected, (us, client)
+
+
+@needs_postgres
+def test_an_ordinary_vote_is_one_statement_and_every_other_takes_the_general_path(campaign, r1):
+    a = lease(campaign, r1, started_seconds_ago=5)
+    with CaptureQueriesContext(connection) as queries:
+        vote, created = vote_submit(token=a.token, reviewer=r1, choice="left", seconds_on_task=4.25)
+    assert created and len(queries.captured_queries) == 1, [q["sql"][:60] for q in queries.captured_queries]
+    stored = Vote.objects.get(pk=a.pk)
+    assert (stored.choice, stored.seconds_on_task, stored.too_fast, stored.counted) == ("left", 4.25, False, True)
+    assert (vote.choice, vote.seconds_on_task, vote.resolved) == ("left", 4.25, stored.resolved)
+    assert Comparison.objects.get(pk=a.comparison_id).votes_count == 1
+    with CaptureQueriesContext(connection) as queries:  # the same vote again: 200, via the general path
+        assert vote_submit(token=a.token, reviewer=r1, choice="left") == (stored, False)
+    assert len(queries.captured_queries) > 1
+    assert Vote.objects.count() == 1
