@@ -74,13 +74,13 @@ _A, _K, _C, _P, _R, _V = (m._meta.db_table for m in (Assignment, Campaign, Compa
 # vote_counted_by_reviewer): before it, a heap visit per vote they ever cast, growing through the
 # campaign. `+ 0` keeps the planner off the (campaign, counted, ...) index, which it combined
 # with stale statistics into a bitmap of every vote in the campaign (2 ms at 14k votes).
-def item_select(source: str, *, with_id: bool = False) -> str:
+def item_select(source: str, *, lead: str = "") -> str:
     """The item's SELECT over `source` aliased `a`: the assignment table, or a CTE that returns
     an assignment's token, a_on_left, campaign_id, reviewer_id and comparison_id (the claim on
     PostgreSQL reads the item in the statement that creates the lease: one round trip fewer).
-    `with_id` puts the assignment's id first."""
+    `lead` puts other columns of `a` first (e.g. "a.id, ")."""
     return f"""
-SELECT {"a.id, " if with_id else ""}a.token, a.a_on_left, a.campaign_id, a.reviewer_id,
+SELECT {lead}a.token, a.a_on_left, a.campaign_id, a.reviewer_id,
        (SELECT COUNT(*) FROM {_V} v WHERE v.reviewer_id = a.reviewer_id AND v.campaign_id + 0 = a.campaign_id
         AND v.counted),
        k.name, k.guidelines, k.votes_per_comparison, k.created_at,

@@ -181,3 +181,25 @@ def test_with_a_token_no_statement_looks_the_token_up_on_its_own(campaign, rita)
     assert all("arena_campaignreviewer" in sql or "arena_assignment" in sql for sql in by_token)
     vote = Vote.objects.get()
     assert vote.reviewer_id == rita.pk
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the one-statement next and vote are PostgreSQL's")
+def test_an_ordinary_next_and_vote_are_one_statement_each_on_postgresql(campaign, rita, settings):
+    from arena.services.prerender import html_prerender
+
+    settings.REVIEW_EXPIRY_EVERY_SECONDS = 3600  # the lazy expiry (its own statements) ran at the first next
+    html_prerender(campaign_id=campaign.id)  # as the worker does when review opens
+    client = token_client(rita)
+    next_token(client, campaign)  # a first pair, so the expiry has run
+    token = next_token(client, campaign)
+    assert client.post(f"/api/review/{token}/vote/", {"choice": "tie"}, format="json").status_code == 201
+    with CaptureQueriesContext(connection) as queries:
+        token = next_token(client, campaign)
+    assert len(queries.captured_queries) == 1 and "FOR UPDATE OF c SKIP LOCKED" in queries.captured_queries[0]["sql"]
+    with CaptureQueriesContext(connection) as queries:
+        assert client.post(f"/api/review/{token}/vote/", {"choice": "left"}, format="json").status_code == 201
+    assert len(queries.captured_queries) == 1
+    with CaptureQueriesContext(connection) as queries:  # a reload of a held lease: the general path
+        held = next_token(client, campaign)
+        assert next_token(client, campaign) == held
+    assert len(queries.captured_queries) > 2

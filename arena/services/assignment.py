@@ -234,7 +234,7 @@ lease AS (
 served AS (
   UPDATE {_M} SET normal_served = normal_served + 1, last_prompt_id = %s
   WHERE id = %s AND EXISTS (SELECT 1 FROM claim))
-{item_select("lease", with_id=True)}"""
+{item_select("lease", lead="a.id, ")}"""
 assert _LEASE_FIELDS == [
     *("token", "campaign_id", "comparison_id", "reviewer_id", "kind"),
     *("a_on_left", "status", "leased_at", "lease_expires_at", "flag_reason"),
@@ -413,6 +413,72 @@ def _lock_membership(*, campaign_id: int, reviewer, now) -> CampaignReviewer | N
     return membership
 
 
+# PostgreSQL, the usual "next" in one statement and one round trip (no BEGIN/COMMIT): the
+# reviewer's membership locked, and the checks that make the request ordinary (an included
+# member of an open campaign, holding no live lease, no repeat check due), then the pick, the
+# claim, the lease, the counters and the item, as the general path does them. Anything else
+# (a lease to hand back, a repeat due, nothing left but the last prompt or an own expired
+# lease, no access) writes nothing and returns no row, and the general path answers.
+# The pick's uncorrelated `EXISTS (SELECT 1 FROM m)` is a one-time filter: no membership, no scan.
+_NEXT_FAST_SQL = f"""
+WITH m AS (
+  SELECT m.id, m.user_id, m.last_prompt_id, k.votes_per_comparison AS k
+  FROM {_M} m JOIN {_K} k ON k.id = m.campaign_id
+  WHERE m.campaign_id = %s AND NOT m.excluded AND k.status = 'open'
+    AND (%s::float8 <= 0 OR m.repeats_served >= floor(m.normal_served * %s::float8))
+    AND NOT EXISTS (SELECT 1 FROM {_A} a WHERE a.campaign_id = m.campaign_id AND a.reviewer_id = m.user_id
+                    AND a.status = 'leased' AND a.lease_expires_at > %s)
+    AND m.user_id = {{user}}
+  FOR UPDATE OF m),
+pick AS (
+  SELECT c.id, c.prompt_id,
+         CASE WHEN c.a_left_count * 2 < c.active_assignments THEN true
+              WHEN c.a_left_count * 2 > c.active_assignments THEN false ELSE %s::bool END AS a_on_left
+  FROM {_C} c
+  WHERE EXISTS (SELECT 1 FROM m) AND c.campaign_id = %s AND NOT c.excluded
+    AND c.active_assignments < (SELECT k FROM m) AND c.prompt_id <> COALESCE((SELECT last_prompt_id FROM m), -1)
+    AND NOT EXISTS (SELECT 1 FROM {_A} h WHERE h.comparison_id = c.id AND h.reviewer_id = (SELECT user_id FROM m)
+                    AND h.kind = 'normal' LIMIT 1 OFFSET 0)
+  ORDER BY c.active_assignments, c.order_key
+  LIMIT 1
+  FOR UPDATE OF c SKIP LOCKED),
+claim AS (
+  UPDATE {_C} c SET active_assignments = c.active_assignments + 1,
+                    a_left_count = c.a_left_count + CASE WHEN pick.a_on_left THEN 1 ELSE 0 END
+  FROM pick WHERE c.id = pick.id RETURNING c.id),
+lease AS (
+  INSERT INTO {_A} ({", ".join(_LEASE_FIELDS)})
+  SELECT %s, %s, claim.id, m.user_id, 'normal', pick.a_on_left, 'leased', %s, %s, ''
+  FROM claim JOIN pick ON pick.id = claim.id CROSS JOIN m
+  RETURNING id, token, a_on_left, campaign_id, reviewer_id, comparison_id),
+served AS (
+  UPDATE {_M} x SET normal_served = x.normal_served + 1, last_prompt_id = pick.prompt_id
+  FROM m, pick WHERE x.id = m.id AND EXISTS (SELECT 1 FROM claim))
+{item_select("lease", lead="a.id, a.comparison_id, ")}"""
+_FAST_FIELDS = ["id", "comparison_id", "token", "a_on_left", "campaign_id", "reviewer_id"]
+
+
+def _next_fast(*, campaign_id: int, reviewer, now) -> Assignment | None:
+    """The one-statement "next" on PostgreSQL, or None when the request is not an ordinary one."""
+    user_sql, user_param = reviewer_match(reviewer)
+    share = float(settings.REVIEW_REPEAT_SHARE)
+    token, expires = new_assignment_token(), now + lease_duration()
+    coin = secrets.randbelow(2) == 0  # A's side when the comparison's sides are even
+    params = [campaign_id, share, share, now, user_param, coin, campaign_id, token, campaign_id, now, expires]
+    with hot_cursor() as cursor:
+        cursor.execute(_NEXT_FAST_SQL.replace("{user}", user_sql), params)
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    pk, comparison_id, _token, a_on_left, _campaign, reviewer_id = row[: len(_FAST_FIELDS)]
+    if isinstance(reviewer, TokenReviewer):
+        reviewer.user_id = reviewer_id
+    values = [token, campaign_id, comparison_id, reviewer_id, "normal", a_on_left, "leased", now, expires, ""]
+    assignment = Assignment.from_db(DEFAULT_DB_ALIAS, ["id", *_LEASE_FIELDS], [pk, *values])
+    assignment.item_row = row[2:]  # item_select's columns, read by the same statement
+    return assignment
+
+
 def _next_locked(*, membership: CampaignReviewer, reviewer, now) -> Assignment | None:
     """The body of "next", inside the transaction that holds the membership lock."""
     campaign = membership.campaign
@@ -436,6 +502,8 @@ def assignment_next_for_reviewer(*, campaign: Campaign, reviewer) -> Assignment 
         return None
     _expire_if_due(campaign.pk)
     now = timezone.now()
+    if is_postgres() and (fast := _next_fast(campaign_id=campaign.pk, reviewer=reviewer, now=now)):
+        return fast
     with transaction.atomic():
         membership = _lock_membership(campaign_id=campaign.pk, reviewer=reviewer, now=now)
         if membership is None or membership.excluded:
@@ -456,6 +524,8 @@ def access_next_assignment(*, campaign_id, reviewer) -> Assignment | None:
         raise NotFound("no such campaign") from None
     _expire_if_due(campaign_id)
     now = timezone.now()
+    if is_postgres() and (fast := _next_fast(campaign_id=campaign_id, reviewer=reviewer, now=now)):
+        return fast
     with transaction.atomic():
         membership = _lock_membership(campaign_id=campaign_id, reviewer=reviewer, now=now)
         if membership is None or membership.excluded or membership.campaign.status != Campaign.Status.OPEN:
