@@ -417,8 +417,10 @@ def _lock_membership(*, campaign_id: int, reviewer, now) -> CampaignReviewer | N
 # reviewer's membership locked, and the checks that make the request ordinary (an included
 # member of an open campaign, holding no live lease, no repeat check due), then the pick, the
 # claim, the lease, the counters and the item, as the general path does them. Anything else
-# (a lease to hand back, a repeat due, nothing left but the last prompt or an own expired
-# lease, no access) writes nothing and returns no row, and the general path answers.
+# (a lease to hand back, a repeat due, nothing left but the last prompt, no access) writes
+# nothing and returns no row, and the general path answers. One difference: this pick passes
+# over comparisons whose lease expired on this reviewer, so the general path offers those
+# again (the same row and token) only once nothing else is left for them.
 # The pick's uncorrelated `EXISTS (SELECT 1 FROM m)` is a one-time filter: no membership, no scan.
 _NEXT_FAST_SQL = f"""
 WITH m AS (
