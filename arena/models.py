@@ -280,10 +280,15 @@ class Assignment(models.Model):
         NORMAL = "normal"
         REPEAT = "repeat"  # re-shows a comparison the reviewer judged, sides swapped; not counted
 
-    token = models.CharField(max_length=32, unique=True, default=new_assignment_token, editable=False)
+    # Unique through Meta.constraints, not unique=True: on PostgreSQL that also built a second
+    # (pattern-ops) index on the token, one more index to write on every lease.
+    token = models.CharField(max_length=32, default=new_assignment_token, editable=False)
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="assignments")
     comparison = models.ForeignKey(Comparison, on_delete=models.CASCADE, related_name="assignments")
-    reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="assignments")
+    # Lookups by reviewer use the (reviewer, campaign, status) index; its own would only cost writes.
+    reviewer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="assignments", db_index=False
+    )
     kind = models.CharField(max_length=8, choices=Kind.choices, default=Kind.NORMAL)
     a_on_left = models.BooleanField()
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.LEASED)
@@ -303,6 +308,7 @@ class Assignment(models.Model):
                 condition=Q(kind="repeat"),
                 name="one_repeat_assignment_per_comparison_and_reviewer",
             ),
+            models.UniqueConstraint(fields=["token"], name="assignment_token_unique"),
         ]
         indexes = [
             models.Index(fields=["reviewer", "campaign", "status"]),
@@ -325,7 +331,8 @@ class Vote(models.Model):
 
     # One vote per assignment, settled by the primary key itself.
     assignment = models.OneToOneField(Assignment, on_delete=models.CASCADE, primary_key=True, related_name="vote")
-    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="votes")
+    # Lookups by campaign use the (campaign, counted, resolved) index.
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="votes", db_index=False)
     comparison = models.ForeignKey(Comparison, on_delete=models.CASCADE, related_name="votes")
     reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="votes")
     choice = models.CharField(max_length=8, choices=Choice.choices)
