@@ -311,7 +311,9 @@ class Assignment(models.Model):
             models.UniqueConstraint(fields=["token"], name="assignment_token_unique"),
         ]
         indexes = [
-            models.Index(fields=["reviewer", "campaign", "status"]),
+            # leased_at last: the repeat-check pick walks a reviewer's voted items oldest first
+            # and stops at the first not yet repeated, instead of sorting their whole history.
+            models.Index(fields=["reviewer", "campaign", "status", "leased_at"], name="assignment_reviewer_history"),
             models.Index(fields=["status", "lease_expires_at"]),
         ]
 

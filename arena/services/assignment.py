@@ -330,7 +330,8 @@ def _claim_normal(*, campaign: Campaign, reviewer, membership: CampaignReviewer,
 
 # The oldest of the reviewer's counted votes not yet repeated, on a comparison still in the
 # results, preferably not on the prompt they just saw. The walk is over the reviewer's own voted
-# assignments in this campaign (index reviewer, campaign, status), never the campaign's.
+# assignments in this campaign, oldest first (index reviewer, campaign, status, leased_at), and
+# stops at the first one not yet repeated: no sort of their whole history.
 _REPEAT_PICK_SQL = f"""
 SELECT a.comparison_id, c.prompt_id, a.a_on_left
 FROM {_A} a JOIN {_C} c ON c.id = a.comparison_id
@@ -338,7 +339,7 @@ WHERE a.reviewer_id = %s AND a.campaign_id = %s AND a.status = 'voted' AND a.kin
   AND NOT c.excluded AND c.prompt_id <> %s
   AND NOT EXISTS (SELECT 1 FROM {_A} r WHERE r.comparison_id = a.comparison_id AND r.reviewer_id = a.reviewer_id
                   AND r.kind = 'repeat')
-ORDER BY a.leased_at, a.id
+ORDER BY a.leased_at
 LIMIT 1"""
 _REPEAT_SERVED_SQL = f"UPDATE {_M} SET repeats_served = repeats_served + 1, last_prompt_id = %s WHERE id = %s"
 
