@@ -9,6 +9,7 @@ from decimal import Decimal
 
 import pytest
 from django.test import Client
+from rest_framework.authtoken.models import Token
 
 from arena.models import Campaign, Response
 from arena.services.pairing import comparisons_build
@@ -64,12 +65,18 @@ def test_the_scan_can_fail(blind_campaign):
         assert_blind("<td>Quokkaflux Lite</td>", blind_campaign, "a leaky page")
 
 
-def test_reviewer_json_and_html_name_no_model(blind_campaign, reviewer, settings):
+@pytest.mark.parametrize("auth", ["session", "token"])
+def test_reviewer_json_and_html_name_no_model(blind_campaign, reviewer, settings, auth):
+    """Through the browser's session and through an API token (which next and vote match inside
+    their own statements, arena/tokens.py): the same scan, every answer."""
     settings.REVIEW_REPEAT_SHARE = 0.5  # repeat checks are shown too
     campaign = blind_campaign
     add_reviewers(campaign, reviewer.username)
     client = Client()
-    client.force_login(reviewer)
+    if auth == "session":
+        client.force_login(reviewer)
+    else:
+        client = Client(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=reviewer).key}")
     seen = []
 
     def fetch(method, url, **kw):
@@ -84,6 +91,10 @@ def test_reviewer_json_and_html_name_no_model(blind_campaign, reviewer, settings
     fetch("get", f"/review/{campaign.id}/")
     fetch("get", "/api/review/next/")  # 400
     fetch("get", "/api/review/next/?campaign=999999")  # 404
+    bad_token = Client(HTTP_AUTHORIZATION="Token " + "0" * 40)
+    for r in (bad_token.get(f"/api/review/next/?campaign={campaign.id}"), bad_token.post("/api/review/x/vote/")):
+        assert r.status_code in (401, 403)
+        assert_blind(r.content.decode(), campaign, "an invalid token's answer")
     fetch("post", "/api/review/no-such-token/vote/", data={"choice": "left"}, content_type="application/json")
     first = None
     while True:
