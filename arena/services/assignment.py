@@ -219,26 +219,6 @@ _LEASE_SQL = (
     f"INSERT INTO {_A} ({', '.join(_LEASE_FIELDS)}) VALUES ({', '.join(['%s'] * len(_LEASE_FIELDS))}) RETURNING id"
 )
 _SERVED_SQL = f"UPDATE {_M} SET normal_served = normal_served + 1, last_prompt_id = %s WHERE id = %s"
-# PostgreSQL: the claim, the new lease and the reviewer's counters in one statement, which also
-# reads what the reviewer is shown (one round trip instead of four; each cost ~0.2 ms of CPU
-# between psycopg and the server). The lease and the counters are written only if the claim took
-# a slot; no row back means it did not.
-_CLAIM_LEASE_SERVED_SQL = f"""
-WITH claim AS (
-  UPDATE {_C} SET active_assignments = active_assignments + 1, a_left_count = a_left_count + %s
-  WHERE id = %s AND active_assignments < %s RETURNING id),
-lease AS (
-  INSERT INTO {_A} ({", ".join(_LEASE_FIELDS)})
-  SELECT %s, %s, claim.id, %s, 'normal', %s, 'leased', %s, %s, '' FROM claim
-  RETURNING id, token, a_on_left, campaign_id, reviewer_id, comparison_id),
-served AS (
-  UPDATE {_M} SET normal_served = normal_served + 1, last_prompt_id = %s
-  WHERE id = %s AND EXISTS (SELECT 1 FROM claim))
-{item_select("lease", lead="a.id, ")}"""
-assert _LEASE_FIELDS == [
-    *("token", "campaign_id", "comparison_id", "reviewer_id", "kind"),
-    *("a_on_left", "status", "leased_at", "lease_expires_at", "flag_reason"),
-], "_CLAIM_LEASE_SERVED_SQL lists the values in this order"
 
 
 def _insert_lease(*, campaign_id, comparison_id, reviewer_id, kind, a_on_left, leased_at, lease_expires_at):
@@ -262,23 +242,6 @@ def _insert_lease(*, campaign_id, comparison_id, reviewer_id, kind, a_on_left, l
     return Assignment.from_db(DEFAULT_DB_ALIAS, ["id", *_LEASE_FIELDS], [pk, *(values[f] for f in _LEASE_FIELDS)])
 
 
-def _claim_in_one_statement(
-    *, campaign_id, comparison_id, prompt_id, k, reviewer_id, membership_id, a_on_left, now
-) -> Assignment | None:
-    token, expires = new_assignment_token(), now + lease_duration()
-    params = [1 if a_on_left else 0, comparison_id, k]
-    params += [token, campaign_id, reviewer_id, a_on_left, now, expires, prompt_id, membership_id]
-    with hot_cursor() as cursor:
-        cursor.execute(_CLAIM_LEASE_SERVED_SQL, params)
-        row = cursor.fetchone()
-    if row is None:
-        return None
-    values = [token, campaign_id, comparison_id, reviewer_id, "normal", a_on_left, "leased", now, expires, ""]
-    assignment = Assignment.from_db(DEFAULT_DB_ALIAS, ["id", *_LEASE_FIELDS], [row[0], *values])
-    assignment.item_row = row[1:]  # what review_item_build would read next, read here
-    return assignment
-
-
 def _claim_normal(*, campaign: Campaign, reviewer, membership: CampaignReviewer, now) -> Assignment | None:
     k = campaign.votes_per_comparison
     reviewer_id = getattr(reviewer, "pk", reviewer)
@@ -295,14 +258,6 @@ def _claim_normal(*, campaign: Campaign, reviewer, membership: CampaignReviewer,
         # The row is locked (PostgreSQL) or the transaction is serialised (SQLite); the
         # condition still guards k in case a caller runs this outside those guarantees.
         # The claim's three writes are SQL, like the reads: the ORM cost more CPU than them.
-        if is_postgres() and not own_expired:
-            assignment = _claim_in_one_statement(
-                campaign_id=campaign.pk, comparison_id=comparison_id, prompt_id=prompt_id, k=k,
-                reviewer_id=reviewer_id, membership_id=membership.pk, a_on_left=a_on_left, now=now,
-            )  # fmt: skip
-            if assignment is None:
-                continue
-            return assignment
         with hot_cursor() as cursor:
             cursor.execute(_CLAIM_SQL, [1 if a_on_left else 0, comparison_id, k])
             if cursor.rowcount != 1:
@@ -458,7 +413,10 @@ served AS (
   UPDATE {_M} x SET normal_served = x.normal_served + 1, last_prompt_id = pick.prompt_id
   FROM m, pick WHERE x.id = m.id AND EXISTS (SELECT 1 FROM claim))
 {item_select("lease", lead="a.id, a.comparison_id, ")}"""
-_FAST_FIELDS = ["id", "comparison_id", "token", "a_on_left", "campaign_id", "reviewer_id"]
+assert _LEASE_FIELDS == [
+    *("token", "campaign_id", "comparison_id", "reviewer_id", "kind"),
+    *("a_on_left", "status", "leased_at", "lease_expires_at", "flag_reason"),
+], "_NEXT_FAST_SQL's INSERT lists the values in this order"
 
 
 def _next_fast(*, campaign_id: int, reviewer, now) -> Assignment | None:
@@ -473,7 +431,8 @@ def _next_fast(*, campaign_id: int, reviewer, now) -> Assignment | None:
         row = cursor.fetchone()
     if row is None:
         return None
-    pk, comparison_id, _token, a_on_left, _campaign, reviewer_id = row[: len(_FAST_FIELDS)]
+    # The lead columns (a.id, a.comparison_id), then item_select's (a.token, a.a_on_left, ...).
+    pk, comparison_id, _token, a_on_left, _campaign, reviewer_id = row[:6]
     if isinstance(reviewer, TokenReviewer):
         reviewer.user_id = reviewer_id
     values = [token, campaign_id, comparison_id, reviewer_id, "normal", a_on_left, "leased", now, expires, ""]

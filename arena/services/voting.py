@@ -24,7 +24,6 @@ COMMENT_MAX = 5000
 # A client's own timer (which can leave out time the tab was hidden) is trusted only when it is
 # no longer than the server's clock allows, plus this much for clock and network jitter.
 CLIENT_SECONDS_SLACK = 2.0
-FULL = "this item already has all its votes"
 _MS = Decimal("0.001")
 
 
@@ -45,8 +44,8 @@ def _client_seconds(value) -> float | None:
     return client if client is not None and math.isfinite(client) else None
 
 
-def _to_ms(value: Decimal) -> float:
-    return float(value.quantize(_MS, rounding=ROUND_HALF_UP))
+def _round_ms(value: Decimal) -> Decimal:
+    return value.quantize(_MS, rounding=ROUND_HALF_UP)
 
 
 def time_on_task(*, leased_at, now, client_seconds) -> float:
@@ -60,8 +59,8 @@ def time_on_task(*, leased_at, now, client_seconds) -> float:
     server = max(Decimal(0), Decimal(delta.days * 86400 + delta.seconds) + Decimal(delta.microseconds) / 1_000_000)
     client = _client_seconds(client_seconds)
     if client is not None and 0 <= client <= float(server) + CLIENT_SECONDS_SLACK:
-        return _to_ms(Decimal(repr(client)))
-    return _to_ms(server)
+        return float(_round_ms(Decimal(repr(client))))
+    return float(_round_ms(server))
 
 
 _A, _K, _M, _C, _V = (m._meta.db_table for m in (Assignment, Campaign, CampaignReviewer, Comparison, Vote))
@@ -95,27 +94,13 @@ _VOTE_FIELDS = [
     "created_at",
 ]
 _INSERT_SQL = f"INSERT INTO {_V} ({', '.join(_VOTE_FIELDS)}) VALUES ({', '.join(['%s'] * len(_VOTE_FIELDS))})"
-# PostgreSQL: the count, the status and the vote in one statement (one round trip instead of
-# three). The status and the vote are written only if the count moved (or the vote is not
-# counted); the number of votes inserted (0 or 1) comes back.
-_RECORD_SQL = f"""
-WITH fill AS (
-  UPDATE {_C} SET votes_count = votes_count + 1
-  WHERE %s AND id = %s AND votes_count < %s RETURNING id),
-voted AS (
-  UPDATE {_A} SET status = 'voted' WHERE id = %s AND (NOT %s OR EXISTS (SELECT 1 FROM fill)) RETURNING id),
-vote AS (
-  INSERT INTO {_V} ({", ".join(_VOTE_FIELDS)}) SELECT {", ".join(["%s"] * len(_VOTE_FIELDS))} FROM voted
-  RETURNING assignment_id)
-SELECT COUNT(*) FROM vote"""
-
 
 # PostgreSQL, the usual vote in one statement and one round trip (no BEGIN/COMMIT): the lock,
 # the checks that make a vote ordinary (a live lease of this reviewer, campaign open, included
 # member) and the three writes. Anything else (a repeated vote, an expired lease, a full
 # comparison, any refusal) writes nothing and returns no row, and `vote_submit` then takes the
 # general path, which gives every answer. Time on task is `time_on_task`'s rule in SQL.
-# Parameters: now; then (client, client, slack, client rounded), from `_seconds_params`.
+# Parameters: now; then (client, client, slack, client rounded), from `seconds_params`.
 SERVER_SECONDS_SQL = "GREATEST(0, EXTRACT(EPOCH FROM (%s::timestamptz - {leased_at})))"
 SECONDS_SQL = (
     "(CASE WHEN %s::float8 >= 0 AND %s::float8 <= {server}::float8 + %s::float8"
@@ -125,7 +110,7 @@ SECONDS_SQL = (
 
 def seconds_params(client_seconds) -> list:
     client = _client_seconds(client_seconds)
-    client_ms = None if client is None else Decimal(repr(client)).quantize(_MS, rounding=ROUND_HALF_UP)
+    client_ms = None if client is None else _round_ms(Decimal(repr(client)))
     return [client, client, CLIENT_SECONDS_SLACK, client_ms]
 
 
@@ -186,8 +171,7 @@ def vote_submit(
 
     On PostgreSQL an ordinary vote is one statement outside any transaction (`_FAST_SQL`);
     otherwise, and on SQLite: the locking read, then the conditional count (counted votes only),
-    the status and the insert (one statement on PostgreSQL, three on SQLite); a vote repeated or
-    refused stops after the first.
+    the status and the insert; a vote repeated or refused stops after the first.
     """
     if choice not in Vote.Choice.values:
         raise ValidationFailed(f"choice must be one of {', '.join(Vote.Choice.values)}", field="choice")
@@ -250,15 +234,10 @@ def vote_submit(
         }
         params = [values[f] for f in _VOTE_FIELDS]
         params[-1] = adapt_datetime(now)
-        if is_postgres():
-            cursor.execute(_RECORD_SQL, [counted, comparison_id, k, assignment_id, counted, *params])
-            if cursor.fetchone()[0] != 1:
-                raise Conflict(FULL)
-        else:
-            if counted:
-                cursor.execute(_FILL_SQL, [comparison_id, k])
-                if cursor.rowcount != 1:
-                    raise Conflict(FULL)
-            cursor.execute(_VOTED_SQL, [assignment_id])
-            cursor.execute(_INSERT_SQL, params)
+        if counted:
+            cursor.execute(_FILL_SQL, [comparison_id, k])
+            if cursor.rowcount != 1:
+                raise Conflict("this item already has all its votes")
+        cursor.execute(_VOTED_SQL, [assignment_id])
+        cursor.execute(_INSERT_SQL, params)
     return Vote.from_db(DEFAULT_DB_ALIAS, _VOTE_FIELDS, [values[f] for f in _VOTE_FIELDS]), True
