@@ -7,6 +7,7 @@ CPU, so these helpers look the wrapper up once and use it directly.
 
 import functools
 
+from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections
 
 
@@ -15,10 +16,9 @@ def db():
     return connections[DEFAULT_DB_ALIAS]
 
 
-@functools.cache
 def is_postgres() -> bool:
     """The backend is fixed by the settings for the life of the process."""
-    return connections[DEFAULT_DB_ALIAS].vendor == "postgresql"
+    return settings.DB_IS_POSTGRES
 
 
 def adapt_datetime(value):

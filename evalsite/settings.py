@@ -88,7 +88,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 DB_IS_POSTGRES = DATABASES["default"]["ENGINE"].startswith("django.db.backends.postgresql")
 if DB_IS_POSTGRES:
-    # The review hot path's SQL runs on server-binding cursors (`assignment.hot_cursor`), which
+    # The review hot path's SQL runs on server-binding cursors (`arena.db.hot_cursor`), which
     # psycopg prepares after this many runs per connection, so PostgreSQL stops re-planning
     # them; the ORM's client-binding cursors never prepare. 0 turns it off (needed behind a
     # transaction-pooling PgBouncer older than 1.21).
