@@ -9,12 +9,14 @@ conditional counter updates and the unique constraints; this test is the proof.
 import random
 import threading
 from collections import Counter, defaultdict
+from datetime import timedelta
 
 import pytest
-from django.db import connection, connections
+from django.db import connection, connections, transaction
+from django.utils import timezone
 
 from arena.models import Assignment, Comparison, Vote
-from arena.services.assignment import assignment_next_for_reviewer
+from arena.services.assignment import assignment_next_for_reviewer, assignments_expire
 from arena.services.voting import vote_submit
 from tests.factories import add_reviewers, make_campaign, open_campaign
 
@@ -119,3 +121,63 @@ def test_forty_parallel_reviewers_fill_every_comparison_with_exactly_k_votes(set
     assert not Assignment.objects.filter(campaign=campaign, status="leased").exists()
     # Repeat checks happened and never counted.
     assert Vote.objects.filter(campaign=campaign, counted=False).exists()
+
+
+def test_next_passes_over_an_own_expired_item_that_a_late_vote_holds(settings):
+    """Two tabs of one reviewer: tab 1 sends a late vote on an item whose lease expired (it locks
+    the assignment, then the comparison to take the slot back), while tab 2 asks for the next
+    item, which would be that same item. "next" must not wait for the assignment while holding
+    the comparison (a deadlock PostgreSQL settles by killing one of them): it passes over it."""
+    settings.REVIEW_REPEAT_SHARE = 0.0
+    settings.REVIEW_EXPIRY_EVERY_SECONDS = 0
+    campaign = make_campaign(prompts=1, k=1)
+    (comparison,) = open_campaign(campaign)
+    (user,) = add_reviewers(campaign, "twotabs")
+    held = assignment_next_for_reviewer(campaign=campaign, reviewer=user)
+    Assignment.objects.filter(pk=held.pk).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
+    assert assignments_expire() == 1
+
+    vote_locked, go_on = threading.Event(), threading.Event()
+    outcome: dict[str, object] = {}
+
+    def late_vote_in_flight():  # the general vote path's lock order: the assignment, then the comparison
+        try:
+            with transaction.atomic():
+                Assignment.objects.select_for_update().get(pk=held.pk)
+                vote_locked.set()
+                go_on.wait(30)
+                Comparison.objects.select_for_update().get(pk=comparison.pk)
+        except BaseException as exc:  # noqa: BLE001 - reported by the main thread
+            outcome["tab1"] = exc
+        finally:
+            connections.close_all()
+
+    def next_item():
+        try:
+            outcome["next"] = assignment_next_for_reviewer(campaign=campaign, reviewer=user)
+        except BaseException as exc:  # noqa: BLE001 - reported by the main thread
+            outcome["next"] = exc
+        finally:
+            connections.close_all()
+
+    tab1 = threading.Thread(target=late_vote_in_flight)
+    tab1.start()
+    assert vote_locked.wait(30)
+    tab2 = threading.Thread(target=next_item)
+    tab2.start()
+    tab2.join(timeout=20)
+    waited = tab2.is_alive()
+    go_on.set()
+    tab1.join(timeout=30)
+    tab2.join(timeout=30)
+    assert not waited, '"next" waited for the assignment a late vote holds'
+    assert outcome["next"] is None  # the only item left is the one being voted on
+    assert "tab1" not in outcome, outcome["tab1"]
+    comparison.refresh_from_db()
+    assert (comparison.active_assignments, comparison.votes_count) == (0, 0)  # nothing claimed
+
+    # The late vote itself then goes through and takes the slot back.
+    vote, created = vote_submit(token=held.token, reviewer=user, choice="left")
+    assert created and vote.counted
+    comparison.refresh_from_db()
+    assert (comparison.active_assignments, comparison.votes_count) == (1, 1)

@@ -182,18 +182,22 @@ ORDER BY c.active_assignments, c.order_key
 LIMIT 1"""
 
 
-def _pick_normal(*, campaign: Campaign, reviewer, avoid_prompt_id: int | None):
+def _pick_normal(*, campaign: Campaign, reviewer, avoid_prompt_id: int | None, passed: tuple[int, ...] = ()):
     """(id, prompt_id, active, a_left, own_expired) of the comparison to offer, locked, or None.
 
     A comparison this reviewer already holds, voted, skipped or flagged is never offered to them
     again; one whose lease expired on them may be (they just walked away from it). Rows another
-    transaction is claiming are skipped (PostgreSQL), not waited for.
+    transaction is claiming are skipped (PostgreSQL), not waited for, and so are the `passed` ids.
     """
     reviewer_id = getattr(reviewer, "pk", reviewer)
-    sql = _PICK_SQL + (" FOR UPDATE OF c SKIP LOCKED" if is_postgres() else "")
+    sql = _PICK_SQL
+    if passed:
+        sql = sql.replace("ORDER BY", f"AND c.id NOT IN ({', '.join(['%s'] * len(passed))})\nORDER BY")
+    sql += " FOR UPDATE OF c SKIP LOCKED" if is_postgres() else ""
     avoid = avoid_prompt_id if avoid_prompt_id is not None else -1
     with hot_cursor() as cursor:
-        cursor.execute(sql, [reviewer_id, campaign.pk, campaign.votes_per_comparison, avoid, reviewer_id])
+        params = [reviewer_id, campaign.pk, campaign.votes_per_comparison, avoid, reviewer_id, *passed]
+        cursor.execute(sql, params)
         row = cursor.fetchone()
     if row is None:
         return None
@@ -245,14 +249,30 @@ def _insert_lease(*, campaign_id, comparison_id, reviewer_id, kind, a_on_left, l
 def _claim_normal(*, campaign: Campaign, reviewer, membership: CampaignReviewer, now) -> Assignment | None:
     k = campaign.votes_per_comparison
     reviewer_id = getattr(reviewer, "pk", reviewer)
+    passed: list[int] = []
     for _attempt in range(3):
-        row = _pick_normal(campaign=campaign, reviewer=reviewer, avoid_prompt_id=membership.last_prompt_id)
+        row = _pick_normal(
+            campaign=campaign, reviewer=reviewer, avoid_prompt_id=membership.last_prompt_id, passed=tuple(passed)
+        )
         if row is None and membership.last_prompt_id is not None:
             # Only the last prompt's comparisons are left: better the same prompt than nothing.
-            row = _pick_normal(campaign=campaign, reviewer=reviewer, avoid_prompt_id=None)
+            row = _pick_normal(campaign=campaign, reviewer=reviewer, avoid_prompt_id=None, passed=tuple(passed))
         if row is None:
             return None
         comparison_id, prompt_id, active, a_left, own_expired = row
+        own = None
+        if own_expired:
+            # Their own expired assignment, leased again below. A late vote on it from another
+            # tab locks it and then the comparison (to retake the slot); this transaction holds
+            # the comparison, so waiting for the assignment would deadlock. Pass over it instead.
+            own = (
+                Assignment.objects.select_for_update(skip_locked=True)
+                .filter(comparison_id=comparison_id, reviewer=reviewer, kind=Assignment.Kind.NORMAL)
+                .first()
+            )
+            if own is None or own.status != Assignment.Status.EXPIRED:
+                passed.append(comparison_id)
+                continue
         right = active - a_left
         a_on_left = a_left < right if a_left != right else secrets.randbelow(2) == 0
         # The row is locked (PostgreSQL) or the transaction is serialised (SQLite); the
@@ -261,12 +281,10 @@ def _claim_normal(*, campaign: Campaign, reviewer, membership: CampaignReviewer,
         with hot_cursor() as cursor:
             cursor.execute(_CLAIM_SQL, [1 if a_on_left else 0, comparison_id, k])
             if cursor.rowcount != 1:
+                passed.append(comparison_id)
                 continue
         lease = {"leased_at": now, "lease_expires_at": now + lease_duration(), "a_on_left": a_on_left}
-        if own_expired:
-            own = Assignment.objects.select_for_update().get(
-                comparison_id=comparison_id, reviewer=reviewer, kind=Assignment.Kind.NORMAL
-            )
+        if own is not None:
             # The same row (and token) is leased again, so an old tab's vote lands on it.
             for field, value in lease.items():
                 setattr(own, field, value)
