@@ -115,6 +115,10 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
 WHITENOISE_USE_FINDERS = True
+# Django's database sessions and ModelBackend, with their per-request reads on prepared
+# statements on PostgreSQL (arena/sessions.py): the browser UI's path of next + vote.
+SESSION_ENGINE = "arena.sessions"
+AUTHENTICATION_BACKENDS = ["arena.sessions.UserBackend"]
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", False)
 CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", False)

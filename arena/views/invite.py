@@ -43,7 +43,7 @@ def invite_page(request, token):
         with transaction.atomic():
             user = form.save()
             CampaignReviewer.objects.get_or_create(campaign=campaign, user=user)
-        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        login(request, user)  # the one configured backend (settings.AUTHENTICATION_BACKENDS)
         return redirect(reverse("review", args=[campaign.id]) if campaign.status == "open" else reverse("home"))
     return render(request, "arena/invite.html", {**context, "form": form})
 

@@ -1,0 +1,118 @@
+"""The browser's login session (arena/sessions.py) keeps Django's rules on both databases.
+
+A real login through the login form, then the review API with the session cookie and the CSRF
+header as the page sends them. On PostgreSQL the session and user reads are the prepared
+statements of arena/sessions.py (checked from the SQL that ran); on SQLite, Django's own code.
+"""
+
+from datetime import timedelta
+
+import pytest
+from django.contrib.sessions.models import Session
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from arena.models import Vote
+from tests.factories import add_reviewers, make_campaign, open_campaign
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def no_repeats(settings):
+    settings.REVIEW_REPEAT_SHARE = 0.0
+
+
+@pytest.fixture
+def campaign():
+    c = make_campaign(prompts=4, k=2)
+    open_campaign(c)
+    return c
+
+
+@pytest.fixture
+def browser(campaign):
+    """A reviewer logged in through the login form, with a CSRF-enforcing client."""
+    (user,) = add_reviewers(campaign, "sena")
+    client = Client(enforce_csrf_checks=True)
+    page = client.get("/accounts/login/")
+    csrf = page.cookies["csrftoken"].value
+    r = client.post("/accounts/login/", {"username": "sena", "password": "sena-pass-123", "csrfmiddlewaretoken": csrf})
+    assert r.status_code == 302, r.content[:300]
+    client.user = user
+    return client
+
+
+def next_item(client, campaign):
+    return client.get(f"/api/review/next/?campaign={campaign.id}", HTTP_ACCEPT="application/json")
+
+
+def vote(client, token, choice="left"):
+    return client.post(
+        f"/api/review/{token}/vote/",
+        {"choice": choice},
+        content_type="application/json",
+        HTTP_X_CSRFTOKEN=client.cookies["csrftoken"].value,
+    )
+
+
+def test_a_logged_in_reviewer_takes_and_votes_with_the_session(browser, campaign):
+    with CaptureQueriesContext(connection) as queries:
+        r = next_item(browser, campaign)
+    assert r.status_code == 200, r.content
+    sql = " ".join(q["sql"] for q in queries.captured_queries)
+    if connection.vendor == "postgresql":  # the prepared reads of arena/sessions.py ran
+        assert "SELECT session_data FROM django_session WHERE session_key" in sql
+        assert "FROM auth_user WHERE id = " in sql
+    r = vote(browser, r.json()["assignment"])
+    assert r.status_code == 201, r.content
+    assert Vote.objects.get().reviewer == browser.user
+
+
+def test_a_vote_without_the_csrf_header_is_refused(browser, campaign):
+    token = next_item(browser, campaign).json()["assignment"]
+    r = browser.post(f"/api/review/{token}/vote/", {"choice": "left"}, content_type="application/json")
+    assert r.status_code == 403 and "CSRF" in r.json()["detail"]
+    assert not Vote.objects.exists()
+
+
+def test_an_expired_session_is_no_login(browser, campaign):
+    Session.objects.update(expire_date=timezone.now() - timedelta(seconds=1))
+    r = next_item(browser, campaign)
+    assert r.status_code == 403 and r.json() == {"detail": "Authentication credentials were not provided."}
+
+
+def test_an_unknown_session_key_is_no_login(browser, campaign):
+    Session.objects.all().delete()
+    r = next_item(browser, campaign)
+    assert r.status_code == 403 and r.json() == {"detail": "Authentication credentials were not provided."}
+
+
+def test_a_deactivated_user_is_logged_out(browser, campaign):
+    assert next_item(browser, campaign).status_code == 200
+    browser.user.is_active = False
+    browser.user.save(update_fields=["is_active"])
+    r = next_item(browser, campaign)
+    assert r.status_code == 403 and r.json() == {"detail": "Authentication credentials were not provided."}
+    page = browser.get(f"/review/{campaign.id}/")  # not only the API: no page either
+    assert page.status_code == 302 and "/accounts/login/" in page["Location"]
+
+
+def test_a_password_change_elsewhere_ends_the_session(browser, campaign):
+    assert next_item(browser, campaign).status_code == 200
+    browser.user.set_password("a-new-password-456")
+    browser.user.save()
+    r = next_item(browser, campaign)
+    assert r.status_code == 403
+    # ... and the review page sends them to the login form.
+    page = browser.get(f"/review/{campaign.id}/")
+    assert page.status_code == 302 and "/accounts/login/" in page["Location"]
+
+
+def test_a_deleted_user_is_logged_out(browser, campaign):
+    assert next_item(browser, campaign).status_code == 200
+    browser.user.delete()
+    r = next_item(browser, campaign)
+    assert r.status_code == 403
