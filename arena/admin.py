@@ -28,8 +28,8 @@ from .models import (
 from .selectors.campaigns import campaign_progress
 from .services import campaigns as campaign_services
 from .services import generation as generation_services
-from .services.assignment import comparison_set_excluded, comparison_set_gold, reviewer_exclude
 from .services.invites import invite_token_make
+from .services.quality import comparison_set_excluded, comparison_set_gold, reviewer_exclude
 
 
 class ContestantInline(admin.TabularInline):

@@ -16,9 +16,8 @@ from arena.services.assignment import (
     assignment_next_for_reviewer,
     assignment_skip,
     assignments_expire,
-    comparison_set_gold,
-    reviewer_exclude,
 )
+from arena.services.quality import comparison_set_gold, reviewer_exclude
 from arena.services.voting import vote_submit
 from tests.factories import add_reviewers, make_campaign, open_campaign
 

@@ -11,12 +11,8 @@ import pytest
 from arena import stats
 from arena.models import CampaignReviewer, Comparison, Vote
 from arena.reports.build import report_build
-from arena.services.assignment import (
-    assignment_next_for_reviewer,
-    comparison_set_excluded,
-    comparison_set_gold,
-    reviewer_exclude,
-)
+from arena.services.assignment import assignment_next_for_reviewer
+from arena.services.quality import comparison_set_excluded, comparison_set_gold, reviewer_exclude
 from arena.services.voting import vote_submit
 from tests.factories import add_reviewers, cast_vote, make_campaign, open_campaign
 

@@ -20,6 +20,7 @@ from ..review_items import review_item_build
 from ..selectors.campaigns import access_campaign_for_lead
 from ..selectors.reviewers import flagged_items, reviewer_quality
 from ..services import assignment as assignment_services
+from ..services import quality as quality_services
 from ..services.voting import vote_submit
 from .auth import DeferredTokenAuthentication, TokenCheckedOnError
 from .permissions import IsLead
@@ -148,7 +149,7 @@ class ReviewerExcludeApi(APIView):
     def post(self, request, campaign_id, username):
         campaign = access_campaign_for_lead(user=request.user, campaign_id=campaign_id)
         user = _member(campaign, username)
-        result = assignment_services.reviewer_exclude(campaign=campaign, user=user, excluded=self.excluded)
+        result = quality_services.reviewer_exclude(campaign=campaign, user=user, excluded=self.excluded)
         return Response({"username": username, **result})
 
 
@@ -194,7 +195,7 @@ class ComparisonGoldApi(APIView):
     def post(self, request, campaign_id, comparison_id):
         campaign = access_campaign_for_lead(user=request.user, campaign_id=campaign_id)
         data = _valid(self.InputSerializer, request.data)
-        comparison = assignment_services.comparison_set_gold(
+        comparison = quality_services.comparison_set_gold(
             comparison=_comparison(campaign, comparison_id), gold=data["gold"]
         )
         return Response({"comparison": comparison.pk, "gold": comparison.gold})
@@ -211,7 +212,7 @@ class ComparisonExcludeApi(APIView):
     def post(self, request, campaign_id, comparison_id):
         campaign = access_campaign_for_lead(user=request.user, campaign_id=campaign_id)
         data = _valid(self.InputSerializer, request.data)
-        comparison = assignment_services.comparison_set_excluded(
+        comparison = quality_services.comparison_set_excluded(
             comparison=_comparison(campaign, comparison_id), excluded=data["excluded"]
         )
         return Response({"comparison": comparison.pk, "excluded": comparison.excluded})

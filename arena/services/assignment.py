@@ -38,10 +38,9 @@ from django.utils import timezone
 
 from ..db import adapt_datetime, hot_cursor, is_postgres
 from ..errors import Conflict, NotFound, ValidationFailed
-from ..models import Assignment, Campaign, CampaignReviewer, Comparison, Vote, new_assignment_token
+from ..models import Assignment, Campaign, CampaignReviewer, Comparison, new_assignment_token
 from ..review_items import item_select
 from ..tokens import TokenReviewer, reviewer_match
-from .campaigns import reviewer_set_excluded
 
 EXPIRY_BATCH = 100
 # Lazy expiry runs at most this often per process and campaign (settings may override it; the
@@ -59,7 +58,7 @@ def lease_duration() -> timedelta:
 # --- Slots ------------------------------------------------------------------------------------
 
 
-def _release_slots(rows: list[tuple[int, bool]], *, voted: bool = False) -> None:
+def release_slots(rows: list[tuple[int, bool]], *, voted: bool = False) -> None:
     """Give back the slots of normal assignments, given as (comparison_id, a_on_left) pairs.
 
     The comparison rows are locked in id order first: two transactions releasing overlapping
@@ -147,7 +146,7 @@ def assignments_expire(*, campaign: Campaign | int | None = None, limit: int = E
         Assignment.objects.filter(id__in=[r[0] for r in rows], status=Assignment.Status.LEASED).update(
             status=Assignment.Status.EXPIRED
         )
-        _release_slots([(cid, left) for _, cid, kind, left in rows if kind == Assignment.Kind.NORMAL])
+        release_slots([(cid, left) for _, cid, kind, left in rows if kind == Assignment.Kind.NORMAL])
     return len(rows)
 
 
@@ -537,7 +536,7 @@ def _give_up(*, token: str, reviewer, status: str, reason: str = "") -> Assignme
         if assignment.status in (Assignment.Status.SKIPPED, Assignment.Status.FLAGGED):
             raise Conflict(f"this item is already {assignment.status}")
         if assignment.status == Assignment.Status.LEASED and assignment.kind == Assignment.Kind.NORMAL:
-            _release_slots([(assignment.comparison_id, assignment.a_on_left)])
+            release_slots([(assignment.comparison_id, assignment.a_on_left)])
         assignment.status = status
         assignment.flag_reason = reason
         assignment.save(update_fields=["status", "flag_reason"])
@@ -557,79 +556,3 @@ def assignment_flag(*, token: str, reviewer, reason: str) -> Assignment:
     if len(reason) > FLAG_REASON_MAX:
         raise ValidationFailed(f"the reason is longer than {FLAG_REASON_MAX} characters", field="reason")
     return _give_up(token=token, reviewer=reviewer, status=Assignment.Status.FLAGGED, reason=reason)
-
-
-# --- Lead tools -------------------------------------------------------------------------------
-
-
-def comparison_set_gold(*, comparison: Comparison, gold: str) -> Comparison:
-    """Mark the expected answer (a, b, tie, both_bad) of a comparison, or clear it with ''."""
-    if gold not in ("", *Comparison.Gold.values):
-        raise ValidationFailed(f"gold must be one of {', '.join(Comparison.Gold.values)} or empty", field="gold")
-    Comparison.objects.filter(pk=comparison.pk).update(gold=gold)
-    comparison.gold = gold
-    return comparison
-
-
-def comparison_set_excluded(*, comparison: Comparison, excluded: bool) -> Comparison:
-    """Take a comparison out of review (e.g. after a flag), or put it back."""
-    Comparison.objects.filter(pk=comparison.pk).update(excluded=excluded)
-    comparison.excluded = excluded
-    return comparison
-
-
-def reviewer_exclude(*, campaign: Campaign, user, excluded: bool = True) -> dict:
-    """Exclude a reviewer (their votes stay stored, every report leaves them out) or include them.
-
-    Excluding also frees their slots: open leases end and the comparisons they voted on are
-    offered to other reviewers, so each still reaches k votes from included reviewers.
-    Including them again brings their votes back into the counts; a comparison that was filled
-    up meanwhile then has more than k votes (the report shows them all).
-    """
-    with transaction.atomic():
-        membership = CampaignReviewer.objects.select_for_update().filter(campaign=campaign, user=user).first()
-        if membership is None:
-            raise NotFound(f"{user} is not a reviewer of this campaign")
-        if membership.excluded == excluded:
-            return {"excluded": excluded, "leases_ended": 0, "votes_freed": 0}
-        reviewer_set_excluded(campaign=campaign, user=user, excluded=excluded)
-        normal = Assignment.objects.filter(campaign=campaign, reviewer=user, kind=Assignment.Kind.NORMAL)
-        if excluded:
-            leases = list(
-                normal.select_for_update()
-                .filter(status=Assignment.Status.LEASED)
-                .values_list("id", "comparison_id", "a_on_left")
-            )
-            Assignment.objects.filter(id__in=[r[0] for r in leases]).update(status=Assignment.Status.EXPIRED)
-            _release_slots([(cid, left) for _, cid, left in leases])
-            voted = list(
-                Vote.objects.filter(campaign=campaign, reviewer=user, counted=True).values_list(
-                    "comparison_id", "a_on_left"
-                )
-            )
-            _release_slots(voted, voted=True)
-            return {"excluded": True, "leases_ended": len(leases), "votes_freed": len(voted)}
-        voted = list(
-            Vote.objects.filter(campaign=campaign, reviewer=user, counted=True).values_list(
-                "comparison_id", "a_on_left"
-            )
-        )
-        if voted:
-            _restore_slots(voted)
-        return {"excluded": False, "leases_ended": 0, "votes_freed": -len(voted)}
-
-
-def _restore_slots(rows: list[tuple[int, bool]]) -> None:
-    counts: dict[int, int] = defaultdict(int)
-    lefts: dict[int, int] = defaultdict(int)
-    for cid, left in rows:
-        counts[cid] += 1
-        lefts[cid] += 1 if left else 0
-    ids = sorted(counts)
-    list(Comparison.objects.select_for_update().filter(id__in=ids).order_by("id").values_list("id", flat=True))
-    Comparison.objects.filter(id__in=ids).update(
-        active_assignments=F("active_assignments")
-        + Case(*[When(id=i, then=Value(n)) for i, n in counts.items()], default=Value(0)),
-        votes_count=F("votes_count") + Case(*[When(id=i, then=Value(n)) for i, n in counts.items()], default=Value(0)),
-        a_left_count=F("a_left_count") + Case(*[When(id=i, then=Value(n)) for i, n in lefts.items()], default=Value(0)),
-    )
