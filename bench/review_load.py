@@ -7,8 +7,9 @@
 It creates (and drops at the start) its own database (`review_bench`, or BENCH_DB_NAME) on the
 PostgreSQL of BENCH_PG_URL (default postgres://postgres@127.0.0.1:5432), seeds two open campaigns
 (the big one and a small baseline, ~1 KB markdown answers), starts gunicorn on loopback, and
-drives it from one asyncio process: one coroutine and keep-alive socket per reviewer (token
-auth), `GET /api/review/next/` then `POST /api/review/{assignment}/vote/`. Per campaign: one
+drives it from one asyncio process: one coroutine and keep-alive socket per reviewer (API token,
+or with `--auth session` the browser UI's session cookie and CSRF header),
+`GET /api/review/next/` then `POST /api/review/{assignment}/vote/`. Per campaign: one
 closed-loop phase (as fast as they can: maximum throughput) and open-loop phases at the offered
 rates of `--rates` (votes/s over all reviewers, Poisson arrivals), each `--seconds` long. It
 prints p50/p95/p99 per request, votes/s served, the highest offered rate with p99 < 50 ms, the
@@ -140,6 +141,7 @@ def seed(*, comparisons: int, baseline: int, reviewers: int) -> dict:
     User.objects.bulk_create(users)
     users = list(User.objects.filter(username__startswith="bench").order_by("username"))
     tokens = [Token.objects.create(user=u).key for u in users]
+    sessions = [logged_in_session(u) for u in users]
     ids = {}
     for label, size in (("baseline", baseline), ("big", comparisons)):
         started = time.monotonic()
@@ -179,7 +181,23 @@ def seed(*, comparisons: int, baseline: int, reviewers: int) -> dict:
         cursor.execute("VACUUM ANALYZE")
         cursor.execute("CHECKPOINT")
     connection.close()
-    return {"campaigns": ids, "tokens": tokens}
+    return {"campaigns": ids, "tokens": tokens, "sessions": sessions}
+
+
+def logged_in_session(user) -> str:
+    """The key of a session as `login()` leaves it (the browser UI's authentication), stored by
+    the site's SESSION_ENGINE."""
+    from importlib import import_module
+
+    from django.conf import settings
+    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+
+    session = import_module(settings.SESSION_ENGINE).SessionStore()
+    session[SESSION_KEY] = str(user.pk)
+    session[BACKEND_SESSION_KEY] = settings.AUTHENTICATION_BACKENDS[0]
+    session[HASH_SESSION_KEY] = user.get_session_auth_hash()
+    session.create()
+    return session.session_key
 
 
 def reset_campaign(db_url: str, campaign_id: int) -> None:
@@ -226,9 +244,14 @@ class Http:
     with http.client (which cost about as much CPU as the server in the first version).
     """
 
-    def __init__(self, port: int, token: str):
+    def __init__(self, port: int, credential: str, *, auth: str = "token"):
         self.port = port
-        self.auth = f"Authorization: Token {token}\r\nAccept: application/json\r\nHost: 127.0.0.1\r\n"
+        if auth == "token":
+            self.auth = f"Authorization: Token {credential}\r\n"
+        else:  # the browser UI's way: session cookie, and the CSRF cookie echoed in a header
+            csrf = credential[:32].ljust(32, "x")
+            self.auth = f"Cookie: sessionid={credential}; csrftoken={csrf}\r\nX-CSRFToken: {csrf}\r\n"
+        self.auth += "Accept: application/json\r\nHost: 127.0.0.1\r\n"
         self.reader = self.writer = None
 
     async def request(self, method: str, path: str, body: bytes = b"") -> tuple[int, bytes]:
@@ -317,10 +340,10 @@ def pct(values, p):
     return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
 
 
-async def run_phase(*, port, tokens, campaign_id, seconds, votes_per_s: float | None) -> dict:
+async def run_phase(*, port, tokens, campaign_id, seconds, votes_per_s: float | None, auth: str = "token") -> dict:
     """One load phase: closed loop (`votes_per_s` None) or an offered rate over all reviewers."""
     out = {"next": [], "vote": [], "votes": 0, "errors": 0, "exhausted": 0}
-    clients = [Http(port, t) for t in tokens]
+    clients = [Http(port, t, auth=auth) for t in tokens]
     for c in clients:  # connect first, so connection set-up is not part of the measured time
         c.reader, c.writer = await asyncio.open_connection("127.0.0.1", port)
     # ... and use each connection once (a static file: no database, no log line). gunicorn's
@@ -423,6 +446,18 @@ def main():
     parser.add_argument("--worker-class", default="gthread", help="gunicorn worker class (gthread, sync)")
     parser.add_argument("--app-root", default=str(ROOT), help="checkout whose app is served (for a before/after)")
     parser.add_argument("--skip-baseline", action="store_true")
+    parser.add_argument(
+        "--auth",
+        choices=["token", "session"],
+        default="token",
+        help="API token (scripts) or session cookie + CSRF header (the browser UI)",
+    )
+    parser.add_argument(
+        "--gunicorn-arg",
+        action="append",
+        default=[],
+        help="extra gunicorn option, e.g. --gunicorn-arg=--http-parser=python",
+    )
     args = parser.parse_args()
     rates = [float(r) for r in args.rates.split(",") if r]
     app_root = Path(args.app_root).resolve()
@@ -463,6 +498,7 @@ def main():
             "60",
             "--log-level",
             "warning",
+            *args.gunicorn_arg,
         ],  # fmt: skip
         cwd=app_root,
         env=env,
@@ -476,7 +512,8 @@ def main():
             except OSError:
                 time.sleep(0.2)
         print(
-            f"app {app_root}; gunicorn {args.worker_class} {args.workers} workers x {args.threads} threads; "
+            f"app {app_root}; gunicorn {args.worker_class} {args.workers} workers x {args.threads} threads"
+            f"{''.join(' ' + a for a in args.gunicorn_arg)}; {args.auth} auth; "
             f"{args.reviewers} reviewers; "
             f"{args.seconds:g}s per phase; {os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.2f}; "
             f"CPU calibration (10M-addition loop) {calibration:.2f} s",
@@ -496,10 +533,11 @@ def main():
                 r = asyncio.run(
                     run_phase(
                         port=port,
-                        tokens=data["tokens"],
+                        tokens=data["tokens"] if args.auth == "token" else data["sessions"],
                         campaign_id=data["campaigns"][label],
                         seconds=args.seconds,
                         votes_per_s=rate,
+                        auth=args.auth,
                     )
                 )
                 after = cpu_seconds(gunicorn.pid, db_url)
