@@ -9,4 +9,5 @@ RUN SECRET_KEY=build-only-not-used python manage.py collectstatic --noinput
 RUN useradd --create-home app && mkdir -p /app/var && chown -R app /app/var
 USER app
 EXPOSE 8000
-CMD ["gunicorn", "evalsite.wsgi", "--bind", "0.0.0.0:8000", "--workers", "3", "--access-logfile", "-"]
+# Workers, threads, keep-alive and the heartbeat directory come from ./gunicorn.conf.py.
+CMD ["gunicorn", "evalsite.wsgi", "--bind", "0.0.0.0:8000", "--access-logfile", "-"]

@@ -1,0 +1,22 @@
+"""gunicorn's settings for the web process: docker-compose, the Dockerfile and bench/review_load.py.
+
+gunicorn reads this file from its working directory; command-line options override it. The
+values are the ones `bench/review_load.py` measured (docs/BENCHMARKS.md): threaded workers, so a
+reviewer's keep-alive connection does not hold a whole process (sync workers, the previous
+setting of the image, close the connection after every request).
+"""
+
+import os
+
+bind = os.environ.get("WEB_BIND", "0.0.0.0:8000")
+worker_class = "gthread"
+workers = int(os.environ.get("WEB_WORKERS", "4"))
+threads = int(os.environ.get("WEB_THREADS", "2"))
+# Reviewers' browsers (or the proxy in front) reuse their connection for next + vote.
+keepalive = int(os.environ.get("WEB_KEEPALIVE", "5"))
+# Each worker touches a heartbeat file on every turn of its event loop. gunicorn's docs advise
+# a memory filesystem: on a disk-backed /tmp the touch can block behind a busy disk (its CPU
+# cost is small either way: 1.2 vs 0.7 us per touch here).
+worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
+# "-" logs each request to stdout (the compose file's default); unset, no access log.
+accesslog = os.environ.get("WEB_ACCESS_LOG") or None
