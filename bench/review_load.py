@@ -19,6 +19,7 @@ stops the gunicorn it started.
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import random
@@ -316,6 +317,8 @@ async def reviewer(*, http: Http, campaign_id: int, deadline: float, interval: f
         status, body = await http.request("GET", f"/api/review/next/?campaign={campaign_id}")
         t1 = loop.time()
         out["next"].append((t1 - t0) * 1000)
+        if t1 - t0 > 0.05:
+            out["slow"].append(t1)
         if status == 204:
             out["exhausted"] += 1
             break
@@ -324,7 +327,10 @@ async def reviewer(*, http: Http, campaign_id: int, deadline: float, interval: f
         else:
             token = json.loads(body)["assignment"]
             status, _ = await http.request("POST", f"/api/review/{token}/vote/", rng.choice(CHOICES))
-            out["vote"].append((loop.time() - t1) * 1000)
+            t2 = loop.time()
+            out["vote"].append((t2 - t1) * 1000)
+            if t2 - t1 > 0.05:
+                out["slow"].append(t2)
             if status in (200, 201):
                 out["votes"] += 1
             else:
@@ -340,9 +346,34 @@ def pct(values, p):
     return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
 
 
+class ClientStalls:
+    """How long this load generator itself stood still during a phase: its event loop's longest
+    lag behind a 5 ms timer, and its longest garbage collection. Latency counts from each
+    request's scheduled start, so a stall here would be charged to the server."""
+
+    def __init__(self):
+        self.loop_lag = 0.0
+        self.gc_pause = 0.0
+        self._gc_started = None
+
+    def gc_callback(self, phase, info):
+        if phase == "start":
+            self._gc_started = time.perf_counter()
+        elif self._gc_started is not None:
+            self.gc_pause = max(self.gc_pause, time.perf_counter() - self._gc_started)
+            self._gc_started = None
+
+    async def watch(self, deadline: float):
+        loop = asyncio.get_running_loop()
+        while loop.time() < deadline:
+            before = loop.time()
+            await asyncio.sleep(0.005)
+            self.loop_lag = max(self.loop_lag, loop.time() - before - 0.005)
+
+
 async def run_phase(*, port, tokens, campaign_id, seconds, votes_per_s: float | None, auth: str = "token") -> dict:
     """One load phase: closed loop (`votes_per_s` None) or an offered rate over all reviewers."""
-    out = {"next": [], "vote": [], "votes": 0, "errors": 0, "exhausted": 0}
+    out = {"next": [], "vote": [], "votes": 0, "errors": 0, "exhausted": 0, "slow": []}
     clients = [Http(port, t, auth=auth) for t in tokens]
     for c in clients:  # connect first, so connection set-up is not part of the measured time
         c.reader, c.writer = await asyncio.open_connection("127.0.0.1", port)
@@ -353,7 +384,10 @@ async def run_phase(*, port, tokens, campaign_id, seconds, votes_per_s: float | 
     loop = asyncio.get_running_loop()
     start = loop.time()
     interval = len(tokens) / votes_per_s if votes_per_s else None
+    stalls = ClientStalls()
+    gc.callbacks.append(stalls.gc_callback)
     await asyncio.gather(
+        stalls.watch(start + seconds),
         *(
             reviewer(
                 http=c,
@@ -364,13 +398,23 @@ async def run_phase(*, port, tokens, campaign_id, seconds, votes_per_s: float | 
                 out=out,
             )
             for c, t in zip(clients, tokens, strict=True)
-        )
+        ),
     )
     elapsed = loop.time() - start
+    gc.callbacks.remove(stalls.gc_callback)
     for c in clients:
         c.close()
     both = out["next"] + out["vote"]
+    # When the requests over 50 ms ended (whole seconds into the phase): a burst at one moment is
+    # a stall of the whole server (a checkpoint, a slow fsync), a spread is saturation.
+    slow_seconds: dict[int, int] = {}
+    for t in out["slow"]:
+        second = int(t - start)
+        slow_seconds[second] = slow_seconds.get(second, 0) + 1
     return {
+        "slow_over_50ms_by_second": dict(sorted(slow_seconds.items())),
+        "client_max_loop_lag_ms": round(stalls.loop_lag * 1000, 1),
+        "client_max_gc_pause_ms": round(stalls.gc_pause * 1000, 1),
         "offered_votes_per_s": votes_per_s,
         "votes": out["votes"],
         "errors": out["errors"],
@@ -409,8 +453,10 @@ def cpu_seconds(gunicorn_pid: int, db_url: str) -> dict:
                 "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
             )
         ]
+        checkpoints = sum(conn.execute("SELECT checkpoints_timed, checkpoints_req FROM pg_stat_bgwriter").fetchone())
     hz = os.sysconf("SC_CLK_TCK")
     return {
+        "checkpoints": checkpoints,
         "server": sum(map(_ticks, pids)) / hz,
         "postgres": sum(map(_ticks, backends)) / hz,
         "client": time.process_time(),
@@ -429,6 +475,14 @@ def show(label: str, r: dict) -> None:
         + (f"  ({r['exhausted_reviewers']} reviewers ran out of items)" if r["exhausted_reviewers"] else ""),
         flush=True,
     )
+    if r["offered_votes_per_s"] and r["slow_over_50ms_by_second"]:
+        spread = ", ".join(f"{n} at {second}s" for second, n in r["slow_over_50ms_by_second"].items())
+        print(
+            f"           over 50 ms: {spread}; checkpoints during the phase: {r['checkpoints']}; "
+            f"load generator's longest stall: loop {r['client_max_loop_lag_ms']} ms, "
+            f"GC {r['client_max_gc_pause_ms']} ms",
+            flush=True,
+        )
 
 
 def main():
@@ -541,6 +595,7 @@ def main():
                     )
                 )
                 after = cpu_seconds(gunicorn.pid, db_url)
+                r["checkpoints"] = after.pop("checkpoints") - before.pop("checkpoints")
                 r["cpu_ms_per_vote"] = {k: round(1000 * (after[k] - before[k]) / max(r["votes"], 1), 2) for k in before}
                 r["load_average"] = round(os.getloadavg()[0], 2)
                 r["server_autovacuum"] = autovacuum
