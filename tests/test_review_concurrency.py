@@ -181,3 +181,17 @@ def test_next_passes_over_an_own_expired_item_that_a_late_vote_holds(settings):
     assert created and vote.counted
     comparison.refresh_from_db()
     assert (comparison.active_assignments, comparison.votes_count) == (1, 1)
+
+
+def test_review_tables_are_vacuumed_after_a_fixed_number_of_dead_rows():
+    """The pick walks past dead index entries until a vacuum; the migration bounds them by a
+    fixed count instead of PostgreSQL's 20% of the table (which grows with the campaign)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT relname, reloptions FROM pg_class WHERE relname IN (%s, %s)",
+            [Comparison._meta.db_table, Assignment._meta.db_table],
+        )
+        options = dict(cursor.fetchall())
+    for table in (Comparison._meta.db_table, Assignment._meta.db_table):
+        assert "autovacuum_vacuum_scale_factor=0" in options[table], options
+        assert "autovacuum_vacuum_threshold=2000" in options[table], options
