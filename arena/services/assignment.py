@@ -59,30 +59,34 @@ def lease_duration() -> timedelta:
 
 
 def release_slots(rows: list[tuple[int, bool]], *, voted: bool = False) -> None:
-    """Give back the slots of normal assignments, given as (comparison_id, a_on_left) pairs.
+    """Give back the slots of normal assignments, given as (comparison_id, a_on_left) pairs
+    (and their votes, if `voted`)."""
+    slots_shift(rows, by=-1, votes=voted)
 
-    The comparison rows are locked in id order first: two transactions releasing overlapping
+
+def slots_shift(rows: list[tuple[int, bool]], *, by: int, votes: bool) -> None:
+    """Move the slot counters of the comparisons of `rows`, (comparison_id, a_on_left) pairs, by
+    `by` per row: active assignments, A-on-the-left count, and the vote count if `votes`.
+
+    The comparison rows are locked in id order first: two transactions moving overlapping
     sets then queue instead of deadlocking. One UPDATE follows, whatever the batch size.
     """
     if not rows:
         return
-    released: dict[int, int] = defaultdict(int)
+    counts: dict[int, int] = defaultdict(int)
     lefts: dict[int, int] = defaultdict(int)
     for comparison_id, a_on_left in rows:
-        released[comparison_id] += 1
-        lefts[comparison_id] += 1 if a_on_left else 0
-    ids = sorted(released)
+        counts[comparison_id] += by
+        lefts[comparison_id] += by if a_on_left else 0
+    ids = sorted(counts)
     list(Comparison.objects.select_for_update().filter(id__in=ids).order_by("id").values_list("id", flat=True))
-    fields = {
-        "active_assignments": F("active_assignments")
-        - Case(*[When(id=i, then=Value(n)) for i, n in released.items()], default=Value(0)),
-        "a_left_count": F("a_left_count")
-        - Case(*[When(id=i, then=Value(n)) for i, n in lefts.items()], default=Value(0)),
-    }
-    if voted:
-        fields["votes_count"] = F("votes_count") - Case(
-            *[When(id=i, then=Value(n)) for i, n in released.items()], default=Value(0)
-        )
+
+    def moved(column: str, per_id: dict[int, int]):
+        return F(column) + Case(*[When(id=i, then=Value(n)) for i, n in per_id.items()], default=Value(0))
+
+    fields = {"active_assignments": moved("active_assignments", counts), "a_left_count": moved("a_left_count", lefts)}
+    if votes:
+        fields["votes_count"] = moved("votes_count", counts)
     Comparison.objects.filter(id__in=ids).update(**fields)
 
 

@@ -6,14 +6,11 @@ Excluding or including a reviewer moves the assignment engine's slot counters
 reviewers.
 """
 
-from collections import defaultdict
-
 from django.db import transaction
-from django.db.models import Case, F, Value, When
 
 from ..errors import NotFound, ValidationFailed
 from ..models import Assignment, Campaign, CampaignReviewer, Comparison, Vote
-from .assignment import release_slots
+from .assignment import release_slots, slots_shift
 from .campaigns import reviewer_set_excluded
 
 
@@ -70,21 +67,5 @@ def reviewer_exclude(*, campaign: Campaign, user, excluded: bool = True) -> dict
             )
         )
         if voted:
-            _restore_slots(voted)
+            slots_shift(voted, by=+1, votes=True)
         return {"excluded": False, "leases_ended": 0, "votes_freed": -len(voted)}
-
-
-def _restore_slots(rows: list[tuple[int, bool]]) -> None:
-    counts: dict[int, int] = defaultdict(int)
-    lefts: dict[int, int] = defaultdict(int)
-    for cid, left in rows:
-        counts[cid] += 1
-        lefts[cid] += 1 if left else 0
-    ids = sorted(counts)
-    list(Comparison.objects.select_for_update().filter(id__in=ids).order_by("id").values_list("id", flat=True))
-    Comparison.objects.filter(id__in=ids).update(
-        active_assignments=F("active_assignments")
-        + Case(*[When(id=i, then=Value(n)) for i, n in counts.items()], default=Value(0)),
-        votes_count=F("votes_count") + Case(*[When(id=i, then=Value(n)) for i, n in counts.items()], default=Value(0)),
-        a_left_count=F("a_left_count") + Case(*[When(id=i, then=Value(n)) for i, n in lefts.items()], default=Value(0)),
-    )
