@@ -8,7 +8,8 @@ setting of the image, close the connection after every request).
 
 import os
 
-bind = os.environ.get("WEB_BIND", "0.0.0.0:8000")
+# Loopback unless told otherwise; the image and compose bind 0.0.0.0:8000 on their command line.
+bind = os.environ.get("WEB_BIND", "127.0.0.1:8000")
 worker_class = "gthread"
 workers = int(os.environ.get("WEB_WORKERS", "4"))
 threads = int(os.environ.get("WEB_THREADS", "2"))
