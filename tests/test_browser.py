@@ -10,6 +10,7 @@ Playwright never downloads a browser here: it launches /usr/bin/chromium
 from pathlib import Path
 
 import pytest
+from django.db import connections
 
 from arena.models import Campaign, Response, Vote
 from arena.services.pairing import comparisons_build
@@ -68,7 +69,16 @@ def browser_page(monkeypatch):
 
 
 def test_reviewer_votes_five_times_with_keys_and_mouse_and_sees_no_model(live_server, browser_page, reviewer):
-    page, outside = browser_page
+    try:
+        review_five_times(live_server, *browser_page, reviewer)
+    finally:
+        # With Playwright running, this test's ORM calls get a database connection of their own
+        # (not pytest-django's); close it here, in the same context, or it outlives the session
+        # and the test database cannot be dropped at the end.
+        connections.close_all()
+
+
+def review_five_times(live_server, page, outside, reviewer):
     campaign = make_campaign(name="Spring support check", labels=LABELS, models=MODELS, prompts=8, k=1)
     generate_done(
         campaign, text_for=lambda prompt, c: HOSTILE if c.position == 0 else f"Plain answer {prompt.position}."
