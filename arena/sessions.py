@@ -13,10 +13,19 @@ AUTHENTICATION_BACKENDS.
 from django.contrib.auth import get_user_model
 from django.contrib.auth.backends import ModelBackend
 from django.contrib.sessions.backends import db as db_sessions
+from django.contrib.sessions.models import Session
 from django.db import DEFAULT_DB_ALIAS
 from django.utils import timezone
 
 from arena.db import hot_cursor, is_postgres
+
+_SESSION_SQL = f"SELECT session_data FROM {Session._meta.db_table} WHERE session_key = %s AND expire_date > %s"
+_User = get_user_model()
+_USER_FIELDS = [f.attname for f in _User._meta.concrete_fields]
+_USER_SQL = (
+    f"SELECT {', '.join(f.column for f in _User._meta.concrete_fields)} FROM {_User._meta.db_table} "
+    f"WHERE {_User._meta.pk.column} = %s"
+)
 
 
 class SessionStore(db_sessions.SessionStore):
@@ -25,12 +34,8 @@ class SessionStore(db_sessions.SessionStore):
     def load(self):
         if not is_postgres():
             return super().load()
-        table = self.model._meta.db_table
         with hot_cursor() as cursor:
-            cursor.execute(
-                f"SELECT session_data FROM {table} WHERE session_key = %s AND expire_date > %s",
-                [self.session_key, timezone.now()],
-            )
+            cursor.execute(_SESSION_SQL, [self.session_key, timezone.now()])
             row = cursor.fetchone()
         if row is None:  # unknown or expired: an empty session with a new key, as Django does
             self._session_key = None
@@ -44,13 +49,10 @@ class UserBackend(ModelBackend):
     def get_user(self, user_id):
         if not is_postgres():
             return super().get_user(user_id)
-        User = get_user_model()
-        fields = User._meta.concrete_fields
-        columns = ", ".join(f.column for f in fields)
         with hot_cursor() as cursor:
-            cursor.execute(f"SELECT {columns} FROM {User._meta.db_table} WHERE {User._meta.pk.column} = %s", [user_id])
+            cursor.execute(_USER_SQL, [user_id])
             row = cursor.fetchone()
         if row is None:
             return None
-        user = User.from_db(DEFAULT_DB_ALIAS, [f.attname for f in fields], row)
+        user = _User.from_db(DEFAULT_DB_ALIAS, _USER_FIELDS, row)
         return user if self.user_can_authenticate(user) else None
