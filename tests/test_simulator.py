@@ -1,4 +1,4 @@
-"""Tests of arena.simulator, driven by the real ``openai`` client over real HTTP (no mocks).
+"""Tests of the simulator package, driven by the real ``openai`` client over real HTTP (no mocks).
 
 Exceptions the openai client (3.x) raises per simulator fault, as these tests pin down:
 
@@ -27,7 +27,7 @@ import httpx
 import openai
 import pytest
 
-from arena.simulator import (
+from simulator import (
     SimulatorConfig,
     SimulatorServer,
     count_tokens,
@@ -546,7 +546,7 @@ def test_restartable_and_quiet(capfd):
 def test_cli_runs_standalone_and_prints_the_base_url():
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
     env.pop("DJANGO_SETTINGS_MODULE", None)
-    cmd = [sys.executable, "-m", "arena.simulator", "--port", "0", "--latency", "0.01"]
+    cmd = [sys.executable, "-m", "simulator", "--port", "0", "--latency", "0.01"]
     cmd += ["--served-model-override", "a=b", "--require-key"]
     proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -564,7 +564,7 @@ def test_cli_runs_standalone_and_prints_the_base_url():
 def test_module_does_not_import_django():
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
     out = subprocess.run(
-        [sys.executable, "-c", "import sys, arena.simulator; print('django' in sys.modules)"],
+        [sys.executable, "-c", "import sys, simulator; print('django' in sys.modules)"],
         cwd=REPO_ROOT,
         env=env,
         capture_output=True,
@@ -576,7 +576,7 @@ def test_module_does_not_import_django():
 
 def test_cli_help_lists_the_flags():
     out = subprocess.run(
-        [sys.executable, "-m", "arena.simulator", "--help"],
+        [sys.executable, "-m", "simulator", "--help"],
         cwd=REPO_ROOT,
         env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
         capture_output=True,
