@@ -19,6 +19,11 @@ Usage::
 
 Standalone: ``python -m simulator --port 8001 --latency 0.3`` (``--help`` lists every setting).
 
+Modules: ``config`` (``SimulatorConfig``, the per-model defaults), ``faults`` (error bodies,
+injected 429 / 500 / hang / malformed answers, the rpm window), ``replies`` (answer texts from
+``replies.json``), ``protocol`` (request validation, completion and chunk objects), ``stats``
+(the counters), ``server`` (HTTP, streaming, ``SimulatorServer``), ``__main__`` (the command).
+
 Endpoints (every path also works without the ``/v1`` prefix):
 
 * ``POST /v1/chat/completions``  chat.completion objects (``stream=true`` gives SSE chunks)
