@@ -246,8 +246,8 @@ def main() -> int:
     from django.db import connection
 
     from arena.models import Response
-    from arena.simulator import SimulatorConfig, SimulatorServer
     from evalsite.celery import app
+    from simulator import SimulatorConfig, SimulatorServer
 
     call_command("migrate", verbosity=0)
     try:

@@ -16,7 +16,7 @@ from django.conf import settings
 from django.contrib.auth.models import Permission
 from django.db import connection
 
-from arena.simulator import SimulatorConfig, SimulatorServer
+from simulator import SimulatorConfig, SimulatorServer
 
 ROOT = Path(__file__).resolve().parent.parent
 

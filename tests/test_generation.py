@@ -24,7 +24,7 @@ from arena.services.generation import (
     generation_start,
     generation_sweep_stuck,
 )
-from arena.simulator import stats_key
+from simulator import stats_key
 from tests.conftest import wait_until
 from tests.factories import make_campaign
 

@@ -1,4 +1,4 @@
-"""Tests of arena.simulator, driven by the real ``openai`` client over real HTTP (no mocks).
+"""Tests of the simulator package, driven by the real ``openai`` client over real HTTP (no mocks).
 
 Exceptions the openai client (3.x) raises per simulator fault, as these tests pin down:
 
@@ -14,6 +14,7 @@ Exceptions the openai client (3.x) raises per simulator fault, as these tests pi
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -27,7 +28,7 @@ import httpx
 import openai
 import pytest
 
-from arena.simulator import (
+from simulator import (
     SimulatorConfig,
     SimulatorServer,
     count_tokens,
@@ -35,6 +36,8 @@ from arena.simulator import (
     prompt_hash,
     stats_key,
 )
+from simulator.__main__ import build_arg_parser, config_from_args
+from simulator.__main__ import main as simulator_main
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 MESSAGES = [
@@ -45,6 +48,8 @@ MESSAGES = [
 
 @pytest.fixture
 def sim():
+    """A server of its own per test, not conftest's shared one: these tests leave hung handlers
+    asleep and count requests in flight, which must not reach the next test."""
     with SimulatorServer(SimulatorConfig()) as server:
         yield server
 
@@ -140,6 +145,27 @@ def test_answers_include_markdown_lists_and_sometimes_code_or_tables():
     assert all(("\n1. " in t) or ("\n- " in t) or ("\n* " in t) for t in texts)
     assert any("```python" in t for t in texts)
     assert any("|---|" in t for t in texts)
+
+
+def test_answers_are_assembled_from_the_canned_texts_of_replies_json():
+    texts = json.loads((REPO_ROOT / "simulator" / "replies.json").read_text(encoding="utf-8"))
+    billing = texts["categories"]["billing"]
+    answer = generate_reply("gpt-4o", [{"role": "user", "content": "Why was my card charged twice? I want a refund."}])
+    assert billing["topic"] in answer
+    assert billing["tip"] in answer  # a high-quality model adds its category's tip
+    steps_given = [step for step in billing["steps"] if step in answer]
+    assert len(steps_given) >= 3
+
+
+def test_models_are_owned_by_the_vendor_their_name_points_at(sim):
+    sim.configure(models=["claude-3-opus", "Qwen/Qwen3-8B", "o3-mini", "somebody/else"])
+    owners = {m.id: m.owned_by for m in make_client(sim).models.list()}
+    assert owners == {
+        "claude-3-opus": "Anthropic",
+        "Qwen/Qwen3-8B": "Alibaba Cloud",
+        "o3-mini": "OpenAI",
+        "somebody/else": "an AI research lab",
+    }
 
 
 def test_served_model_override(sim):
@@ -313,6 +339,21 @@ def test_malformed_body_raises_json_decode_error_not_openai_error(sim):
     assert r.status_code == 200
     with pytest.raises(json.JSONDecodeError):
         json.loads(r.content)
+
+
+def test_malformed_stream_breaks_off_half_way_with_json_decode_error(sim):
+    client = make_client(sim)
+    full = ask(client, seed=4).choices[0].message.content
+    sim.configure(malformed_rate=1.0)
+    parts = []
+    with pytest.raises(json.JSONDecodeError):
+        for chunk in ask(client, seed=4, stream=True):
+            parts.extend(choice.delta.content or "" for choice in chunk.choices)
+    received = "".join(parts)
+    assert received and full.startswith(received) and len(received) < len(full)
+    stats = sim.stats()
+    assert stats["faults"] == {"malformed": 1}
+    assert stats["completions_total"] == 1  # the plain answer only: the broken stream is not counted
 
 
 def test_max_failures_per_key_makes_faults_deterministic(sim):
@@ -546,7 +587,7 @@ def test_restartable_and_quiet(capfd):
 def test_cli_runs_standalone_and_prints_the_base_url():
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
     env.pop("DJANGO_SETTINGS_MODULE", None)
-    cmd = [sys.executable, "-m", "arena.simulator", "--port", "0", "--latency", "0.01"]
+    cmd = [sys.executable, "-m", "simulator", "--port", "0", "--latency", "0.01"]
     cmd += ["--served-model-override", "a=b", "--require-key"]
     proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -561,10 +602,54 @@ def test_cli_runs_standalone_and_prints_the_base_url():
     assert proc.stderr.read() == ""
 
 
+def test_every_config_field_can_be_set_from_the_command_line():
+    argv = ["--model", "a", "--model", "b", "--strict-models", "--model-quality", "a=0.9"]
+    argv += ["--latency", "0.2", "--latency-jitter", "0.1", "--error-500-rate", "0.1", "--rate-429-rate", "0.2"]
+    argv += ["--retry-after", "3", "--hang-rate", "0.05", "--hang-seconds", "9", "--malformed-rate", "0.01"]
+    argv += ["--served-model-override", "a=b", "--served-model-override", "c=d", "--self-identify-rate", "0.5"]
+    argv += ["--self-identify-model", "a", "--max-failures-per-key", "2", "--seed", "7", "--rpm-limit", "60"]
+    argv += ["--rpm-window", "30", "--require-key", "--api-key", "sk-local", "--verbose"]
+    config = config_from_args(build_arg_parser().parse_args(argv))
+    assert config.models == ["a", "b"] and config.strict_models
+    assert config.model_quality == {"a": 0.9}
+    assert config.served_model_overrides == {"a": "b", "c": "d"}
+    assert (config.latency, config.hang_seconds, config.rpm_limit, config.api_key) == (0.2, 9.0, 60, "sk-local")
+    default = SimulatorConfig()
+    unchanged = [f.name for f in dataclasses.fields(config) if getattr(config, f.name) == getattr(default, f.name)]
+    assert unchanged == []
+    assert config_from_args(build_arg_parser().parse_args([])) == default  # no flag, no change
+
+
+def test_a_bad_flag_value_is_refused_naming_the_setting(capsys):
+    with pytest.raises(SystemExit) as exc:
+        simulator_main(["--port", "0", "--error-500-rate", "0.7", "--hang-rate", "0.6"])
+    assert exc.value.code == 2
+    assert "the fault rates add up to" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        simulator_main(["--port", "0", "--served-model-override", "no-equals-sign"])
+    assert "--served-model-override: expected REQUESTED=SERVED" in capsys.readouterr().err
+
+
+def test_the_product_app_never_imports_the_simulator():
+    """Every module of arena imports without pulling in the simulator package (it is not shipped with arena)."""
+    script = (
+        "import importlib, pkgutil, sys, django; django.setup(); import arena; "
+        "[importlib.import_module(m.name) for m in pkgutil.walk_packages(arena.__path__, 'arena.')]; "
+        "print(sorted(name for name in sys.modules if name.split('.')[0] == 'simulator'))"
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "DJANGO_SETTINGS_MODULE": "evalsite.settings"}
+    out = subprocess.run(
+        [sys.executable, "-c", script], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
+    assert not (REPO_ROOT / "arena" / "simulator.py").exists()
+
+
 def test_module_does_not_import_django():
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
     out = subprocess.run(
-        [sys.executable, "-c", "import sys, arena.simulator; print('django' in sys.modules)"],
+        [sys.executable, "-c", "import sys, simulator; print('django' in sys.modules)"],
         cwd=REPO_ROOT,
         env=env,
         capture_output=True,
@@ -576,7 +661,7 @@ def test_module_does_not_import_django():
 
 def test_cli_help_lists_the_flags():
     out = subprocess.run(
-        [sys.executable, "-m", "arena.simulator", "--help"],
+        [sys.executable, "-m", "simulator", "--help"],
         cwd=REPO_ROOT,
         env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
         capture_output=True,
