@@ -35,6 +35,14 @@ def status_of(campaign) -> str:
     return Campaign.objects.values_list("status", flat=True).get(pk=campaign.pk)
 
 
+def campaign_of_two_models(sim, *, prompts: int, **contestant_fields) -> Campaign:
+    """A campaign on the loopback API between two models, with these fields set on both contestants."""
+    campaign = make_campaign(prompts=prompts, base_url=sim.base_url, models=["deepseek-v4-flash", "Qwen/Qwen3-32B"])
+    if contestant_fields:
+        Contestant.objects.filter(campaign=campaign).update(**contestant_fields)
+    return campaign
+
+
 def messages_sent(response: Response) -> list[dict]:
     return response.request["body"]["messages"]
 
@@ -56,7 +64,7 @@ def test_flaky_api_still_ends_with_every_response_done_and_paid_once(sim, start_
         max_failures_per_key=3,
         seed=11,
     )
-    campaign = make_campaign(prompts=25, base_url=sim.base_url, models=["deepseek-v4-flash", "Qwen/Qwen3-32B"])
+    campaign = campaign_of_two_models(sim, prompts=25)
     start_worker(env_overrides=FAST_WORKER)
 
     generation_start(campaign=campaign)
@@ -89,8 +97,7 @@ def test_flaky_api_still_ends_with_every_response_done_and_paid_once(sim, start_
 @pytest.mark.django_db(transaction=True)
 def test_worker_killed_mid_generation_leaves_nothing_stuck_or_duplicated(sim, start_worker):
     sim.configure(latency=0.25)
-    campaign = make_campaign(prompts=30, base_url=sim.base_url, models=["deepseek-v4-flash", "Qwen/Qwen3-32B"])
-    Contestant.objects.filter(campaign=campaign).update(max_concurrency=4)
+    campaign = campaign_of_two_models(sim, prompts=30, max_concurrency=4)
     stuck_after = 2
     first = start_worker(env_overrides={**FAST_WORKER, "LLM_REQUEST_TIMEOUT": "5"})
 
@@ -135,8 +142,7 @@ def test_a_task_out_of_time_hands_over_to_a_fresh_one_and_generation_still_finis
     # One call at a time, a fifth of a second each: 12 rows take a contestant ~2.4 s, and each
     # task may claim for 1 s only, so no single task can finish a contestant alone.
     sim.configure(latency=0.2)
-    campaign = make_campaign(prompts=12, base_url=sim.base_url, models=["deepseek-v4-flash", "Qwen/Qwen3-32B"])
-    Contestant.objects.filter(campaign=campaign).update(max_concurrency=1)
+    campaign = campaign_of_two_models(sim, prompts=12, max_concurrency=1)
     start_worker(env_overrides={**FAST_WORKER, "LLM_REQUEST_TIMEOUT": "5", "GENERATION_TASK_SECONDS": "1"})
 
     generation_start(campaign=campaign)
@@ -159,7 +165,7 @@ def test_served_model_mismatch_and_self_identifying_answers_are_flagged(sim, eag
         served_model_overrides={"deepseek-v4-flash": "deepseek-v3-cheaper"},
         self_identify_models=["Qwen/Qwen3-32B"],
     )
-    campaign = make_campaign(prompts=4, base_url=sim.base_url, models=["deepseek-v4-flash", "Qwen/Qwen3-32B"])
+    campaign = campaign_of_two_models(sim, prompts=4)
 
     generation_start(campaign=campaign)
 
@@ -270,7 +276,7 @@ def test_two_drains_of_one_contestant_together_never_exceed_its_concurrency(sim)
     # Two tasks for the same contestant (enqueued twice, or a sweep's re-enqueue while one
     # runs) may run at once in two processes; the API must still see at most max_concurrency.
     sim.configure(latency=0.1)
-    campaign = make_campaign(prompts=24, base_url=sim.base_url, models=["deepseek-v4-flash", "Qwen/Qwen3-32B"])
+    campaign = campaign_of_two_models(sim, prompts=24)
     contestant = campaign.contestants.get(model="deepseek-v4-flash")
     Contestant.objects.filter(pk=contestant.pk).update(max_concurrency=3)
     generation_start(campaign=campaign)  # no worker runs here: the queued tasks are never taken

@@ -120,45 +120,43 @@ def generation_progress(*, campaign: Campaign) -> dict:
     }
 
 
+def _listed_for_lead(responses, *, limit: int):
+    return responses.select_related("prompt", "contestant").order_by("id")[:limit]
+
+
+def _named_for_lead(r: Response) -> dict:
+    """How the lead recognises a response: its prompt (external id, else position) and contestant."""
+    return {
+        "response_id": r.pk,
+        "prompt": r.prompt.external_id or f"#{r.prompt.position}",
+        "contestant": r.contestant.label,
+    }
+
+
 def generation_failures(*, campaign: Campaign, limit: int = 100) -> list[dict]:
     """The failed responses with their errors, for the lead."""
-    rows = (
-        Response.objects.filter(campaign_id=campaign.pk, status=Response.Status.FAILED)
-        .select_related("prompt", "contestant")
-        .order_by("id")[:limit]
-    )
+    failed = Response.objects.filter(campaign_id=campaign.pk, status=Response.Status.FAILED)
     return [
-        {
-            "response_id": r.pk,
-            "prompt": r.prompt.external_id or f"#{r.prompt.position}",
-            "contestant": r.contestant.label,
-            "attempts": r.attempts,
-            "last_error": r.last_error,
-        }
-        for r in rows
+        {**_named_for_lead(r), "attempts": r.attempts, "last_error": r.last_error}
+        for r in _listed_for_lead(failed, limit=limit)
     ]
 
 
 def generation_flagged(*, campaign: Campaign, limit: int = 100) -> list[dict]:
     """Done responses flagged for the lead: another model served, or the text names a model."""
-    rows = (
-        Response.objects.filter(campaign_id=campaign.pk, status=Response.Status.DONE)
-        .filter(Q(model_mismatch=True) | Q(self_identifies=True))
-        .select_related("prompt", "contestant")
-        .order_by("id")[:limit]
+    flagged = Response.objects.filter(campaign_id=campaign.pk, status=Response.Status.DONE).filter(
+        Q(model_mismatch=True) | Q(self_identifies=True)
     )
     return [
         {
-            "response_id": r.pk,
-            "prompt": r.prompt.external_id or f"#{r.prompt.position}",
-            "contestant": r.contestant.label,
+            **_named_for_lead(r),
             "asked_model": r.contestant.model,
             "served_model": r.served_model,
             "model_mismatch": r.model_mismatch,
             "self_identifies": r.self_identifies,
             "excerpt": r.text[:200],
         }
-        for r in rows
+        for r in _listed_for_lead(flagged, limit=limit)
     ]
 
 
