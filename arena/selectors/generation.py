@@ -54,6 +54,12 @@ def generation_estimate(*, campaign: Campaign) -> dict:
     }
 
 
+# The progress payload has one count per status, named after it: "done", "failed", "pending", "running".
+COUNTED_STATUSES = tuple(
+    s.value for s in (Response.Status.DONE, Response.Status.FAILED, Response.Status.PENDING, Response.Status.RUNNING)
+)
+
+
 def generation_progress(*, campaign: Campaign) -> dict:
     """Done/failed/pending/running per contestant, calls per second over the last minute, ETA, cost."""
     now = timezone.now()
@@ -70,11 +76,11 @@ def generation_progress(*, campaign: Campaign) -> dict:
         )
     }
     per = []
-    totals = {"done": 0, "failed": 0, "pending": 0, "running": 0, "attempts": 0}
+    totals = {**dict.fromkeys(COUNTED_STATUSES, 0), "attempts": 0}
     total_cost = Decimal("0")
     for c in campaign.contestants.all():
-        row = {s: counts.get((c.pk, s), {}).get("n", 0) for s in ("done", "failed", "pending", "running")}
-        done = counts.get((c.pk, "done"), {})
+        row = {s: counts.get((c.pk, s), {}).get("n", 0) for s in COUNTED_STATUSES}
+        done = counts.get((c.pk, Response.Status.DONE.value), {})
         cost = usd(done.get("cost"))
         attempts = sum((counts.get((c.pk, s), {}).get("attempts") or 0) for s in Response.Status.values)
         per.append(
@@ -104,7 +110,7 @@ def generation_progress(*, campaign: Campaign) -> dict:
         status__in=(Response.Status.DONE, Response.Status.FAILED),
     ).count()
     rate = recent / window
-    remaining = totals["pending"] + totals["running"]
+    remaining = totals[Response.Status.PENDING.value] + totals[Response.Status.RUNNING.value]
     eta = round(remaining / rate, 1) if rate > 0 and remaining else (0.0 if not remaining else None)
     return {
         "status": campaign.status,
@@ -112,7 +118,7 @@ def generation_progress(*, campaign: Campaign) -> dict:
         "is_simulated": campaign.is_simulated,
         "contestants": per,
         **totals,
-        "total": sum(totals[s] for s in ("done", "failed", "pending", "running")),
+        "total": sum(totals[s] for s in COUNTED_STATUSES),
         "calls_per_second": round(rate, 3),
         "eta_seconds": eta,
         "cost_usd": total_cost,
