@@ -25,6 +25,7 @@ from .models import (
     Response,
     Vote,
 )
+from .selectors import generation as generation_selectors
 from .selectors.campaigns import campaign_progress
 from .services import campaigns as campaign_services
 from .services import generation as generation_services
@@ -139,7 +140,7 @@ class CampaignAdmin(admin.ModelAdmin):
             return obj.paused_reason
         if obj.status != Campaign.Status.GENERATING:
             return "–"
-        g = generation_services.generation_progress(campaign=obj)
+        g = generation_selectors.generation_progress(campaign=obj)
         eta = "–" if g["eta_seconds"] is None else f"{g['eta_seconds']:.0f} s"
         return f"{g['calls_per_second']:.1f} calls/s, ETA {eta}"
 
@@ -205,7 +206,7 @@ class CampaignAdmin(admin.ModelAdmin):
     @admin.action(description="Generate responses (with cost estimate)")
     def action_generate(self, request, queryset):
         def start(campaign):
-            estimate = generation_services.generation_estimate(campaign=campaign)
+            estimate = generation_selectors.generation_estimate(campaign=campaign)
             generation_services.generation_start(campaign=campaign)
             return f"estimated cost ${estimate['total_usd']}"
 

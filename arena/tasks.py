@@ -10,14 +10,19 @@ import os
 from celery import shared_task
 from celery.signals import worker_process_init, worker_ready
 
-from .services import generation, prerender
+from .services import generation, generation_engine, prerender
 
 logger = logging.getLogger(__name__)
 
 
-@shared_task(name="arena.tasks.generation_run_contestant")
-def generation_run_contestant(contestant_id: int) -> dict:
-    return generation.generation_drain(contestant_id=contestant_id)
+@shared_task(bind=True, name="arena.tasks.generation_run_contestant")
+def generation_run_contestant(self, contestant_id: int) -> dict:
+    outcome = generation_engine.generation_drain(contestant_id=contestant_id)
+    if outcome["more"]:
+        # The drain stopped after GENERATION_TASK_SECONDS with rows left: a fresh task takes
+        # over, rather than this one running into Celery's time limits.
+        self.apply_async(args=(contestant_id,))
+    return outcome
 
 
 @shared_task(name="arena.tasks.generation_sweep_stuck")

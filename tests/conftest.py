@@ -184,6 +184,21 @@ def start_worker(transactional_db, tmp_path):
     purge_broker()
 
 
+# Short timeouts and backoff for generation in the test process, so a failing call gives up in
+# a fraction of a second; worker processes get theirs through environment variables instead.
+FAST_LLM = {"LLM_REQUEST_TIMEOUT": 0.5, "LLM_BACKOFF_BASE": 0.01, "LLM_BACKOFF_MAX": 0.05}
+
+
+@pytest.fixture
+def eager():
+    """Run enqueued tasks in the test process, synchronously, as they are sent."""
+    from evalsite.celery import app
+
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = False
+
+
 def wait_until(predicate, *, timeout: float, interval: float = 0.2, message: str = "condition"):
     """Poll until predicate() is truthy; fail with `message` after `timeout` seconds."""
     deadline = time.monotonic() + timeout

@@ -8,10 +8,9 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404
 from django.shortcuts import render
 
-from ..api.generation import generation_payload
 from ..errors import NotFound
 from ..selectors.campaigns import access_campaign_for_lead
-from ..services import generation as generation_services
+from ..selectors.generation import generation_estimate, generation_payload
 
 
 @login_required
@@ -25,7 +24,7 @@ def campaign_page(request, campaign_id):
         "arena/campaign.html",
         {
             "campaign": campaign,
-            "generation": generation_payload(campaign),
-            "estimate": generation_services.generation_estimate(campaign=campaign),
+            "generation": generation_payload(campaign=campaign),
+            "estimate": generation_estimate(campaign=campaign),
         },
     )

@@ -1,0 +1,316 @@
+"""The generation engine: one task drains one contestant's pending responses, within its limits.
+
+The task (`generation_drain`) runs up to `max_concurrency` call threads in one worker process,
+fed by the task's own thread: whenever threads are idle it claims that many of the
+contestant's pending rows in one transaction (status running, a claim token, `claimed_at`),
+under a lock on the contestant row so that the number of running rows never exceeds
+`max_concurrency` across every process and machine. Each call thread calls the model through
+`llm.py`, waiting on the shared rate limiter before every attempt. Threads, not processes or
+asyncio: the work is I/O bound, the sync `openai` client and the ORM are used as they are.
+Claiming in batches, not one row per thread, keeps the contestant lock from becoming a queue
+(docs/BENCHMARKS.md, "Generation").
+
+Every attempt is recorded before it is sent (attempts + 1, `claimed_at` refreshed as a
+heartbeat, the exact request) and every outcome after, each as an UPDATE conditional on the
+claim token: when a row was taken over (by the stuck sweep) a late answer cannot overwrite it,
+so a row is stored and charged once. After each stored answer the budget is checked
+(`generation_pause_if_over_budget`).
+
+A drain stops claiming after GENERATION_TASK_SECONDS and says whether rows are left; the task
+then enqueues a fresh one, so no task runs into Celery's time limits.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import re
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from .. import llm
+from ..generation_requests import request_build, request_tokens_estimate, response_cost, served_model_matches
+from ..models import Campaign, Contestant, Response
+from ..ratelimit import endpoint_key, limiter
+from .catalog import identity_leak_pattern
+from .generation import generation_finish_if_complete, generation_pause_if_over_budget
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class _Drain:
+    contestant_id: int
+    campaign_id: int
+    max_concurrency: int
+    frozen: dict
+    contestant: dict
+    budget: Decimal | None
+    leak_pattern: re.Pattern
+    policy: llm.RetryPolicy
+    deadline: float
+    rpm: int | None
+    tpm: int | None
+    limiter_key: str
+    out_of_time: bool = False
+    done: int = 0
+    failed: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+@dataclass(frozen=True)
+class _Claim:
+    response_id: int
+    token: str
+    body: dict
+
+
+def _claim_batch(drain: _Drain, *, limit: int) -> list[_Claim] | None:
+    """Claim up to `limit` of this contestant's pending rows; [] when nothing is left or the
+    campaign is paused or stopped; None when the bound is reached (calls of another task for
+    the same contestant fill it).
+
+    One short transaction per batch, not per row: the contestant row lock serialises claims
+    across processes, and on PostgreSQL, with 16 threads each taking it for every row, the
+    queue on that lock (each holder waiting for its round trips and for the GIL) averaged
+    80 ms per claim and stretched the run by half.
+    """
+    with transaction.atomic():
+        # The lock makes the running count below exact, so the bound holds across every process
+        # and machine. The count is a separate, later statement on purpose: in READ COMMITTED a
+        # statement that waited for a lock still reads with the snapshot it started with.
+        state = (
+            Contestant.objects.select_for_update(of=("self",))
+            .filter(pk=drain.contestant_id)
+            .values("campaign__status", "campaign__paused_reason")
+            .first()
+        )
+        if not state or state["campaign__status"] != Campaign.Status.GENERATING or state["campaign__paused_reason"]:
+            return []
+        running = Response.objects.filter(contestant_id=drain.contestant_id, status=Response.Status.RUNNING).count()
+        size = min(limit, drain.max_concurrency - running)
+        if size <= 0:
+            return None
+        rows = list(
+            Response.objects.filter(contestant_id=drain.contestant_id, status=Response.Status.PENDING)
+            .order_by("id")
+            .values("id", "prompt__text", "prompt__messages")[:size]
+        )
+        if not rows:
+            return []
+        # One token for the batch: ownership is (row id, token, running), and the sweep clears
+        # the token of a row it takes over, so a late answer still cannot overwrite it.
+        token = uuid.uuid4().hex
+        ids = [row["id"] for row in rows]
+        claimed = Response.objects.filter(pk__in=ids, status=Response.Status.PENDING).update(
+            status=Response.Status.RUNNING, claim_token=token, claimed_at=timezone.now()
+        )
+        if claimed != len(ids):  # only if something outside the lock changed a row meanwhile
+            owned = set(Response.objects.filter(pk__in=ids, claim_token=token).values_list("id", flat=True))
+            rows = [row for row in rows if row["id"] in owned]
+    return [
+        _Claim(
+            row["id"],
+            token,
+            request_build(
+                frozen=drain.frozen,
+                contestant=drain.contestant,
+                prompt_text=row["prompt__text"],
+                prompt_messages=row["prompt__messages"],
+            ),
+        )
+        for row in rows
+    ]
+
+
+def _owned(claim: _Claim):
+    return Response.objects.filter(pk=claim.response_id, claim_token=claim.token, status=Response.Status.RUNNING)
+
+
+def _process(drain: _Drain, claim: _Claim) -> None:
+    body = claim.body
+    stored_request = {"url": drain.contestant["base_url"] + "/chat/completions", "body": body}
+    reserved = request_tokens_estimate(body)
+    permit = None
+
+    def heartbeat():
+        _owned(claim).update(claimed_at=timezone.now())
+
+    def before_attempt(n: int) -> bool:
+        nonlocal permit
+        permit = limiter().acquire(
+            key=drain.limiter_key, rpm=drain.rpm, tpm=drain.tpm, tokens=reserved, heartbeat=heartbeat
+        )
+        fields = {"attempts": F("attempts") + 1, "claimed_at": timezone.now()}
+        if n == 1:
+            fields["request"] = stored_request
+        return bool(_owned(claim).update(**fields))
+
+    def after_failure(n: int, error: llm.LLMError) -> bool:
+        return bool(_owned(claim).update(last_error=f"attempt {n}: {error.message}"[:2000]))
+
+    try:
+        api_key = llm.api_key_for(
+            api_key_env=drain.contestant["api_key_env"],
+            base_url=drain.contestant["base_url"],
+            simulated=drain.contestant.get("simulated", False),
+        )
+        client = llm.client_for(base_url=drain.contestant["base_url"], api_key=api_key, timeout=drain.policy.timeout)
+        completion = llm.chat_completion_with_retries(
+            client=client,
+            request=body,
+            policy=drain.policy,
+            before_attempt=before_attempt,
+            after_failure=after_failure,
+        )
+    except llm.LLMError as error:
+        failed = _owned(claim).update(
+            status=Response.Status.FAILED,
+            last_error=error.message[:2000],
+            claim_token="",
+            completed_at=timezone.now(),
+        )
+        with drain.lock:
+            drain.failed += failed
+        return
+    if permit is not None:
+        limiter().settle(permit, tokens=completion.input_tokens + completion.output_tokens)
+    cost = response_cost(
+        input_tokens=completion.input_tokens, output_tokens=completion.output_tokens, contestant=drain.contestant
+    )
+    stored = _owned(claim).update(
+        status=Response.Status.DONE,
+        text=completion.text,
+        served_model=completion.served_model,
+        input_tokens=completion.input_tokens,
+        output_tokens=completion.output_tokens,
+        latency_ms=completion.latency_ms,
+        cost_usd=cost,
+        finish_reason=completion.finish_reason,
+        model_mismatch=not served_model_matches(drain.contestant["model"], completion.served_model),
+        self_identifies=bool(drain.leak_pattern.search(completion.text)),
+        claim_token="",
+        completed_at=timezone.now(),
+    )
+    if not stored:
+        logger.warning("response %s was taken over while its call ran; the late answer is dropped", claim.response_id)
+        return
+    with drain.lock:
+        drain.done += 1
+    if drain.budget is not None:
+        generation_pause_if_over_budget(campaign_id=drain.campaign_id, budget=drain.budget)
+
+
+def _process_or_fail(drain: _Drain, claim: _Claim) -> None:
+    try:
+        _process(drain, claim)
+    except Exception:
+        # A bug or a lost database must not leave the row running forever: the sweep would
+        # reset it, but failing it here tells the lead at once.
+        logger.exception("generation of response %s failed unexpectedly", claim.response_id)
+        _owned(claim).update(
+            status=Response.Status.FAILED,
+            last_error="internal error while generating (see the worker log)",
+            claim_token="",
+            completed_at=timezone.now(),
+        )
+
+
+def _run(drain: _Drain, *, threads: int) -> None:
+    """`threads` call threads fed by this thread, which claims rows in batches as they go idle."""
+    work: queue.SimpleQueue[_Claim | None] = queue.SimpleQueue()
+    idle_changed = threading.Condition()
+    idle = threads
+
+    def call_thread() -> None:
+        nonlocal idle
+        try:
+            while (claim := work.get()) is not None:
+                _process_or_fail(drain, claim)
+                with idle_changed:
+                    idle += 1
+                    idle_changed.notify()
+        finally:
+            connection.close()  # each thread kept its own connection for its whole life
+
+    pool = [
+        threading.Thread(target=call_thread, name=f"gen-{drain.contestant_id}-{i}", daemon=True) for i in range(threads)
+    ]
+    for thread in pool:
+        thread.start()
+    wanted = 1  # idle threads to wait for before claiming
+    try:
+        while True:
+            with idle_changed:
+                while idle < wanted:
+                    idle_changed.wait()
+                free = idle
+            if time.monotonic() > drain.deadline:
+                drain.out_of_time = True
+                return
+            claims = _claim_batch(drain, limit=free)
+            if claims is None and free < threads:
+                # The bound is full with another task's calls as well as ours: wait for one more
+                # of ours to finish and try again, rather than leave the rest to that task alone
+                # (which may be finishing as well).
+                wanted = free + 1
+                continue
+            if not claims:
+                return  # the calls in flight finish; nothing new starts
+            wanted = 1
+            with idle_changed:
+                idle -= len(claims)
+            for claim in claims:
+                work.put(claim)
+    finally:
+        for _ in pool:
+            work.put(None)
+        for thread in pool:
+            thread.join()
+
+
+def generation_drain(*, contestant_id: int) -> dict:
+    """Fetch this contestant's pending responses with up to max_concurrency calls in flight.
+
+    Returns how many were stored and failed, and `more`: true when the drain stopped for time
+    with rows still pending, so that its caller (the task) hands over to a fresh task.
+    """
+    nothing = {"done": 0, "failed": 0, "more": False}
+    contestant = Contestant.objects.select_related("campaign").filter(pk=contestant_id).first()
+    if contestant is None:
+        return nothing
+    campaign = contestant.campaign
+    frozen = campaign.frozen_settings or {}
+    frozen_contestant = (frozen.get("contestants") or {}).get(str(contestant.pk))
+    if campaign.status != Campaign.Status.GENERATING or frozen_contestant is None:
+        return nothing
+    models = list(campaign.contestants.values_list("model", flat=True))
+    drain = _Drain(
+        contestant_id=contestant.pk,
+        campaign_id=campaign.pk,
+        max_concurrency=max(1, contestant.max_concurrency),
+        frozen=frozen,
+        contestant=frozen_contestant,
+        budget=campaign.budget_usd,
+        leak_pattern=identity_leak_pattern(extra=models),
+        policy=llm.RetryPolicy.from_settings(),
+        deadline=time.monotonic() + settings.GENERATION_TASK_SECONDS,
+        rpm=contestant.requests_per_minute,
+        tpm=contestant.tokens_per_minute,
+        limiter_key=endpoint_key(base_url=frozen_contestant["base_url"], api_key_env=frozen_contestant["api_key_env"]),
+    )
+    # No more threads than rows to fetch (a retry of 3 failed rows needs 3, not 16).
+    pending = Response.objects.filter(contestant_id=contestant.pk, status=Response.Status.PENDING)
+    if count := pending.count():
+        _run(drain, threads=min(drain.max_concurrency, count))
+    more = drain.out_of_time and pending.exists()
+    generation_finish_if_complete(campaign_id=campaign.pk)
+    return {"done": drain.done, "failed": drain.failed, "more": more}
