@@ -3,6 +3,9 @@
 Every action calls a service, so admin, API and tests share one code path for each change.
 """
 
+import dataclasses
+import re
+
 from django import forms
 from django.contrib import admin, messages
 from django.db.models import Count, F, Q
@@ -32,8 +35,56 @@ from .services.invites import invite_token_make
 from .services.quality import comparison_set_excluded, comparison_set_gold, reviewer_exclude
 
 
+class ContestantInlineFormSet(forms.BaseInlineFormSet):
+    """Runs campaign_check, the API's rules, on the campaign and its contestants as submitted.
+
+    Admin validates the campaign form and every inline formset before saving any of them, so a
+    refusal here leaves the campaign and its contestants as they were. The inline formset is the
+    one place that sees both the campaign's fields (its `instance`) and all of its contestants.
+    """
+
+    FIELD_AT = re.compile(r"^contestants\[(\d+)\]\.(\w+)$")
+
+    def clean(self):
+        super().clean()
+        if any(self.errors):
+            return
+        kept = [
+            form
+            for form in self.forms
+            if form.cleaned_data and not (self.can_delete and self._should_delete_form(form))
+        ]
+        specs = [
+            campaign_services.ContestantSpec(
+                **{name: form.cleaned_data.get(name) for name in CONTESTANT_SPEC_FIELDS if name in form.cleaned_data}
+            )
+            for form in kept
+        ]
+        campaign = self.instance
+        try:
+            campaign_services.campaign_check(
+                name=campaign.name or "",
+                guidelines=campaign.guidelines or "",
+                pairing=campaign.pairing,
+                votes_per_comparison=campaign.votes_per_comparison,
+                contestants=specs,
+            )
+        except ArenaError as exc:
+            at = self.FIELD_AT.match(exc.field or "")
+            if at and int(at.group(1)) < len(kept) and at.group(2) in kept[int(at.group(1))].fields:
+                # Shown beside the contestant's field; the formset is invalid with it.
+                kept[int(at.group(1))].add_error(at.group(2), exc.message)
+                return
+            raise forms.ValidationError(exc.message) from None
+
+
+# The inline's columns that make up a ContestantSpec (position is the row's order instead).
+CONTESTANT_SPEC_FIELDS = [f.name for f in dataclasses.fields(campaign_services.ContestantSpec)]
+
+
 class ContestantInline(admin.TabularInline):
     model = Contestant
+    formset = ContestantInlineFormSet
     extra = 2
     fields = [
         "position",
