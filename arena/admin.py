@@ -23,6 +23,7 @@ from .models import (
     CampaignReviewer,
     Comparison,
     Contestant,
+    Invite,
     ModelCatalogEntry,
     Prompt,
     Response,
@@ -31,7 +32,7 @@ from .models import (
 from .selectors.campaigns import campaign_progress
 from .services import campaigns as campaign_services
 from .services import generation as generation_services
-from .services.invites import invite_token_make
+from .services.invites import DEFAULT_DAYS, invite_create, invite_revoke
 from .services.quality import comparison_set_excluded, comparison_set_gold, reviewer_exclude
 
 
@@ -284,12 +285,38 @@ class CampaignAdmin(admin.ModelAdmin):
     def action_close(self, request, queryset):
         self._run(request, queryset, "closed", lambda c: campaign_services.campaign_close(campaign=c))
 
-    @admin.action(description="Create a reviewer invite link (7 days)")
+    @admin.action(description=f"Create a reviewer invite link (one use, {DEFAULT_DAYS} days)")
     def action_invite(self, request, queryset):
         for campaign in queryset:
-            token, _ = invite_token_make(campaign=campaign)
-            link = request.build_absolute_uri(reverse("invite", args=[token]))
-            self.message_user(request, f"{campaign}: invite link (valid 7 days): {link}", messages.SUCCESS)
+            invite, key = invite_create(campaign=campaign, created_by=request.user)
+            link = request.build_absolute_uri(reverse("invite", args=[key]))
+            # The key is shown here once: only its hash is stored.
+            self.message_user(
+                request,
+                f"{campaign}: invite #{invite.pk} (one use, valid {DEFAULT_DAYS} days; copy it now, it is not "
+                f"shown again): {link}",
+                messages.SUCCESS,
+            )
+
+
+@admin.register(Invite)
+class InviteAdmin(admin.ModelAdmin):
+    """Invites are made by the campaign action (which shows the link once) and revoked here."""
+
+    list_display = ["id", "campaign", "created_by", "created_at", "expires_at", "uses", "max_uses", "revoked_at"]
+    list_filter = ["campaign"]
+    list_select_related = ["campaign", "created_by"]
+    readonly_fields = [f.name for f in Invite._meta.fields]
+    actions = ["action_revoke"]
+
+    def has_add_permission(self, request):
+        return False
+
+    @admin.action(description="Revoke (the link admits nobody from now on)")
+    def action_revoke(self, request, queryset):
+        for invite in queryset.select_related("campaign"):
+            invite_revoke(campaign=invite.campaign, invite_id=invite.pk)
+        self.message_user(request, f"{queryset.count()} invite(s) revoked.", messages.SUCCESS)
 
 
 @admin.register(Prompt)

@@ -96,8 +96,13 @@ if DB_IS_POSTGRES:
     DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = _prepare or None
 
 # --- Auth, i18n, static ---------------------------------------------------------------------
+# Django's four validators: "password" (common) or "12345678" (numeric) are refused on every
+# sign-up path, not only short ones.
 AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
