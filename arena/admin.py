@@ -3,6 +3,9 @@
 Every action calls a service, so admin, API and tests share one code path for each change.
 """
 
+import dataclasses
+import re
+
 from django import forms
 from django.contrib import admin, messages
 from django.db.models import Count, F, Q
@@ -20,6 +23,7 @@ from .models import (
     CampaignReviewer,
     Comparison,
     Contestant,
+    Invite,
     ModelCatalogEntry,
     Prompt,
     Response,
@@ -29,12 +33,60 @@ from .selectors import generation as generation_selectors
 from .selectors.campaigns import campaign_progress
 from .services import campaigns as campaign_services
 from .services import generation as generation_services
-from .services.invites import invite_token_make
+from .services.invites import DEFAULT_DAYS, invite_create, invite_revoke
 from .services.quality import comparison_set_excluded, comparison_set_gold, reviewer_exclude
+
+
+class ContestantInlineFormSet(forms.BaseInlineFormSet):
+    """Runs campaign_check, the API's rules, on the campaign and its contestants as submitted.
+
+    Admin validates the campaign form and every inline formset before saving any of them, so a
+    refusal here leaves the campaign and its contestants as they were. The inline formset is the
+    one place that sees both the campaign's fields (its `instance`) and all of its contestants.
+    """
+
+    FIELD_AT = re.compile(r"^contestants\[(\d+)\]\.(\w+)$")
+
+    def clean(self):
+        super().clean()
+        if any(self.errors):
+            return
+        kept = [
+            form
+            for form in self.forms
+            if form.cleaned_data and not (self.can_delete and self._should_delete_form(form))
+        ]
+        specs = [
+            campaign_services.ContestantSpec(
+                **{name: form.cleaned_data.get(name) for name in CONTESTANT_SPEC_FIELDS if name in form.cleaned_data}
+            )
+            for form in kept
+        ]
+        campaign = self.instance
+        try:
+            campaign_services.campaign_check(
+                name=campaign.name or "",
+                guidelines=campaign.guidelines or "",
+                pairing=campaign.pairing,
+                votes_per_comparison=campaign.votes_per_comparison,
+                contestants=specs,
+            )
+        except ArenaError as exc:
+            at = self.FIELD_AT.match(exc.field or "")
+            if at and int(at.group(1)) < len(kept) and at.group(2) in kept[int(at.group(1))].fields:
+                # Shown beside the contestant's field; the formset is invalid with it.
+                kept[int(at.group(1))].add_error(at.group(2), exc.message)
+                return
+            raise forms.ValidationError(exc.message) from None
+
+
+# The inline's columns that make up a ContestantSpec (position is the row's order instead).
+CONTESTANT_SPEC_FIELDS = [f.name for f in dataclasses.fields(campaign_services.ContestantSpec)]
 
 
 class ContestantInline(admin.TabularInline):
     model = Contestant
+    formset = ContestantInlineFormSet
     extra = 2
     fields = [
         "position",
@@ -234,12 +286,38 @@ class CampaignAdmin(admin.ModelAdmin):
     def action_close(self, request, queryset):
         self._run(request, queryset, "closed", lambda c: campaign_services.campaign_close(campaign=c))
 
-    @admin.action(description="Create a reviewer invite link (7 days)")
+    @admin.action(description=f"Create a reviewer invite link (one use, {DEFAULT_DAYS} days)")
     def action_invite(self, request, queryset):
         for campaign in queryset:
-            token, _ = invite_token_make(campaign=campaign)
-            link = request.build_absolute_uri(reverse("invite", args=[token]))
-            self.message_user(request, f"{campaign}: invite link (valid 7 days): {link}", messages.SUCCESS)
+            invite, key = invite_create(campaign=campaign, created_by=request.user)
+            link = request.build_absolute_uri(reverse("invite", args=[key]))
+            # The key is shown here once: only its hash is stored.
+            self.message_user(
+                request,
+                f"{campaign}: invite #{invite.pk} (one use, valid {DEFAULT_DAYS} days; copy it now, it is not "
+                f"shown again): {link}",
+                messages.SUCCESS,
+            )
+
+
+@admin.register(Invite)
+class InviteAdmin(admin.ModelAdmin):
+    """Invites are made by the campaign action (which shows the link once) and revoked here."""
+
+    list_display = ["id", "campaign", "created_by", "created_at", "expires_at", "uses", "max_uses", "revoked_at"]
+    list_filter = ["campaign"]
+    list_select_related = ["campaign", "created_by"]
+    readonly_fields = [f.name for f in Invite._meta.fields]
+    actions = ["action_revoke"]
+
+    def has_add_permission(self, request):
+        return False
+
+    @admin.action(description="Revoke (the link admits nobody from now on)")
+    def action_revoke(self, request, queryset):
+        for invite in queryset.select_related("campaign"):
+            invite_revoke(campaign=invite.campaign, invite_id=invite.pk)
+        self.message_user(request, f"{queryset.count()} invite(s) revoked.", messages.SUCCESS)
 
 
 @admin.register(Prompt)

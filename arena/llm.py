@@ -14,7 +14,10 @@ least its Retry-After instead, plus a little jitter so that throttled callers do
 the same instant.
 
 No key is ever stored: the key is read from the environment variable the contestant names, at
-call time, and the stored request is the JSON body without it.
+call time, and the stored request is the JSON body without it. Before the key is read and again
+before every attempt, the endpoint and key variable go through arena/endpoints.py's allow-lists
+(the attempt check resolves the host name), so a row written around the API cannot send a key
+anywhere the operator did not list.
 """
 
 from __future__ import annotations
@@ -91,16 +94,38 @@ def is_loopback(base_url: str) -> bool:
 
 
 def api_key_for(*, api_key_env: str, base_url: str, simulated: bool = False) -> str:
-    """The key from the named env var; a placeholder for the simulator or another loopback endpoint."""
+    """The key from the named env var; a placeholder for the simulator or another loopback endpoint.
+
+    Refused (permanently) when the variable or the endpoint is not on the allow-lists; only a
+    listed variable is ever read, so the message about an empty one tells nothing new.
+    """
+    from . import endpoints
+
+    try:
+        endpoints.check_key_env(api_key_env)
+        endpoints.check_resolved(base_url)
+    except endpoints.EndpointUnresolved:
+        pass  # checked again before every attempt, where a failed DNS lookup is retried
+    except endpoints.EndpointRefused as refused:
+        raise LLMError(f"refused before sending: {refused.message}", retryable=False) from None
     key = os.environ.get(api_key_env, "")
     if key:
         return key
     if simulated or is_loopback(base_url):
         return LOCAL_PLACEHOLDER_KEY
-    raise LLMError(
-        f"the environment variable {api_key_env} (the API key for {base_url}) is not set on the worker",
-        retryable=False,
-    )
+    raise LLMError(f"the allowed API key variable {api_key_env} has no value on the worker", retryable=False)
+
+
+def endpoint_check_before_sending(base_url: str) -> None:
+    """The allow-list and the resolved addresses, checked before every attempt (DNS may change between them)."""
+    from . import endpoints
+
+    try:
+        endpoints.check_resolved(base_url)
+    except endpoints.EndpointUnresolved as unresolved:
+        raise LLMError(f"connection error: {unresolved.message}", retryable=True) from None
+    except endpoints.EndpointRefused as refused:
+        raise LLMError(f"refused before sending: {refused.message}", retryable=False) from None
 
 
 _clients: dict[tuple[str, str, float], openai.OpenAI] = {}
@@ -229,6 +254,7 @@ def chat_completion_once(*, client: openai.OpenAI, request: dict, timeout: float
     """One attempt. `request` is the exact JSON body (model, messages, sampling settings)."""
     from openai.types.chat import ChatCompletion
 
+    endpoint_check_before_sending(str(client.base_url))
     started = time.monotonic()
     try:
         # The stored request is posted as it is: the body sent is exactly the stored request,

@@ -102,6 +102,37 @@ class CampaignReviewer(models.Model):
         constraints = [models.UniqueConstraint(fields=["campaign", "user"], name="one_membership_per_user")]
 
 
+class Invite(models.Model):
+    """A link that makes whoever opens it a reviewer of the campaign, up to `max_uses` people.
+
+    Only a hash of the link's key is stored: the key itself is shown once, to the lead who made
+    it, so a copy of the database cannot be turned into working links. A use is counted by a
+    conditional UPDATE (uses < max_uses), so two sign-ups at once cannot pass the limit, and the
+    check constraint holds it in the database as well.
+    """
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="invites")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    max_uses = models.PositiveIntegerField(default=1)
+    uses = models.PositiveIntegerField(default=0)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(max_uses__gte=1), name="invite_max_uses_at_least_one"),
+            models.CheckConstraint(condition=Q(uses__lte=models.F("max_uses")), name="invite_uses_within_limit"),
+        ]
+
+    def __str__(self) -> str:
+        return f"invite #{self.pk} to {self.campaign_id}"
+
+
 class Contestant(models.Model):
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="contestants")
     position = models.PositiveSmallIntegerField(default=0, help_text="Order in the campaign; A is listed first.")

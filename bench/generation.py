@@ -242,6 +242,7 @@ def main() -> int:
 
     django.setup()
     import openai
+    from django.conf import settings
     from django.core.management import call_command
     from django.db import connection
 
@@ -258,6 +259,10 @@ def main() -> int:
     worker = None
     try:
         with SimulatorServer(SimulatorConfig(latency=args.latency)) as sim:
+            # Loopback is refused unless listed (arena/endpoints.py): the bench lists its own
+            # simulator, for its campaigns here and for the worker through the environment.
+            os.environ["LLM_ALLOWED_HOSTS"] = f"{sim.host}:{sim.port}"
+            settings.LLM_ALLOWED_HOSTS = [f"{sim.host}:{sim.port}"]
             worker = start_worker(tmp / "worker.log")
             WORKER_PID[0] = worker.pid
             idle_rss, idle_pss = worker_memory_mb(worker.pid)

@@ -96,8 +96,13 @@ if DB_IS_POSTGRES:
     DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = _prepare or None
 
 # --- Auth, i18n, static ---------------------------------------------------------------------
+# Django's four validators: "password" (common) or "12345678" (numeric) are refused on every
+# sign-up path, not only short ones.
 AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
@@ -224,3 +229,11 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {"httpx": {"level": "WARNING"}, "openai": {"level": "WARNING"}},
 }
+
+# --- Model endpoints and key variables a lead may use (arena/endpoints.py) -------------------
+# GLOBAL_API_KEY and the scheme, host and port of GLOBAL_API_BASE_URL are always allowed; these
+# add to them. Hosts are `host` (any port) or `host:port`; an internal address (loopback,
+# private, link-local, metadata) is allowed only when it is listed as that address, e.g. the
+# demo's simulator `127.0.0.1:8001` (Procfile.dev lists it).
+LLM_ALLOWED_HOSTS = env_list("LLM_ALLOWED_HOSTS", [])
+LLM_ALLOWED_KEY_ENVS = env_list("LLM_ALLOWED_KEY_ENVS", [])

@@ -56,9 +56,22 @@ def outsider(make_user):
 
 @pytest.fixture(scope="session")
 def simulator():
-    """The OpenAI-compatible test double on loopback, shared by the session; reset per test."""
+    """The OpenAI-compatible test double on loopback, shared by the session; reset per test.
+
+    Its address is added to the endpoint allow-list explicitly (arena/endpoints.py refuses
+    loopback otherwise), here and in the environment the worker processes inherit.
+    """
     with SimulatorServer(SimulatorConfig(latency=0.0)) as server:
+        listed = f"{server.host}:{server.port}"
+        before_setting, before_env = settings.LLM_ALLOWED_HOSTS, os.environ.get("LLM_ALLOWED_HOSTS")
+        settings.LLM_ALLOWED_HOSTS = [*before_setting, listed]
+        os.environ["LLM_ALLOWED_HOSTS"] = ",".join(settings.LLM_ALLOWED_HOSTS)
         yield server
+        settings.LLM_ALLOWED_HOSTS = before_setting
+        if before_env is None:
+            os.environ.pop("LLM_ALLOWED_HOSTS", None)
+        else:
+            os.environ["LLM_ALLOWED_HOSTS"] = before_env
 
 
 @pytest.fixture

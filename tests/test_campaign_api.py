@@ -162,3 +162,49 @@ def test_a_label_inside_another_word_does_not_block_opening(lead):
     campaign = make_campaign(name="Support", labels=("Flash", "Pro"), prompts=1, guidelines="Solve the problem.")
     generate_done(campaign)
     assert client_for(lead).post(f"/api/campaigns/{campaign.pk}/open/").status_code == 200
+
+
+# --- Endpoint and key allow-lists (arena/endpoints.py) -------------------------------------------
+
+
+@pytest.mark.django_db
+def test_a_campaign_that_names_the_django_secret_as_its_key_is_refused(lead, sim):
+    contestants = [
+        {"label": "A", "model": "m-a", "base_url": sim.base_url, "api_key_env": "SECRET_KEY"},
+        CONTESTANTS[1],
+    ]
+    response = client_for(lead).post("/api/campaigns/", {"name": "X", "contestants": contestants}, format="json")
+    assert response.status_code == 400
+    body = response.json()
+    assert body["field"] == "contestants[0].api_key_env"
+    assert "LLM_ALLOWED_KEY_ENVS" in body["detail"] and "not set" not in body["detail"]
+    assert Campaign.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_a_campaign_with_an_allowed_key_but_a_host_off_the_list_is_refused(lead, settings):
+    settings.LLM_ALLOWED_KEY_ENVS = ["TEAM_KEY"]
+    for base_url in ("https://collector.example/v1", "http://169.254.169.254/latest", "http://localhost:8001/v1"):
+        contestants = [CONTESTANTS[0], {"label": "B", "model": "m-b", "base_url": base_url, "api_key_env": "TEAM_KEY"}]
+        response = client_for(lead).post("/api/campaigns/", {"name": "X", "contestants": contestants}, format="json")
+        assert response.status_code == 400, base_url
+        assert response.json()["field"] == "contestants[1].base_url"
+    assert Campaign.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_a_listed_host_and_key_are_accepted(lead, sim, settings):
+    settings.LLM_ALLOWED_KEY_ENVS = ["TEAM_KEY"]
+    contestants = [{**c, "base_url": sim.base_url, "api_key_env": "TEAM_KEY"} for c in CONTESTANTS]
+    response = client_for(lead).post("/api/campaigns/", {"name": "X", "contestants": contestants}, format="json")
+    assert response.status_code == 201, response.content
+    assert [c["base_url"] for c in response.json()["contestants"]] == [sim.base_url, sim.base_url]
+
+
+@pytest.mark.django_db
+def test_a_campaign_whose_name_names_a_contestant_is_refused_at_creation(lead):
+    payload = {"name": "Is Right Model any good?", "contestants": CONTESTANTS}
+    response = client_for(lead).post("/api/campaigns/", payload, format="json")
+    assert response.status_code == 400
+    assert response.json()["field"] == "name"
+    assert Campaign.objects.count() == 0

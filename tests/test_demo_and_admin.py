@@ -105,3 +105,90 @@ def test_admin_campaign_list_shows_speed_and_eta_while_generating(lead_browser):
     html = lead_browser.get("/admin/arena/campaign/").content.decode()
     assert "calls/s, ETA" in html
     assert "4 / 8" in html
+
+
+# --- Admin goes through campaign_check, the API's rules ------------------------------------------
+
+
+def campaign_form(name="Support answers", contestants=(), **fields) -> dict:
+    """The admin add/change form as a browser posts it: the campaign, its contestants, no reviewers."""
+    data = {
+        "name": name,
+        "guidelines": "",
+        "votes_per_comparison": "3",
+        "pairing": "all_pairs",
+        "min_seconds_per_vote": "3",
+        "system_prompt": "",
+        "temperature": "0.7",
+        "max_tokens": "1024",
+        "seed": "",
+        "extra_params": "{}",
+        "expected_output_tokens": "400",
+        "budget_usd": "",
+        "memberships-TOTAL_FORMS": "0",
+        "memberships-INITIAL_FORMS": "0",
+        "contestants-TOTAL_FORMS": str(len(contestants)),
+        "contestants-INITIAL_FORMS": str(sum(1 for c in contestants if c.get("id"))),
+        **fields,
+    }
+    for i, contestant in enumerate(contestants):
+        row = {
+            "position": str(i),
+            "base_url": "",
+            "api_key_env": "",
+            "price_per_mtok_out": "0",
+            "price_per_mtok_in": "0",
+            "max_concurrency": "16",
+            "requests_per_minute": "",
+            "tokens_per_minute": "",
+            "extra_params": "{}",
+            **contestant,
+        }
+        data.update({f"contestants-{i}-{key}": value for key, value in row.items()})
+    return data
+
+
+GOOD_PAIR = [{"label": "Model A", "model": "model-a"}, {"label": "Model B", "model": "model-b"}]
+
+
+@pytest.mark.django_db
+def test_admin_creates_a_campaign_whose_contestants_pass_the_api_rules(lead_browser):
+    page = lead_browser.post("/admin/arena/campaign/add/", campaign_form(contestants=GOOD_PAIR))
+    assert page.status_code == 302, page.content.decode()[:2000]
+    assert [c.label for c in Campaign.objects.get().contestants.all()] == ["Model A", "Model B"]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("contestants", "name", "message"),
+    [
+        ([GOOD_PAIR[0], {**GOOD_PAIR[1], "api_key_env": "SECRET_KEY"}], "Support", "LLM_ALLOWED_KEY_ENVS"),
+        ([GOOD_PAIR[0], {**GOOD_PAIR[1], "base_url": "http://169.254.169.254/v1"}], "Support", "cloud metadata"),
+        ([GOOD_PAIR[0], {**GOOD_PAIR[1], "label": "Model A"}], "Support", "duplicate data for label"),
+        (GOOD_PAIR, "Is Model B better?", "which reviewers would see"),
+        ([GOOD_PAIR[0], {**GOOD_PAIR[1], "max_concurrency": "1000"}], "Support", "between 1 and 256"),
+    ],
+)
+def test_admin_refuses_a_bad_contestant_with_the_reason_on_the_form_and_saves_nothing(
+    lead_browser, contestants, name, message
+):
+    page = lead_browser.post("/admin/arena/campaign/add/", campaign_form(name=name, contestants=contestants))
+    assert page.status_code == 200
+    assert message in page.content.decode()
+    assert not Campaign.objects.exists()
+
+
+@pytest.mark.django_db
+def test_admin_refuses_to_point_an_existing_contestant_at_a_host_off_the_list(lead_browser):
+    campaign = make_campaign(prompts=1)
+    rows = [
+        {"id": str(c.pk), "campaign": str(campaign.pk), "label": c.label, "model": c.model}
+        for c in campaign.contestants.all()
+    ]
+    rows[0]["base_url"] = "https://collector.example/v1"
+    page = lead_browser.post(
+        f"/admin/arena/campaign/{campaign.pk}/change/", campaign_form(name=campaign.name, contestants=rows)
+    )
+    assert page.status_code == 200
+    assert "not an allowed model endpoint" in page.content.decode()
+    assert set(campaign.contestants.values_list("base_url", flat=True)) == {""}

@@ -106,7 +106,9 @@ def test_backoff_is_exponential_with_full_jitter_and_capped():
         assert max(delays) > 0.8 * ceiling and min(delays) < 0.2 * ceiling  # spread over the whole range
 
 
-def test_key_comes_from_the_named_env_var_and_only_local_endpoints_go_without(monkeypatch):
+def test_key_comes_from_the_named_env_var_and_only_local_endpoints_go_without(monkeypatch, settings):
+    settings.LLM_ALLOWED_HOSTS = ["api.example.com", "127.0.0.1:8001"]
+    settings.LLM_ALLOWED_KEY_ENVS = ["TEAM_KEY"]
     monkeypatch.setenv("TEAM_KEY", "sk-team")
     assert llm.api_key_for(api_key_env="TEAM_KEY", base_url="https://api.example.com/v1") == "sk-team"
     monkeypatch.delenv("TEAM_KEY")

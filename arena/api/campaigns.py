@@ -49,8 +49,20 @@ class ContestantSerializer(serializers.Serializer):
     id = serializers.IntegerField(read_only=True)
     label = serializers.CharField(max_length=100)
     model = serializers.CharField(max_length=200)
-    base_url = serializers.URLField(required=False, allow_blank=True, default="")
-    api_key_env = serializers.RegexField(r"^[A-Za-z_][A-Za-z0-9_]*$", required=False, allow_blank=True, default="")
+    # Both are checked against the operator's allow-lists by campaign_check (arena/endpoints.py).
+    base_url = serializers.URLField(
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="Empty: GLOBAL_API_BASE_URL. Otherwise a host the operator lists in LLM_ALLOWED_HOSTS.",
+    )
+    api_key_env = serializers.RegexField(
+        r"^[A-Za-z_][A-Za-z0-9_]*$",
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="Empty: GLOBAL_API_KEY. Otherwise a variable name the operator lists in LLM_ALLOWED_KEY_ENVS.",
+    )
     price_per_mtok_out = serializers.DecimalField(
         max_digits=10, decimal_places=4, required=False, default=0, min_value=0
     )

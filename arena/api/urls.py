@@ -1,8 +1,7 @@
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView
 
-from ..views import invite
-from . import campaigns, generation, reports, review
+from . import campaigns, generation, invites, reports, review
 
 urlpatterns = [
     # Review's next + vote first: they are the hot path, and Django tries patterns in order.
@@ -56,7 +55,12 @@ urlpatterns = [
         name="api-reviewer-include",
     ),
     path("campaigns/<int:campaign_id>/flags/", review.FlagListApi.as_view(), name="api-flags"),
-    path("campaigns/<int:campaign_id>/invites/", invite.InviteCreateApi.as_view(), name="api-invites"),
+    path("campaigns/<int:campaign_id>/invites/", invites.InviteListCreateApi.as_view(), name="api-invites"),
+    path(
+        "campaigns/<int:campaign_id>/invites/<int:invite_id>/revoke/",
+        invites.InviteRevokeApi.as_view(),
+        name="api-invite-revoke",
+    ),
     path(
         "campaigns/<int:campaign_id>/comparisons/<int:comparison_id>/gold/",
         review.ComparisonGoldApi.as_view(),

@@ -12,10 +12,11 @@ from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from ..endpoints import check_model_access
 from ..errors import Conflict, NotFound, ValidationFailed
 from ..imports import PromptRow
 from ..models import Campaign, CampaignReviewer, Contestant, Prompt
-from .pairing import comparisons_build, contestant_pairs
+from .pairing import baseline_of, comparisons_build
 from .prerender import html_prerender_later
 
 
@@ -34,15 +35,69 @@ class ContestantSpec:
     tokens_per_minute: int | None = None
 
 
-@transaction.atomic
-def campaign_create(*, name: str, contestants: list[ContestantSpec], created_by=None, **fields) -> Campaign:
+# The ranges a contestant's numbers must fall in, whoever writes them (API or admin).
+MAX_CONCURRENCY_LIMIT = 256
+VOTES_PER_COMPARISON_LIMIT = 50
+
+
+def campaign_check(
+    *,
+    name: str,
+    guidelines: str = "",
+    pairing: str = Campaign.Pairing.ALL_PAIRS,
+    votes_per_comparison: int | None = None,
+    contestants: list[ContestantSpec],
+) -> None:
+    """Every rule a campaign and its contestants must meet before they are stored.
+
+    The API's create and admin's add and change forms call this same function, so a rule added
+    here holds for both. Raises ValidationFailed naming the field (`contestants[1].base_url`).
+    """
     if not name.strip():
         raise ValidationFailed("name must not be empty", field="name")
-    labels = [c.label for c in contestants]
+    if votes_per_comparison is not None and not 1 <= votes_per_comparison <= VOTES_PER_COMPARISON_LIMIT:
+        raise ValidationFailed(
+            f"votes_per_comparison must be between 1 and {VOTES_PER_COMPARISON_LIMIT}", field="votes_per_comparison"
+        )
     if len(contestants) < 2:
         raise ValidationFailed("a campaign needs at least two contestants", field="contestants")
+    labels = [c.label for c in contestants]
     if len(set(labels)) != len(labels):
         raise ValidationFailed("contestant labels must be unique", field="contestants")
+    for i, spec in enumerate(contestants):
+        where = f"contestants[{i}]"
+        if not 1 <= spec.max_concurrency <= MAX_CONCURRENCY_LIMIT:
+            raise ValidationFailed(
+                f"max_concurrency must be between 1 and {MAX_CONCURRENCY_LIMIT}", field=f"{where}.max_concurrency"
+            )
+        for limit in ("requests_per_minute", "tokens_per_minute"):
+            value = getattr(spec, limit)
+            if value is not None and value < 1:
+                raise ValidationFailed(f"{limit} must be at least 1 (or empty)", field=f"{where}.{limit}")
+        for price in ("price_per_mtok_out", "price_per_mtok_in"):
+            if getattr(spec, price) < 0:
+                raise ValidationFailed(f"{price} must not be negative", field=f"{where}.{price}")
+        check_model_access(base_url=spec.base_url, api_key_env=spec.api_key_env, where=where)
+    if pairing == Campaign.Pairing.VS_BASELINE:
+        baseline_of(contestants)  # fails now, not at open time, on two baselines
+    leak = blind_text_leak(texts={"name": name, "guidelines": guidelines}, contestants=contestants)
+    if leak is not None:
+        field, word = leak
+        raise ValidationFailed(
+            f"the campaign's {field} contains {word!r}, which reviewers would see (the blind must not leak)",
+            field=field,
+        )
+
+
+@transaction.atomic
+def campaign_create(*, name: str, contestants: list[ContestantSpec], created_by=None, **fields) -> Campaign:
+    campaign_check(
+        name=name,
+        guidelines=fields.get("guidelines", ""),
+        pairing=fields.get("pairing", Campaign.Pairing.ALL_PAIRS),
+        votes_per_comparison=fields.get("votes_per_comparison"),
+        contestants=contestants,
+    )
     campaign = Campaign.objects.create(name=name.strip(), created_by=created_by, **fields)
     Contestant.objects.bulk_create(
         Contestant(
@@ -62,8 +117,6 @@ def campaign_create(*, name: str, contestants: list[ContestantSpec], created_by=
         )
         for i, spec in enumerate(contestants)
     )
-    # Fails now, not at open time, on a pairing that cannot be built (e.g. two baselines).
-    contestant_pairs(contestants=list(campaign.contestants.all()), pairing=campaign.pairing)
     return campaign
 
 
@@ -139,20 +192,30 @@ def _move(campaign: Campaign, *, expected: tuple[str, ...], to: str, **fields) -
         setattr(campaign, key, value)
 
 
-def check_blind_texts(*, campaign: Campaign) -> None:
-    """Reviewers see the campaign's name and guidelines: neither may name a contestant."""
-    shown = {"name": campaign.name, "guidelines": campaign.guidelines}
-    for contestant in campaign.contestants.all():
+def blind_text_leak(*, texts: dict[str, str], contestants) -> tuple[str, str] | None:
+    """The first (field, word) where a text reviewers see names a contestant's label or model."""
+    for contestant in contestants:
         for word in {contestant.label, contestant.model}:
             # Whole words only: a model labelled "Pro" must not trip on "problem".
             pattern = re.compile(rf"(?<!\w){re.escape(word.strip())}(?!\w)", re.IGNORECASE)
-            for field, text in shown.items():
-                if word.strip() and pattern.search(text):
-                    raise Conflict(
-                        f"the campaign's {field} contains {word!r}, which reviewers would see: "
-                        "rename it before opening review (the blind must not leak)",
-                        field=field,
-                    )
+            for field, text in texts.items():
+                if word.strip() and pattern.search(text or ""):
+                    return field, word
+    return None
+
+
+def check_blind_texts(*, campaign: Campaign) -> None:
+    """Reviewers see the campaign's name and guidelines: neither may name a contestant."""
+    leak = blind_text_leak(
+        texts={"name": campaign.name, "guidelines": campaign.guidelines}, contestants=campaign.contestants.all()
+    )
+    if leak is not None:
+        field, word = leak
+        raise Conflict(
+            f"the campaign's {field} contains {word!r}, which reviewers would see: "
+            "rename it before opening review (the blind must not leak)",
+            field=field,
+        )
 
 
 @transaction.atomic

@@ -1,24 +1,18 @@
-"""Invite links: a lead shares a signed link; whoever opens it becomes a reviewer of the campaign.
+"""The invite page: whoever opens a lead's invite link signs up (or, logged in, joins) as a reviewer.
 
-The link carries `{"c": campaign id, "exp": unix time}` signed with Django's signing (the
-SECRET_KEY and a salt of its own), so it cannot be forged or extended. A new user signs up
-through it (username + password) and is logged in; a logged-in user joins with one click.
+Every rule (expiry, use limit, revocation, one membership per user, Django's password
+validators) lives in arena/services/invites.py; this page shows its form and its refusals.
 """
 
 from django.contrib.auth import get_user_model, login
 from django.contrib.auth.forms import UserCreationForm
-from django.db import transaction
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods
-from rest_framework import serializers
-from rest_framework.response import Response
-from rest_framework.views import APIView
 
-from ..api.permissions import IsLead
-from ..models import CampaignReviewer
-from ..selectors.campaigns import access_campaign_for_lead
-from ..services.invites import DEFAULT_DAYS, MAX_DAYS, invite_campaign, invite_token_make
+from ..errors import ArenaError
+from ..models import Campaign
+from ..services.invites import invite_accept, invite_for_key, invite_sign_up
 
 
 class SignupForm(UserCreationForm):
@@ -27,39 +21,42 @@ class SignupForm(UserCreationForm):
         fields = ("username",)
 
 
+def _refused(request, error: ArenaError):
+    return render(request, "arena/invite.html", {"invalid": True, "reason": error.message}, status=400)
+
+
+def _after_joining(campaign: Campaign):
+    return redirect(
+        reverse("review", args=[campaign.id]) if campaign.status == Campaign.Status.OPEN else reverse("home")
+    )
+
+
 @require_http_methods(["GET", "POST"])
-def invite_page(request, token):
-    campaign = invite_campaign(token)
-    if campaign is None:
-        return render(request, "arena/invite.html", {"invalid": True}, status=400)
-    context = {"campaign": {"id": campaign.id, "name": campaign.name}, "token": token}
+def invite_page(request, key):
+    try:
+        campaign = invite_for_key(key=key).campaign
+    except ArenaError as error:
+        return _refused(request, error)
+    context = {"campaign": {"id": campaign.id, "name": campaign.name}, "key": key}
     if request.user.is_authenticated:
         if request.method == "POST":
-            CampaignReviewer.objects.get_or_create(campaign=campaign, user=request.user)
-            return redirect(reverse("review", args=[campaign.id]) if campaign.status == "open" else reverse("home"))
+            try:
+                invite_accept(key=key, user_id=request.user.pk)
+            except ArenaError as error:
+                return _refused(request, error)
+            return _after_joining(campaign)
         return render(request, "arena/invite.html", {**context, "join": True})
     form = SignupForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        with transaction.atomic():
-            user = form.save()
-            CampaignReviewer.objects.get_or_create(campaign=campaign, user=user)
-        login(request, user)  # the one configured backend (settings.AUTHENTICATION_BACKENDS)
-        return redirect(reverse("review", args=[campaign.id]) if campaign.status == "open" else reverse("home"))
+        try:
+            user = invite_sign_up(
+                key=key, username=form.cleaned_data["username"], password=form.cleaned_data["password1"]
+            )
+        except ArenaError as error:
+            if error.field == "key":
+                return _refused(request, error)
+            form.add_error("password2" if error.field == "password" else "username", error.message)
+        else:
+            login(request, user)  # the one configured backend (settings.AUTHENTICATION_BACKENDS)
+            return _after_joining(campaign)
     return render(request, "arena/invite.html", {**context, "form": form})
-
-
-class InviteCreateApi(APIView):
-    """`POST /api/campaigns/{id}/invites/` `{"days": 7}` -> 201 `{"url", "expires_at"}` (leads only)."""
-
-    permission_classes = [IsLead]
-
-    class InputSerializer(serializers.Serializer):
-        days = serializers.IntegerField(required=False, default=DEFAULT_DAYS, min_value=1, max_value=MAX_DAYS)
-
-    def post(self, request, campaign_id):
-        campaign = access_campaign_for_lead(user=request.user, campaign_id=campaign_id)
-        serializer = self.InputSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        token, expires = invite_token_make(campaign=campaign, days=serializer.validated_data["days"])
-        url = request.build_absolute_uri(reverse("invite", args=[token]))
-        return Response({"url": url, "expires_at": expires}, status=201)

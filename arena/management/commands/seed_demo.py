@@ -5,11 +5,13 @@ that later runs can print them again. Without GLOBAL_API_KEY the contestants poi
 simulated endpoint (`make run` serves it) and every page showing their responses says so.
 """
 
+import contextlib
 import json
 import os
 import secrets
 from decimal import Decimal
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -17,6 +19,7 @@ from django.contrib.auth.models import Permission
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 from django.db import transaction
+from django.test.utils import override_settings
 
 from arena.imports import parse_jsonl
 from arena.models import Campaign
@@ -45,7 +48,8 @@ class Command(BaseCommand):
         simulated = not os.environ.get(settings.GLOBAL_API_KEY_ENV)
         call_command("seed_catalog", verbosity=0)
         if not Campaign.objects.filter(name=DEMO_NAME).exists():
-            logins = self._seed(simulated=simulated)
+            with self._simulator_allowed(simulated=simulated):
+                logins = self._seed(simulated=simulated)
             logins_file.write_text(json.dumps(logins))
         logins = json.loads(logins_file.read_text()) if logins_file.exists() else {}
         campaign = Campaign.objects.get(name=DEMO_NAME)
@@ -62,6 +66,18 @@ class Command(BaseCommand):
         self.stdout.write(
             "As the lead: Admin > Campaigns > select the demo > 'Generate responses', then 'Open for review'.\n"
         )
+
+    def _simulator_allowed(self, *, simulated: bool):
+        """The demo's loopback simulator added to the endpoint allow-list, for this command only.
+
+        Loopback is refused unless listed (arena/endpoints.py); the demo lists its own simulator
+        explicitly, here for the campaign it creates and in Procfile.dev for the web and worker
+        processes that `make run` starts.
+        """
+        if not simulated:
+            return contextlib.nullcontext()
+        simulator = urlsplit(settings.SIMULATED_API_BASE_URL)
+        return override_settings(LLM_ALLOWED_HOSTS=[*settings.LLM_ALLOWED_HOSTS, simulator.netloc])
 
     @transaction.atomic
     def _seed(self, *, simulated: bool) -> dict:
