@@ -15,7 +15,7 @@ from django.conf import settings
 from django.core.files.base import File
 
 from .errors import TooLarge, ValidationFailed
-from .untrusted_json import check_storable, untrusted_json_loads
+from .untrusted_json import string_problem, untrusted_json_loads
 
 MAX_TEXT_CHARS = 200_000
 ROLES = {"system", "user", "assistant"}
@@ -92,8 +92,6 @@ def row_from_object(obj, *, where: str, line: int | None) -> PromptRow:
     """Validate one JSON object of the list or of a JSONL line."""
     if not isinstance(obj, dict):
         raise ValidationFailed(f"{where}: expected an object with 'text' or 'messages'", line=line)
-    # CSV cells arrive here unchecked; decoded JSON was checked already, and is again (cheaply).
-    check_storable(obj, where=where, line=line)
     unknown = set(obj) - {"text", "messages", "external_id", "category", "metadata"}
     if unknown:
         raise ValidationFailed(f"{where}: unknown field(s) {sorted(unknown)}", field=sorted(unknown)[0], line=line)
@@ -195,6 +193,11 @@ def parse_csv(lines: str | Iterable[str], *, filename: str) -> list[PromptRow]:
         if len(record) != len(columns):
             raise ValidationFailed(f"{where}: expected {len(columns)} fields, found {len(record)}", line=start_line)
         values = dict(zip(columns, record, strict=True))
+        for column, cell in values.items():
+            # JSON input is checked as it is decoded (arena/untrusted_json.py); CSV cells here.
+            problem = string_problem(cell)
+            if problem:
+                raise ValidationFailed(f"{where}: column {column!r} {problem}", field=column, line=start_line)
         rows.append(row_from_object(values, where=where, line=start_line))
         _check_count(len(rows), source=filename)
     return _check_rows(rows, source=filename)

@@ -27,6 +27,7 @@ from .errors import ValidationFailed
 _JSON_STRING = re.compile(r'"(?:[^"\\]++|\\.)*+"', re.DOTALL)
 _NOT_A_BRACKET = re.compile(r"[^\[\]{}]++")
 _SURROGATE = re.compile("[\ud800-\udfff]")
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
 
 
 def json_nesting_depth_exceeds(text: str, max_depth: int) -> bool:
@@ -34,6 +35,8 @@ def json_nesting_depth_exceeds(text: str, max_depth: int) -> bool:
 
     Malformed text is measured as well as it can be; the decoder reports its real fault after.
     """
+    if text.count("[") + text.count("{") <= max_depth:
+        return False  # too few openers to nest that deep, strings or not (a vote's body)
     brackets = _NOT_A_BRACKET.sub("", _JSON_STRING.sub("", text))
     if len(brackets) <= max_depth:
         return False
@@ -59,34 +62,43 @@ def string_problem(value: str) -> str | None:
     return None
 
 
-def _key_path(parent: str, key: str) -> str:
-    shown = key.replace("\x00", "\\u0000")
-    return f"{parent}.{shown}" if parent else shown
+def _path(trail) -> str:
+    """`[3].metadata.note` from the chain of (parent trail, key or index) links."""
+    steps = []
+    while trail is not None:
+        trail, step = trail
+        steps.append(step)
+    path = ""
+    for step in reversed(steps):
+        if isinstance(step, int):
+            path += f"[{step}]"
+        else:
+            shown = step.replace("\x00", "\\u0000")
+            path += f".{shown}" if path else shown
+    return path or "(value)"
 
 
 def unstorable_string(value) -> tuple[str, str] | None:
     """(path, problem) of the first string, key or value, in decoded JSON that cannot be stored.
 
-    Walked with an explicit stack in document order, so no input can make it recurse.
+    Walked with an explicit stack in document order, so no input can make it recurse; the path
+    is only spelled out for the string at fault.
     """
-    stack = [("", value)]
+    stack = [(value, None)]
     while stack:
-        path, item = stack.pop()
+        item, trail = stack.pop()
         if isinstance(item, str):
             problem = string_problem(item)
             if problem:
-                return path or "(value)", problem
+                return _path(trail), problem
         elif isinstance(item, dict):
-            children = []
-            for key, child in item.items():
-                child_path = _key_path(path, key)
+            for key in item:
                 problem = string_problem(key)
                 if problem:
-                    return child_path, f"has a key that {problem}"
-                children.append((child_path, child))
-            stack.extend(reversed(children))
+                    return _path((trail, key)), f"has a key that {problem}"
+            stack.extend((child, (trail, key)) for key, child in reversed(item.items()))
         elif isinstance(item, list):
-            stack.extend((f"{path}[{i}]", child) for i, child in reversed(list(enumerate(item))))
+            stack.extend((item[i], (trail, i)) for i in range(len(item) - 1, -1, -1))
     return None
 
 
@@ -124,5 +136,9 @@ def untrusted_json_loads(text: str, *, where: str, line: int | None = None):
     except ValueError as exc:
         # Python refuses integers of more than 4,300 digits, and _finite_float infinite floats.
         raise ValidationFailed(f"{where}: not valid JSON ({exc})", line=line) from None
-    check_storable(value, where=where, line=line)
+    # Decoded JSON can only hold a NUL or a lone surrogate that was written as a \\u escape (the
+    # strict decoder refuses raw control characters, and the text was valid UTF-8): without one
+    # in the text there is nothing to look for.
+    if "\\u0000" in text or _SURROGATE_ESCAPE.search(text):
+        check_storable(value, where=where, line=line)
     return value

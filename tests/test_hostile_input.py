@@ -15,6 +15,7 @@ from rest_framework.test import APIClient
 from arena.errors import ValidationFailed
 from arena.imports import parse_upload
 from arena.models import Campaign, Contestant, Prompt, Vote
+from arena.untrusted_json import json_nesting_depth_exceeds
 from tests.factories import add_reviewers, make_campaign, open_campaign
 
 pytestmark = pytest.mark.django_db
@@ -103,6 +104,29 @@ def test_brackets_inside_strings_do_not_count_as_nesting(lead, draft):
     response = client_for(lead).post(f"/api/campaigns/{draft.pk}/prompts/", [{"text": text}], format="json")
     assert response.status_code == 201, response.content
     assert draft.prompts.get().text == text
+
+
+@pytest.mark.parametrize(
+    ("text", "too_deep"),
+    [
+        ('{"a": "\\"[[[[[[[[", "b": 1}', False),  # an escaped quote does not end the string
+        ('{"a": "\\\\", "b": [[[[[[[[]]]]]]]]}', True),  # an escaped backslash does not escape the quote
+        ("[" * 8 + "]" * 8, True),
+        ("[" * 7 + "]" * 7, False),
+        ("[[]," * 50 + "[]" + "]" * 50, True),
+        ("[" + "[]," * 500 + "[]]", False),  # many siblings are not depth
+    ],
+)
+def test_nesting_is_measured_outside_strings(text, too_deep):
+    assert json_nesting_depth_exceeds(text, 7) is too_deep
+
+
+def test_escapes_that_only_look_like_nul_or_surrogates_are_accepted(lead, draft):
+    # An escaped backslash before "u0000", and an emoji written as a valid surrogate pair.
+    body = '[{"text": "C:\\\\u0000 and \\ud83d\\ude00"}]'
+    response = post_raw(client_for(lead), f"/api/campaigns/{draft.pk}/prompts/", body)
+    assert response.status_code == 201, response.content
+    assert draft.prompts.get().text == "C:\\u0000 and \U0001f600"
 
 
 def test_a_thousand_deep_jsonl_line_names_its_line(lead, draft):
