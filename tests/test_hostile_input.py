@@ -224,9 +224,28 @@ def test_the_largest_values_the_columns_hold_are_stored(lead):
     assert Contestant.objects.get(label="Left Model").requests_per_minute == 2**31 - 1
 
 
-def test_a_huge_number_inside_json_is_a_400_not_a_crash(lead):
-    body = '{"name": "Digits", "contestants": [], "seed": ' + "9" * 5000 + "}"
-    assert_json_error(post_raw(client_for(lead), "/api/campaigns/", body), 400)
+@pytest.mark.parametrize(
+    "number",
+    ["9" * 5000, "1e400", "-1e400", "NaN", "Infinity"],
+    ids=["5000 digits", "1e400", "-1e400", "NaN", "Infinity"],
+)
+def test_a_number_json_cannot_carry_is_a_400_not_a_crash(lead, number):
+    # 1e400 would decode to infinity, which no JSON renderer or jsonb column accepts.
+    body = f'{{"name": "Digits", "contestants": {json.dumps(CONTESTANTS)}, "extra_params": {{"x": {number}}}}}'
+    assert "not valid JSON" in assert_json_error(post_raw(client_for(lead), "/api/campaigns/", body), 400)["detail"]
+    assert Campaign.objects.count() == 0
+
+
+def test_too_many_form_fields_is_a_json_400(settings):
+    settings.DATA_UPLOAD_MAX_NUMBER_FIELDS = 5
+    fields = {f"field{i}": "x" for i in range(10)}
+    response = APIClient().post("/api/auth/token/", fields, format="multipart")
+    assert "fields" in assert_json_error(response, 400)["detail"]
+    form = "&".join(f"{name}=x" for name in fields)
+    response = APIClient().generic(
+        "POST", "/api/auth/token/", form.encode(), content_type="application/x-www-form-urlencoded"
+    )
+    assert_json_error(response, 400)
 
 
 def test_a_campaign_id_too_big_for_the_column_is_a_json_404(lead):

@@ -25,8 +25,12 @@ def api_exception_handler(exc, context):
         # Django's own, from `request.body` or a multipart form field over the limit.
         limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
         exc = TooLarge(f"the request body or a form field is larger than {limit} bytes (DATA_UPLOAD_MAX_MEMORY_SIZE)")
-    elif isinstance(exc, TooManyFieldsSent | TooManyFilesSent):
-        exc = ValidationFailed(str(exc))
+    elif isinstance(exc, TooManyFieldsSent):
+        limit = settings.DATA_UPLOAD_MAX_NUMBER_FIELDS
+        exc = ValidationFailed(f"the request has more than {limit} fields (DATA_UPLOAD_MAX_NUMBER_FIELDS)")
+    elif isinstance(exc, TooManyFilesSent):
+        limit = settings.DATA_UPLOAD_MAX_NUMBER_FILES
+        exc = ValidationFailed(f"the request has more than {limit} files (DATA_UPLOAD_MAX_NUMBER_FILES)")
     if isinstance(exc, ArenaError):
         return Response(exc.as_dict(), status=exc.status)
     return exception_handler(exc, context)
