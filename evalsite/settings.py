@@ -235,7 +235,7 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 2_621_440, 
 FILE_UPLOAD_MAX_MEMORY_SIZE = env_int("FILE_UPLOAD_MAX_MEMORY_SIZE", 2_621_440, minimum=1024)
 # A prompt upload (a CSV/JSONL/JSON file, or a JSON list in the body) is refused with 413 above
 # this many bytes, and with 400 above this many prompts, before anything is stored.
-IMPORT_MAX_BYTES = env_int("IMPORT_MAX_BYTES", 20 * 1024 * 1024, minimum=1024)
+IMPORT_MAX_BYTES = env_int("IMPORT_MAX_BYTES", 20 * 1024 * 1024, minimum=1024)  # 20 MiB
 IMPORT_MAX_PROMPTS = env_int("IMPORT_MAX_PROMPTS", 50_000, minimum=1)
 # Arrays and objects nested deeper than this in any JSON input are refused with 400.
 JSON_MAX_DEPTH = env_int("JSON_MAX_DEPTH", 32, minimum=2)

@@ -432,6 +432,12 @@ def test_an_api_path_without_its_slash_is_told_where_the_endpoint_is(lead):
     assert "/api/campaigns/" in body["detail"]
 
 
+def test_a_get_without_its_slash_is_still_redirected_to_the_endpoint(lead):
+    response = client_for(lead).get("/api/campaigns?x=1")
+    assert response.status_code == 301
+    assert response["Location"] == "/api/campaigns/?x=1"
+
+
 def test_an_unknown_page_outside_the_api_is_still_html(reviewer):
     response = client_for(reviewer).get("/no-such-page/")
     assert response.status_code == 404

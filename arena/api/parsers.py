@@ -90,8 +90,10 @@ class UploadSizeLimitHandler(FileUploadHandler):
 
     A request whose declared length cannot fit (files at the limit plus form fields at theirs)
     is refused before a byte is read; otherwise the file bytes are counted chunk by chunk and
-    the upload is abandoned at the limit, so nothing bigger ever reaches memory or disk.
-    RequestDataTooBig is Django's own error for a body over its limits; the API answers it 413.
+    the upload is abandoned at the limit, so no more than one chunk (64 KiB) past it ever
+    reaches memory or disk. Every file this service accepts is a prompt file (API and admin),
+    so the one limit is right for all of them. RequestDataTooBig is Django's own error for a
+    body over its limits; the API answers it 413, Django's own pages 400.
     """
 
     def __init__(self, request=None):
