@@ -323,6 +323,11 @@ def test_a_nul_byte_in_an_api_path_is_a_json_4xx(reviewer):
     assert_json_error(response, 400)
 
 
+def test_a_nul_byte_in_a_token_header_is_a_json_400_before_any_lookup(lead):
+    response = APIClient().get("/api/campaigns/", HTTP_AUTHORIZATION="Token abc\x00def")
+    assert assert_json_error(response, 400)["field"] == "Authorization"
+
+
 # --- Uploads ---------------------------------------------------------------------------------------
 
 
