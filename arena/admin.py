@@ -228,7 +228,7 @@ class CampaignAdmin(admin.ModelAdmin):
         if request.method == "POST" and form.is_valid():
             upload = form.cleaned_data["file"]
             try:
-                rows = parse_upload(upload.read(), filename=upload.name)
+                rows = parse_upload(upload, filename=upload.name)
                 created = campaign_services.prompts_import(campaign=campaign, rows=rows)
             except ArenaError as exc:
                 form.add_error("file", exc.message)

@@ -40,3 +40,10 @@ class Forbidden(ArenaError):
 class Conflict(ArenaError):
     status = 409
     code = "conflict"
+
+
+class TooLarge(ArenaError):
+    """A body or upload over a configured size limit (HTTP 413 Content Too Large)."""
+
+    status = 413
+    code = "too_large"

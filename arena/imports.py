@@ -4,12 +4,18 @@ A bad row rejects the whole upload with the file's own line number (the header i
 and the field at fault, so a lead can fix the file and upload it again.
 """
 
+import codecs
 import csv
 import io
-import json
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import BinaryIO
 
-from .errors import ValidationFailed
+from django.conf import settings
+from django.core.files.base import File
+
+from .errors import TooLarge, ValidationFailed
+from .untrusted_json import string_problem, untrusted_json_loads
 
 MAX_TEXT_CHARS = 200_000
 ROLES = {"system", "user", "assistant"}
@@ -25,17 +31,42 @@ class PromptRow:
     line: int | None = None
 
 
-def decode_upload(data: bytes, *, filename: str = "upload") -> str:
-    """UTF-8 (with or without a BOM); a bad byte is reported with its line."""
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
+def upload_lines(source: bytes | BinaryIO, *, filename: str = "upload") -> Iterator[str]:
+    """The lines of an uploaded file as text, read a chunk at a time: memory holds one line.
+
+    UTF-8 with or without a BOM; a bad byte is reported with its line (lines end at \\n, \\r\\n
+    or \\r, as Python's own universal newlines). A byte source is the whole file already in
+    memory: it is held to the same size limit as an upload.
+    """
+    if isinstance(source, bytes | bytearray):
+        if len(source) > settings.IMPORT_MAX_BYTES:
+            raise TooLarge(f"{filename}: the file is larger than {settings.IMPORT_MAX_BYTES} bytes (IMPORT_MAX_BYTES)")
+        source = io.BytesIO(source)
+    offset = 0
+    for number, raw in enumerate(source if isinstance(source, File) else File(source), start=1):
+        if number == 1 and raw.startswith(codecs.BOM_UTF8):
+            raw = raw[len(codecs.BOM_UTF8) :]
+            offset = len(codecs.BOM_UTF8)
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ValidationFailed(
+                f"{filename}, line {number}: the file is not valid UTF-8 "
+                f"(byte 0x{raw[exc.start]:02x} at offset {offset + exc.start})",
+                line=number,
+            ) from None
+        offset += len(raw)
+        yield line
+
+
+def _check_count(count: int, *, source: str) -> None:
+    """Called as rows arrive, so parsing stops at the first prompt over the limit."""
+    limit = settings.IMPORT_MAX_PROMPTS
+    if count > limit:
         raise ValidationFailed(
-            f"{filename}, line {line}: the file is not valid UTF-8 "
-            f"(byte 0x{data[exc.start]:02x} at offset {exc.start})",
-            line=line,
-        ) from None
+            f"{source}: more than {limit} prompts in one upload (the limit is IMPORT_MAX_PROMPTS); split the file",
+            field="file",
+        )
 
 
 def _check_messages(messages, *, where: str, line: int | None) -> list:
@@ -100,26 +131,30 @@ def row_from_object(obj, *, where: str, line: int | None) -> PromptRow:
 def parse_json_list(items, *, source: str = "request body") -> list[PromptRow]:
     if not isinstance(items, list):
         raise ValidationFailed(f"{source}: expected a JSON list of prompts")
+    _check_count(len(items), source=source)
     rows = [row_from_object(obj, where=f"{source}, item {i}", line=None) for i, obj in enumerate(items)]
     return _check_rows(rows, source=source)
 
 
-def parse_jsonl(text: str, *, filename: str) -> list[PromptRow]:
+def _text_lines(source: str | Iterable[str]) -> Iterable[str]:
+    # newline="" keeps each line's own ending, which the csv module needs for quoted newlines.
+    return io.StringIO(source, newline="") if isinstance(source, str) else source
+
+
+def parse_jsonl(lines: str | Iterable[str], *, filename: str) -> list[PromptRow]:
     rows = []
-    for number, raw in enumerate(text.splitlines(), start=1):
+    for number, raw in enumerate(_text_lines(lines), start=1):
         if not raw.strip():
             continue
         where = f"{filename}, line {number}"
-        try:
-            obj = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            raise ValidationFailed(f"{where}: not valid JSON ({exc.msg} at column {exc.colno})", line=number) from None
+        obj = untrusted_json_loads(raw, where=where, line=number)
         rows.append(row_from_object(obj, where=where, line=number))
+        _check_count(len(rows), source=filename)
     return _check_rows(rows, source=filename)
 
 
-def parse_csv(text: str, *, filename: str) -> list[PromptRow]:
-    reader = csv.reader(io.StringIO(text, newline=""))
+def parse_csv(lines: str | Iterable[str], *, filename: str) -> list[PromptRow]:
+    reader = csv.reader(_text_lines(lines))
     try:
         header = next(reader)
     except StopIteration:
@@ -158,7 +193,13 @@ def parse_csv(text: str, *, filename: str) -> list[PromptRow]:
         if len(record) != len(columns):
             raise ValidationFailed(f"{where}: expected {len(columns)} fields, found {len(record)}", line=start_line)
         values = dict(zip(columns, record, strict=True))
+        for column, cell in values.items():
+            # JSON input is checked as it is decoded (arena/untrusted_json.py); CSV cells here.
+            problem = string_problem(cell)
+            if problem:
+                raise ValidationFailed(f"{where}: column {column!r} {problem}", field=column, line=start_line)
         rows.append(row_from_object(values, where=where, line=start_line))
+        _check_count(len(rows), source=filename)
     return _check_rows(rows, source=filename)
 
 
@@ -178,20 +219,16 @@ def _check_rows(rows: list[PromptRow], *, source: str) -> list[PromptRow]:
     return rows
 
 
-def parse_upload(data: bytes, *, filename: str) -> list[PromptRow]:
-    """Pick the parser by file name: .csv, .jsonl/.ndjson, or .json (a list)."""
-    text = decode_upload(data, filename=filename)
+def parse_upload(source: bytes | BinaryIO, *, filename: str) -> list[PromptRow]:
+    """Pick the parser by file name: .csv, .jsonl/.ndjson (both read line by line, stopping at
+    the first fault or at IMPORT_MAX_PROMPTS), or .json (a list, read whole: at most
+    IMPORT_MAX_BYTES, which the upload handler enforces while the file arrives)."""
     lower = filename.lower()
     if lower.endswith(".csv"):
-        return parse_csv(text, filename=filename)
+        return parse_csv(upload_lines(source, filename=filename), filename=filename)
     if lower.endswith((".jsonl", ".ndjson")):
-        return parse_jsonl(text, filename=filename)
+        return parse_jsonl(upload_lines(source, filename=filename), filename=filename)
     if lower.endswith(".json"):
-        try:
-            items = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ValidationFailed(
-                f"{filename}, line {exc.lineno}: not valid JSON ({exc.msg})", line=exc.lineno
-            ) from None
-        return parse_json_list(items, source=filename)
+        text = "".join(upload_lines(source, filename=filename))
+        return parse_json_list(untrusted_json_loads(text, where=filename), source=filename)
     raise ValidationFailed(f"{filename}: unknown file type; upload a .csv, .jsonl or .json file", field="file")

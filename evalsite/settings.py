@@ -237,3 +237,31 @@ LOGGING = {
 # demo's simulator `127.0.0.1:8001` (Procfile.dev lists it).
 LLM_ALLOWED_HOSTS = env_list("LLM_ALLOWED_HOSTS", [])
 LLM_ALLOWED_KEY_ENVS = env_list("LLM_ALLOWED_KEY_ENVS", [])
+
+# --- Hostile input: body and upload limits (issue 15) -----------------------------------------
+# Every bad request gets a JSON 4xx: request bodies are read through the parsers in
+# arena/api/parsers.py (size limit, nesting limit, NUL bytes refused), and a NUL in the URL or
+# a header is refused by arena.middleware before any view runs.
+# JSON and form bodies (and each multipart form field): Django's default of 2.5 MB.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 2_621_440, minimum=1024)
+# Uploaded files above this many bytes are streamed to a temporary file instead of memory.
+FILE_UPLOAD_MAX_MEMORY_SIZE = env_int("FILE_UPLOAD_MAX_MEMORY_SIZE", 2_621_440, minimum=1024)
+# A prompt upload (a CSV/JSONL/JSON file, or a JSON list in the body) is refused with 413 above
+# this many bytes, and with 400 above this many prompts, before anything is stored.
+IMPORT_MAX_BYTES = env_int("IMPORT_MAX_BYTES", 20 * 1024 * 1024, minimum=1024)  # 20 MiB
+IMPORT_MAX_PROMPTS = env_int("IMPORT_MAX_PROMPTS", 50_000, minimum=1)
+# Arrays and objects nested deeper than this in any JSON input are refused with 400.
+JSON_MAX_DEPTH = env_int("JSON_MAX_DEPTH", 32, minimum=2)
+FILE_UPLOAD_HANDLERS = [
+    "arena.api.parsers.UploadSizeLimitHandler",
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "django.core.files.uploadhandler.TemporaryFileUploadHandler",
+]
+REST_FRAMEWORK["DEFAULT_PARSER_CLASSES"] = [
+    "arena.api.parsers.LimitedJSONParser",
+    "arena.api.parsers.LimitedFormParser",
+    "rest_framework.parsers.MultiPartParser",
+]
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1, "arena.middleware.NulCharacterMiddleware"
+)

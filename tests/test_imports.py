@@ -5,7 +5,7 @@ import json
 import pytest
 from rest_framework.test import APIClient
 
-from arena.errors import ValidationFailed
+from arena.errors import TooLarge, ValidationFailed
 from arena.imports import parse_csv, parse_jsonl, parse_upload
 from arena.models import Prompt
 from tests.factories import make_campaign
@@ -92,6 +92,56 @@ def test_duplicate_external_id_in_one_file_is_rejected():
         parse_csv("text,external_id\na,x\nb,y\nc,x\n", filename="p.csv")
     assert exc.value.line == 4
     assert exc.value.field == "external_id"
+
+
+def test_crlf_split_across_two_reads_is_still_one_line_ending():
+    # Uploads are read 64 KiB at a time: put a "\r\n" across the boundary between two reads.
+    first = "text,external_id\r\n" + "x" * (64 * 1024 - len("text,external_id\r\n") - len(",a1\r")) + ",a1\r"
+    data = (first + "\nsecond question,a2\r\nthird question,a3\r\n").encode()
+    assert data[64 * 1024 - 1 : 64 * 1024 + 1] == b"\r\n"
+    rows = parse_upload(data, filename="p.csv")
+    assert [(r.external_id, r.line) for r in rows] == [("a1", 2), ("a2", 3), ("a3", 4)]
+
+
+def test_old_mac_line_endings_are_lines_too():
+    rows = parse_upload(b"text,external_id\rfirst,a1\rsecond,a2\r", filename="p.csv")
+    assert [(r.text, r.line) for r in rows] == [("first", 2), ("second", 3)]
+
+
+def test_a_unicode_line_separator_inside_a_jsonl_string_does_not_split_the_line():
+    text = "Line one\u2028line two"
+    data = (json.dumps({"text": text}, ensure_ascii=False) + "\n" + json.dumps({"text": "next"}) + "\n").encode()
+    rows = parse_upload(data, filename="p.jsonl")
+    assert [(r.text, r.line) for r in rows] == [(text, 1), ("next", 2)]
+
+
+def test_a_bad_byte_far_into_a_big_file_names_its_own_line():
+    lines = [b"text\n", *(f"Question {i}\n".encode() for i in range(20_000)), b"broken \xff\n"]
+    with pytest.raises(ValidationFailed) as exc:
+        parse_upload(b"".join(lines), filename="p.csv")
+    assert exc.value.line == 20_002
+    assert "line 20002: the file is not valid UTF-8" in exc.value.message
+
+
+def test_file_bytes_over_the_size_limit_are_refused_as_too_large(settings):
+    settings.IMPORT_MAX_BYTES = 1_000
+    with pytest.raises(TooLarge) as exc:
+        parse_upload(b"text\n" + b"question\n" * 200, filename="p.csv")
+    assert exc.value.status == 413
+    assert "1000 bytes (IMPORT_MAX_BYTES)" in exc.value.message
+
+
+def test_a_json_file_upload_is_read_with_the_depth_limit():
+    with pytest.raises(ValidationFailed) as exc:
+        parse_upload(("[" * 100 + "]" * 100).encode(), filename="p.json")
+    assert "nested deeper than" in exc.value.message
+
+
+def test_a_json_file_with_a_syntax_error_names_its_line():
+    with pytest.raises(ValidationFailed) as exc:
+        parse_upload(b'[\n  {"text": "a"},\n  {"text": }\n]\n', filename="p.json")
+    assert exc.value.line == 3
+    assert "p.json, line 3: not valid JSON" in exc.value.message
 
 
 @pytest.fixture

@@ -1,21 +1,22 @@
 """Lead-facing API: campaigns, prompts, reviewers, and the status moves. One view per operation."""
 
-import json
-
 from django.contrib.auth import authenticate
 from rest_framework import serializers, status
 from rest_framework.authtoken.models import Token
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import MultiPartParser
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from ..errors import ValidationFailed
 from ..imports import parse_json_list, parse_upload
-from ..models import Campaign
+from ..models import Campaign, Contestant
 from ..selectors.campaigns import access_campaign_for_lead, campaign_progress
 from ..services import campaigns as campaign_services
 from ..services import generation as generation_services
+from ..untrusted_json import untrusted_json_loads
+from .column_fields import column_decimal_field, column_integer_field
+from .parsers import LimitedFormParser, PromptListJSONParser
 from .permissions import IsLead
 
 
@@ -63,17 +64,19 @@ class ContestantSerializer(serializers.Serializer):
         default="",
         help_text="Empty: GLOBAL_API_KEY. Otherwise a variable name the operator lists in LLM_ALLOWED_KEY_ENVS.",
     )
-    price_per_mtok_out = serializers.DecimalField(
-        max_digits=10, decimal_places=4, required=False, default=0, min_value=0
-    )
-    price_per_mtok_in = serializers.DecimalField(
-        max_digits=10, decimal_places=4, required=False, default=0, min_value=0
-    )
+    price_per_mtok_out = column_decimal_field(Contestant, "price_per_mtok_out", required=False, default=0, min_value=0)
+    price_per_mtok_in = column_decimal_field(Contestant, "price_per_mtok_in", required=False, default=0, min_value=0)
     extra_params = serializers.DictField(required=False, default=dict)
     is_baseline = serializers.BooleanField(required=False, default=False)
-    max_concurrency = serializers.IntegerField(required=False, default=16, min_value=1, max_value=256)
-    requests_per_minute = serializers.IntegerField(required=False, allow_null=True, default=None, min_value=1)
-    tokens_per_minute = serializers.IntegerField(required=False, allow_null=True, default=None, min_value=1)
+    max_concurrency = column_integer_field(
+        Contestant, "max_concurrency", required=False, default=16, min_value=1, max_value=256
+    )
+    requests_per_minute = column_integer_field(
+        Contestant, "requests_per_minute", required=False, allow_null=True, default=None, min_value=1
+    )
+    tokens_per_minute = column_integer_field(
+        Contestant, "tokens_per_minute", required=False, allow_null=True, default=None, min_value=1
+    )
 
 
 class CampaignOutputSerializer(serializers.ModelSerializer):
@@ -118,17 +121,21 @@ class CampaignListCreateApi(APIView):
     class InputSerializer(serializers.Serializer):
         name = serializers.CharField(max_length=200)
         guidelines = serializers.CharField(required=False, allow_blank=True, default="")
-        votes_per_comparison = serializers.IntegerField(required=False, default=3, min_value=1, max_value=50)
+        votes_per_comparison = column_integer_field(
+            Campaign, "votes_per_comparison", required=False, default=3, min_value=1, max_value=50
+        )
         pairing = serializers.ChoiceField(choices=Campaign.Pairing.choices, required=False, default="all_pairs")
         system_prompt = serializers.CharField(required=False, allow_blank=True, default="")
         temperature = serializers.FloatField(required=False, allow_null=True, default=0.7, min_value=0, max_value=2)
-        max_tokens = serializers.IntegerField(required=False, allow_null=True, default=1024, min_value=1)
-        seed = serializers.IntegerField(required=False, allow_null=True, default=None)
-        extra_params = serializers.DictField(required=False, default=dict)
-        expected_output_tokens = serializers.IntegerField(required=False, default=400, min_value=1)
-        budget_usd = serializers.DecimalField(
-            max_digits=12, decimal_places=4, required=False, allow_null=True, default=None
+        max_tokens = column_integer_field(
+            Campaign, "max_tokens", required=False, allow_null=True, default=1024, min_value=1
         )
+        seed = column_integer_field(Campaign, "seed", required=False, allow_null=True, default=None)
+        extra_params = serializers.DictField(required=False, default=dict)
+        expected_output_tokens = column_integer_field(
+            Campaign, "expected_output_tokens", required=False, default=400, min_value=1
+        )
+        budget_usd = column_decimal_field(Campaign, "budget_usd", required=False, allow_null=True, default=None)
         min_seconds_per_vote = serializers.FloatField(required=False, default=3.0, min_value=0)
         contestants = ContestantSerializer(many=True)
 
@@ -155,22 +162,21 @@ class PromptImportApi(APIView):
     """A JSON list of prompts, or a CSV/JSONL/JSON file in the form field `file`. All or nothing."""
 
     permission_classes = [IsLead]
-    parser_classes = [JSONParser, MultiPartParser, FormParser]
+    # A JSON list of prompts is an upload, held to IMPORT_MAX_BYTES rather than the smaller
+    # limit on other bodies; files stream through UploadSizeLimitHandler to the same limit.
+    parser_classes = [PromptListJSONParser, MultiPartParser, LimitedFormParser]
 
     def post(self, request, campaign_id):
         campaign = access_campaign_for_lead(user=request.user, campaign_id=campaign_id)
         upload = request.FILES.get("file")
         if upload is not None:
-            rows = parse_upload(upload.read(), filename=upload.name or "upload")
+            rows = parse_upload(upload, filename=upload.name or "upload")
         elif isinstance(request.data, list):
             rows = parse_json_list(request.data)
         elif isinstance(request.data, dict) and isinstance(request.data.get("prompts"), list):
             rows = parse_json_list(request.data["prompts"])
         elif isinstance(request.data, dict) and isinstance(request.data.get("prompts"), str):
-            try:
-                rows = parse_json_list(json.loads(request.data["prompts"]))
-            except json.JSONDecodeError as exc:
-                raise ValidationFailed(f"prompts: not valid JSON ({exc.msg})", field="prompts") from None
+            rows = parse_json_list(untrusted_json_loads(request.data["prompts"], where="prompts"), source="prompts")
         else:
             raise ValidationFailed("send a JSON list of prompts, or a file in the field 'file'", field="file")
         created = campaign_services.prompts_import(campaign=campaign, rows=rows)

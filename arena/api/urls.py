@@ -1,7 +1,8 @@
-from django.urls import path
+from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView
 
 from . import campaigns, generation, invites, reports, review
+from .errors import API_NOT_FOUND, api_not_found
 
 urlpatterns = [
     # Review's next + vote first: they are the hot path, and Django tries patterns in order.
@@ -71,4 +72,6 @@ urlpatterns = [
         review.ComparisonExcludeApi.as_view(),
         name="api-comparison-exclude",
     ),
+    # Last: any other path under /api/ answers a JSON 404, not Django's HTML page.
+    re_path(r"^(?P<path>.*)$", api_not_found, name=API_NOT_FOUND),
 ]
