@@ -6,10 +6,8 @@ import json
 from datetime import UTC, datetime
 
 import pytest
-from django.db import connection
 
 from arena.models import CampaignReviewer, Contestant, Prompt, Vote
-from arena.reports import exports
 from arena.reports.exports import VOTES_HEADER, reviewer_pseudonym
 from tests.factories import add_reviewers, cast_vote, make_campaign, open_campaign
 
@@ -217,12 +215,3 @@ def test_votes_csv_round_trips_commas_quotes_line_breaks_and_missing_values(clie
     assert any(r["model_a"] == 'Alpha, "the first"' for r in rows)
     assert any(r["voted_at"] == "2026-03-01T12:00:00+00:00" for r in rows)
     assert any(r["prompt"] == "carriage\r\nreturn, and ünïcode" for r in rows)
-
-
-@pytest.mark.skipif(connection.vendor != "postgresql", reason="the database-written CSV is PostgreSQL's path")
-def test_votes_csv_written_by_postgresql_is_byte_for_byte_the_python_writers(voted):
-    campaign = hostile(voted)
-    from_database = "".join(exports._votes_csv_postgresql(campaign=campaign))
-    from_python = "".join(exports._votes_csv_python(campaign=campaign))
-    assert from_database.count("\r\n") >= 13
-    assert from_database == from_python
