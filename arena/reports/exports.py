@@ -51,23 +51,12 @@ VOTES_HEADER = [
 VOTES_JSONL_KEYS = [*VOTES_HEADER[: VOTES_HEADER.index("prompt") + 1], "messages", *VOTES_HEADER[6:]]
 
 
-def _csv_cell(value):
-    """A vote row's value as a CSV cell: booleans as true/false, None as an empty cell."""
-    if value is True:
-        return "true"
-    if value is False:
-        return "false"
-    if value is None:
-        return ""
-    return value
-
-
 def _votes_csv_cells(row: dict) -> list:
     # A chat prompt is written as its messages' JSON: the text column alone would lose turns.
     if row["messages"]:
         row["prompt"] = json.dumps(row["messages"], ensure_ascii=False)
     row["seconds_on_task"] = fmt_seconds(row["seconds_on_task"])
-    return [_csv_cell(row[name]) for name in VOTES_HEADER]
+    return [row[name] for name in VOTES_HEADER]
 
 
 def votes_csv(*, campaign_id: int) -> Iterator[str]:
