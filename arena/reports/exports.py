@@ -48,15 +48,18 @@ VOTES_HEADER = [
 ]
 
 # votes.jsonl: the CSV's columns, with a chat prompt's messages as JSON rather than as text.
-VOTES_JSONL_KEYS = [*VOTES_HEADER[: VOTES_HEADER.index("prompt") + 1], "messages", *VOTES_HEADER[6:]]
+_AFTER_PROMPT = VOTES_HEADER.index("prompt") + 1
+VOTES_JSONL_KEYS = [*VOTES_HEADER[:_AFTER_PROMPT], "messages", *VOTES_HEADER[_AFTER_PROMPT:]]
 
 
 def _votes_csv_cells(row: dict) -> list:
-    # A chat prompt is written as its messages' JSON: the text column alone would lose turns.
-    if row["messages"]:
-        row["prompt"] = json.dumps(row["messages"], ensure_ascii=False)
-    row["seconds_on_task"] = fmt_seconds(row["seconds_on_task"])
-    return [row[name] for name in VOTES_HEADER]
+    cells = {
+        **row,
+        # A chat prompt is written as its messages' JSON: its text alone would lose the turns.
+        "prompt": json.dumps(row["messages"], ensure_ascii=False) if row["messages"] else row["prompt"],
+        "seconds_on_task": fmt_seconds(row["seconds_on_task"]),
+    }
+    return [cells[name] for name in VOTES_HEADER]
 
 
 def votes_csv(*, campaign_id: int) -> Iterator[str]:
