@@ -17,7 +17,7 @@ import json
 from collections.abc import Iterator
 
 from ..models import Vote
-from ..selectors.votes import comparison_response_texts, reviewer_pseudonym, vote_rows
+from ..selectors.votes import comparison_details, comparison_outcome_counts, reviewer_pseudonym, vote_rows
 from .csv import ROWS_PER_CHUNK, fmt_seconds, stream_csv
 
 __all__ = ["VOTES_HEADER", "reviewer_pseudonym", "votes_csv", "votes_jsonl", "preferences_jsonl"]
@@ -83,17 +83,16 @@ def votes_jsonl(*, campaign_id: int) -> Iterator[str]:
     return _jsonl({key: row[key] for key in VOTES_JSONL_KEYS} for row in vote_rows(campaign_id=campaign_id))
 
 
-def preference_winner(resolved: list[str]) -> str | None:
+def preference_winner(*, votes: int, a_votes: int, b_votes: int) -> str | None:
     """The side ("a" or "b") a comparison's counted votes agree on, or None.
 
     Kept: at least one decisive vote, no decisive vote for the other side, and the winner
     holds a strict majority of all the votes (so [A, A, tie] is kept with agreement 2/3,
     [A, tie, tie] and [A, B, A] are not). Ties and both-bad never make a pair.
     """
-    a, b = resolved.count(Vote.Resolved.A), resolved.count(Vote.Resolved.B)
-    if a and not b and 2 * a > len(resolved):
+    if a_votes and not b_votes and 2 * a_votes > votes:
         return Vote.Resolved.A
-    if b and not a and 2 * b > len(resolved):
+    if b_votes and not a_votes and 2 * b_votes > votes:
         return Vote.Resolved.B
     return None
 
@@ -102,37 +101,34 @@ def _preference_records(*, campaign_id: int) -> Iterator[dict]:
     """One record per comparison whose votes in the report agree on a winner (see
     `preference_winner`); excluded reviewers, excluded comparisons and repeat checks are
     left out, as in the report."""
-    rows = vote_rows(campaign_id=campaign_id, report_votes_only=True, by_comparison=True)
-    comparisons = (list(votes) for _, votes in itertools.groupby(rows, key=lambda row: row["comparison_id"]))
-    # Winners are found a batch of comparisons at a time, so the texts of the kept ones are
-    # read with one query per batch rather than one per comparison.
-    while batch := list(itertools.islice(comparisons, ROWS_PER_CHUNK)):
-        kept = [(votes, winner) for votes in batch if (winner := preference_winner([v["resolved"] for v in votes]))]
-        texts = comparison_response_texts(comparison_ids=[votes[0]["comparison_id"] for votes, _ in kept])
-        for votes, winner in kept:
-            yield _preference_record(votes, winner=winner, texts=texts[votes[0]["comparison_id"]])
-
-
-def _preference_record(votes: list[dict], *, winner: str, texts: tuple[str, str]) -> dict:
-    first = votes[0]
-    a_won = winner == Vote.Resolved.A
-    text_a, text_b = texts
-    chosen_votes = sum(vote["resolved"] == winner for vote in votes)
-    return {
-        # Conversational prompts keep their messages (the format TRL's DPO trainer reads).
-        "prompt": first["messages"] if first["messages"] else first["prompt"],
-        "chosen": text_a if a_won else text_b,
-        "rejected": text_b if a_won else text_a,
-        "chosen_model": first["model_a"] if a_won else first["model_b"],
-        "rejected_model": first["model_b"] if a_won else first["model_a"],
-        "votes": len(votes),
-        "chosen_votes": chosen_votes,
-        "agreement": round(chosen_votes / len(votes), 6),
-        "campaign": first["campaign"],
-        "comparison_id": first["comparison_id"],
-        "prompt_id": first["prompt_id"],
-        "category": first["category"],
-    }
+    counts = comparison_outcome_counts(campaign_id=campaign_id)
+    # Winners are found a batch of comparisons at a time, so what the kept ones show (prompt,
+    # labels, both texts) is read with one query per batch rather than one per comparison.
+    while batch := list(itertools.islice(counts, ROWS_PER_CHUNK)):
+        kept = [
+            (pk, votes, winner, a_votes if winner == Vote.Resolved.A else b_votes)
+            for pk, votes, a_votes, b_votes in batch
+            if (winner := preference_winner(votes=votes, a_votes=a_votes, b_votes=b_votes))
+        ]
+        details = comparison_details(campaign_id=campaign_id, comparison_ids=[pk for pk, *_ in kept])
+        for pk, votes, winner, chosen_votes in kept:
+            shown = details[pk]
+            a_won = winner == Vote.Resolved.A
+            yield {
+                # Conversational prompts keep their messages (the format TRL's DPO trainer reads).
+                "prompt": shown["messages"] if shown["messages"] else shown["prompt"],
+                "chosen": (shown["text_a"] if a_won else shown["text_b"]) or "",
+                "rejected": (shown["text_b"] if a_won else shown["text_a"]) or "",
+                "chosen_model": shown["model_a"] if a_won else shown["model_b"],
+                "rejected_model": shown["model_b"] if a_won else shown["model_a"],
+                "votes": votes,
+                "chosen_votes": chosen_votes,
+                "agreement": round(chosen_votes / votes, 6),
+                "campaign": shown["campaign"],
+                "comparison_id": pk,
+                "prompt_id": shown["prompt_id"],
+                "category": shown["category"],
+            }
 
 
 def preferences_jsonl(*, campaign_id: int) -> Iterator[str]:

@@ -1,11 +1,14 @@
-"""Vote rows: the one read behind every per-vote export (votes.csv, votes.jsonl, preferences).
+"""Vote rows: the one read behind the vote exports (votes.csv, votes.jsonl, preferences.jsonl).
 
-`vote_rows` yields one dict per vote, with every value already in the form a user reads it:
-contestant labels instead of ids, the side each model was shown on, the winner's label, the
-reviewer's pseudonym, ISO 8601 times and the three flags that decide whether the report counts
-the vote (`counted`, `reviewer_excluded`, `comparison_excluded`). Renderers only choose and
+`campaign_votes` is the query all of them start from (every vote, or just those the report
+counts). `vote_rows` yields one dict per vote, with every value already in the form a user
+reads it: contestant labels instead of ids, the side each model was shown on, the winner's
+label, the reviewer's pseudonym, ISO 8601 times and the three flags that decide whether the
+report counts the vote (`counted`, `reviewer_excluded`, `comparison_excluded`). Renderers only choose and
 format columns; adding a column to a vote is one entry in `_COLUMNS` (and, when the value is
-derived, one line in `_vote_row`) plus one name in each renderer's column list.
+derived, one line in `_vote_row`) plus one name in each renderer's column list. The
+preference pairs need a comparison's counts, not its votes: `comparison_outcome_counts`
+groups the same query in the database, and `comparison_details` reads what a pair shows.
 
 Reviewers appear under a pseudonym: a keyed hash (HMAC-SHA256 with the site's SECRET_KEY) of
 the campaign and user ids. It is stable within a campaign, so per-reviewer analysis works,
@@ -19,7 +22,7 @@ import hmac
 from collections.abc import Iterable, Iterator
 
 from django.conf import settings
-from django.db.models import Exists, OuterRef
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 
 from ..models import Campaign, CampaignReviewer, Comparison, Vote
 from .report import counted_votes
@@ -71,28 +74,49 @@ class _Pseudonyms(dict):
         return value
 
 
-def vote_rows(*, campaign_id: int, report_votes_only: bool = False, by_comparison: bool = False) -> Iterator[dict]:
-    """Every vote of the campaign as a dict (see the module docstring), oldest vote first.
+def campaign_votes(*, campaign_id: int, report_votes_only: bool = False) -> QuerySet[Vote]:
+    """The campaign's votes, or just those the report counts (chosen by the report's own
+    `counted_votes`, so that rule lives in one place): the query every export reads."""
+    if report_votes_only:
+        return counted_votes(campaign=Campaign(pk=campaign_id))
+    return Vote.objects.filter(campaign_id=campaign_id)
 
-    `report_votes_only` keeps just the votes the report counts, chosen by the report's own
-    `counted_votes` so the rule lives in one place. `by_comparison` orders the rows by
-    comparison (then vote), for a writer that renders one record per comparison.
-    """
-    campaign = Campaign.objects.only("name").get(pk=campaign_id)
-    votes = counted_votes(campaign=campaign) if report_votes_only else Vote.objects.filter(campaign_id=campaign_id)
+
+def vote_rows(*, campaign_id: int) -> Iterator[dict]:
+    """Every vote of the campaign as a dict (see the module docstring), oldest vote first."""
+    campaign_name = Campaign.objects.values_list("name", flat=True).get(pk=campaign_id)
     excluded_reviewer = CampaignReviewer.objects.filter(
         campaign_id=campaign_id, user_id=OuterRef("reviewer_id"), excluded=True
     )
     rows = (
-        votes.annotate(reviewer_excluded=Exists(excluded_reviewer))
-        .order_by(*(("comparison_id", "pk") if by_comparison else ("pk",)))
+        campaign_votes(campaign_id=campaign_id)
+        .annotate(reviewer_excluded=Exists(excluded_reviewer))
+        .order_by("pk")
         .values_list(*_COLUMNS.values())
         .iterator(chunk_size=CHUNK_SIZE)
     )
     pseudonyms = _Pseudonyms(campaign_id)
     keys = tuple(_COLUMNS)
     for values in rows:
-        yield _vote_row(dict(zip(keys, values, strict=True)), campaign=campaign.name, pseudonyms=pseudonyms)
+        yield _vote_row(dict(zip(keys, values, strict=True)), campaign=campaign_name, pseudonyms=pseudonyms)
+
+
+def comparison_outcome_counts(*, campaign_id: int) -> Iterator[tuple[int, int, int, int]]:
+    """(comparison id, votes, votes for A, votes for B) of every comparison with votes the
+    report counts, in comparison order: the same query as `vote_rows`, grouped in the
+    database (the preference pairs need only these counts, not every vote's row)."""
+    return (
+        campaign_votes(campaign_id=campaign_id, report_votes_only=True)
+        .values("comparison_id")
+        .annotate(
+            votes=Count("pk"),
+            a_votes=Count("pk", filter=Q(resolved=Vote.Resolved.A)),
+            b_votes=Count("pk", filter=Q(resolved=Vote.Resolved.B)),
+        )
+        .order_by("comparison_id")
+        .values_list("comparison_id", "votes", "a_votes", "b_votes")
+        .iterator(chunk_size=CHUNK_SIZE)
+    )
 
 
 def _vote_row(row: dict, *, campaign: str, pseudonyms: _Pseudonyms) -> dict:
@@ -113,11 +137,21 @@ def _vote_row(row: dict, *, campaign: str, pseudonyms: _Pseudonyms) -> dict:
     return row
 
 
-def comparison_response_texts(*, comparison_ids: Iterable[int]) -> dict[int, tuple[str, str]]:
-    """Comparison id -> (response A's text, response B's text), for the preference pairs."""
-    return {
-        pk: (text_a or "", text_b or "")
-        for pk, text_a, text_b in Comparison.objects.filter(pk__in=list(comparison_ids)).values_list(
-            "pk", "response_a__text", "response_b__text"
-        )
+def comparison_details(*, campaign_id: int, comparison_ids: Iterable[int]) -> dict[int, dict]:
+    """Comparison id -> what a preference pair shows of it: the campaign, the prompt (text,
+    messages, external id, category), both contestants' labels and both responses' texts."""
+    fields = {
+        "campaign": "campaign__name",
+        "prompt_id": "prompt__external_id",
+        "category": "prompt__category",
+        "prompt": "prompt__text",
+        "messages": "prompt__messages",
+        "model_a": "contestant_a__label",
+        "model_b": "contestant_b__label",
+        "text_a": "response_a__text",
+        "text_b": "response_b__text",
     }
+    rows = Comparison.objects.filter(campaign_id=campaign_id, pk__in=list(comparison_ids)).values_list(
+        "pk", *fields.values()
+    )
+    return {pk: dict(zip(fields, values, strict=True)) for pk, *values in rows}
