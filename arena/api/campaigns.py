@@ -2,9 +2,9 @@
 
 import json
 
-from django.contrib.auth import authenticate
+from django.conf import settings
+from django.contrib.auth import authenticate, user_logged_in
 from rest_framework import serializers, status
-from rest_framework.authtoken.models import Token
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
@@ -17,6 +17,7 @@ from ..selectors.campaigns import access_campaign_for_lead, campaign_progress
 from ..services import campaigns as campaign_services
 from ..services import generation as generation_services
 from .permissions import IsLead
+from .token_auth import token_issue
 
 
 def _valid(serializer_class, data):
@@ -40,9 +41,17 @@ class TokenObtainApi(APIView):
         data = _valid(self.InputSerializer, request.data)
         user = authenticate(request, username=data["username"], password=data["password"])
         if user is None:
+            # django-axes flags the request when this username and address are locked out (the
+            # limit was reached now or earlier); the password was then not even checked.
+            if getattr(request, "axes_locked_out", False):
+                seconds = int(settings.AXES_COOLOFF_TIME.total_seconds())
+                detail = f"too many failed logins for this username from this address; try again in {seconds} s"
+                return Response({"error": "locked_out", "detail": detail}, status=429, headers={"Retry-After": seconds})
             return Response({"error": "invalid", "detail": "wrong username or password"}, status=400)
-        token, _ = Token.objects.get_or_create(user=user)
-        return Response({"token": token.key})
+        # A token request is a login: the signal records it (last_login) and lets django-axes
+        # clear this username's failures, as a login through the form does.
+        user_logged_in.send(sender=user.__class__, request=request, user=user)
+        return Response({"token": token_issue(user=user).key})
 
 
 class ContestantSerializer(serializers.Serializer):
