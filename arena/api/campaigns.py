@@ -4,6 +4,7 @@ import json
 
 from django.conf import settings
 from django.contrib.auth import authenticate, user_logged_in
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.permissions import AllowAny
@@ -37,6 +38,14 @@ class TokenObtainApi(APIView):
     class OutputSerializer(serializers.Serializer):
         token = serializers.CharField()
 
+    @extend_schema(
+        request=InputSerializer,
+        responses={
+            200: OutputSerializer,
+            400: OpenApiResponse(description="Wrong username or password."),
+            429: OpenApiResponse(description="Too many failed logins for this username from this address."),
+        },
+    )
     def post(self, request):
         data = _valid(self.InputSerializer, request.data)
         user = authenticate(request, username=data["username"], password=data["password"])
