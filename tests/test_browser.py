@@ -83,6 +83,8 @@ def test_reviewer_votes_five_times_with_keys_and_mouse_and_sees_no_model(live_se
 
 
 def review_five_times(live_server, page, outside, blocked, reviewer):
+    from playwright.sync_api import expect
+
     campaign = make_campaign(name="Spring support check", labels=LABELS, models=MODELS, prompts=8, k=1)
     generate_done(
         campaign, text_for=lambda prompt, c: HOSTILE if c.position == 0 else f"Plain answer {prompt.position}."
@@ -116,7 +118,9 @@ def review_five_times(live_server, page, outside, blocked, reviewer):
 
     def act(n, action):
         action()
-        page.wait_for_function(f"document.getElementById('progress').textContent === '{n} of 8'")
+        # A locator wait, not wait_for_function: Playwright evaluates a predicate string with
+        # eval(), which the page's Content-Security-Policy (rightly) refuses.
+        expect(page.locator("#progress")).to_have_text(f"{n} of 8")
         page.wait_for_selector("#item:not([hidden]) button.choice:not([disabled])")
         html = page.content()
         for secret in (*LABELS, *MODELS):
@@ -150,6 +154,8 @@ def test_the_leads_campaign_and_report_pages_work_under_the_content_security_pol
 
 
 def lead_pages(live_server, page, outside, blocked):
+    from playwright.sync_api import expect
+
     campaign = make_campaign(name="Three-way check", labels=("North", "South", "East"), prompts=4, k=1)
     (rita,) = add_reviewers(campaign, "rita")
     for comparison in open_campaign(campaign):
@@ -168,5 +174,5 @@ def lead_pages(live_server, page, outside, blocked):
     page.goto(f"{live_server.url}/campaigns/{campaign.id}/")
     assert page.locator("#status").inner_text() == "open"
     Campaign.objects.filter(pk=campaign.pk).update(status=Campaign.Status.CLOSED)
-    page.wait_for_function("document.getElementById('status').textContent === 'closed'", timeout=20000)
+    expect(page.locator("#status")).to_have_text("closed", timeout=20000)
     assert blocked == [] and outside == []
