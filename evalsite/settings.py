@@ -137,6 +137,8 @@ WHITENOISE_USE_FINDERS = True
 SESSION_ENGINE = "arena.sessions"
 AUTHENTICATION_BACKENDS = ["arena.sessions.UserBackend"]
 SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", False)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", False)
 X_FRAME_OPTIONS = "DENY"
 
 # --- Login throttling (django-axes) ---------------------------------------------------------
@@ -152,6 +154,10 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_HTTP_RESPONSE_CODE = 429
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+# The number of proxies in front of the web process that append to X-Forwarded-For (docker
+# compose behind one TLS proxy: 1). 0 ignores the header, which a client could forge.
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0, minimum=0)
+AXES_CLIENT_IP_CALLABLE = "arena.client_address.client_address"
 
 # --- API tokens -----------------------------------------------------------------------------
 # A token expires this long after it was issued (arena/api/token_auth.py); a password change
@@ -160,13 +166,12 @@ API_TOKEN_TTL_HOURS = env_float("API_TOKEN_TTL_HOURS", 24 * 30, minimum=0.001)
 
 # --- HTTPS, cookies and the Content-Security-Policy ------------------------------------------
 # Off by default so that a laptop run on http://127.0.0.1 works; production behind a TLS proxy
-# turns each on (docker-compose.yml does), and `manage.py check --deploy` then warns of nothing.
+# turns each on, with SESSION_COOKIE_SECURE and CSRF_COOKIE_SECURE above (docker-compose.yml
+# does), and `manage.py check --deploy` then warns of nothing.
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
 SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0, minimum=0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
 SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
-SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", False)
-CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", False)
 # "HTTP_X_FORWARDED_PROTO,https": the header the TLS proxy sets, and the value meaning https.
 # Only for a proxy that always sets (or strips) that header; otherwise a client could claim https.
 _ssl_header = env_list("SECURE_PROXY_SSL_HEADER", [])

@@ -112,3 +112,28 @@ def test_an_unknown_username_is_locked_out_like_a_real_one(db, short_cooloff):
     limit = django_settings.AXES_FAILURE_LIMIT
     seen = statuses(token_login, "nobody", "guess", limit + 1)
     assert seen == [400] * (limit - 1) + [429, 429]
+
+
+def token_login_through_proxy(username, password, forwarded_for):
+    """As the TLS proxy passes a request on: from its own address, the client's appended."""
+    return APIClient(REMOTE_ADDR="172.18.0.5", HTTP_X_FORWARDED_FOR=forwarded_for).post(
+        "/api/auth/token/", {"username": username, "password": password}, format="json"
+    )
+
+
+def test_behind_the_tls_proxy_each_client_is_counted_by_its_own_address(lead, settings, short_cooloff):
+    settings.TRUSTED_PROXY_COUNT = 1
+    for _ in range(WRONG_TRIES):
+        token_login_through_proxy("lead", "guess", forwarded_for="203.0.113.7")
+    assert token_login_through_proxy("lead", "lead-pass-123", forwarded_for="203.0.113.7").status_code == 429
+    # The lead at another address, behind the same proxy, is not locked out with the attacker...
+    assert token_login_through_proxy("lead", "lead-pass-123", forwarded_for="198.51.100.20").status_code == 200
+    # ... and the attacker cannot escape the lockout by forging an address in front of its own.
+    forged = token_login_through_proxy("lead", "lead-pass-123", forwarded_for="192.0.2.1, 203.0.113.7")
+    assert forged.status_code == 429
+
+
+def test_without_a_trusted_proxy_a_forged_forwarded_for_header_changes_nothing(lead, short_cooloff):
+    for n in range(WRONG_TRIES):
+        token_login_through_proxy("lead", "guess", forwarded_for=f"192.0.2.{n}")
+    assert token_login_through_proxy("lead", "lead-pass-123", forwarded_for="192.0.2.200").status_code == 429
