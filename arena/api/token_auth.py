@@ -39,7 +39,9 @@ def token_issue(*, user) -> Token:
     token, created = Token.objects.get_or_create(user=user)
     if not created and token_is_expired(token):
         token.delete()
-        token = Token.objects.create(user=user)
+        # get_or_create again, not create: a second request replacing the same expired token at
+        # the same moment then gets the new token instead of a unique-constraint error.
+        token, _ = Token.objects.get_or_create(user=user)
     return token
 
 
