@@ -175,4 +175,8 @@ def lead_pages(live_server, page, outside, blocked):
     assert page.locator("#status").inner_text() == "open"
     Campaign.objects.filter(pk=campaign.pk).update(status=Campaign.Status.CLOSED)
     expect(page.locator("#status")).to_have_text("closed", timeout=20000)
+
+    # Django admin, with the campaign list's progress bars, is within the policy too.
+    page.goto(f"{live_server.url}/admin/arena/campaign/")
+    assert page.locator("#result_list svg rect").count() >= 3
     assert blocked == [] and outside == []
