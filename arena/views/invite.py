@@ -5,6 +5,7 @@ SECRET_KEY and a salt of its own), so it cannot be forged or extended. A new use
 through it (username + password) and is logged in; a logged-in user joins with one click.
 """
 
+from django.conf import settings
 from django.contrib.auth import get_user_model, login
 from django.contrib.auth.forms import UserCreationForm
 from django.db import transaction
@@ -43,7 +44,8 @@ def invite_page(request, token):
         with transaction.atomic():
             user = form.save()
             CampaignReviewer.objects.get_or_create(campaign=campaign, user=user)
-        login(request, user)  # the one configured backend (settings.AUTHENTICATION_BACKENDS)
+        # The password backend is the last one: django-axes' comes first and logs no one in.
+        login(request, user, backend=settings.AUTHENTICATION_BACKENDS[-1])
         return redirect(reverse("review", args=[campaign.id]) if campaign.status == "open" else reverse("home"))
     return render(request, "arena/invite.html", {**context, "form": form})
 
