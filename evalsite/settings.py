@@ -5,27 +5,37 @@ broker that lives on disk (kombu's filesystem transport), so a fresh laptop need
 `DATABASE_URL=postgres://...` and `CELERY_BROKER_URL=redis://...` switch to PostgreSQL and Redis.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONE, SELF
 
-from .env import env_bool, env_float, env_int, env_list, env_str
+from .env import ImproperlyConfiguredEnv, env_bool, env_float, env_int, env_list, env_str
+from .private_files import private_dir, private_empty_file, write_private_file
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-VAR_DIR = Path(env_str("EVALSITE_VAR_DIR", str(BASE_DIR / "var")))
-VAR_DIR.mkdir(parents=True, exist_ok=True)
+# Owner-only: it holds the secret key, the demo logins, the SQLite database and the disk broker.
+VAR_DIR = private_dir(Path(env_str("EVALSITE_VAR_DIR", str(BASE_DIR / "var"))))
 
 DEBUG = env_bool("DEBUG", False)
 # Production sets SECRET_KEY. A laptop run gets a random key made once and kept in ./var
 # (ignored by git), so no key is ever committed and sessions survive a restart.
 SECRET_KEY = env_str("SECRET_KEY", "")
 if not SECRET_KEY:
-    _key_file = VAR_DIR / "secret_key"
-    if not _key_file.exists():
-        import secrets
+    import secrets
 
-        _key_file.write_text(secrets.token_urlsafe(50))
+    _key_file = VAR_DIR / "secret_key"
+    write_private_file(_key_file, secrets.token_urlsafe(50), only_if_absent=True)
     SECRET_KEY = _key_file.read_text().strip()
+# A given key must be strong: it signs sessions, CSRF tokens and password-reset links. The rule
+# is Django's own (security.W009), applied at start-up so that a weak key stops the process
+# instead of waiting for someone to run `check --deploy`.
+if len(SECRET_KEY) < 50 or len(set(SECRET_KEY)) < 5 or SECRET_KEY.startswith("django-insecure-"):
+    raise ImproperlyConfiguredEnv(
+        "SECRET_KEY is too weak: use at least 50 random characters, e.g. "
+        "python -c 'import secrets; print(secrets.token_urlsafe(50))'"
+    )
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "testserver"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
@@ -39,6 +49,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    "axes",
     "arena",
 ]
 
@@ -51,6 +62,9 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
+    # Last, as django-axes asks: it turns a locked-out login form into its lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "evalsite.urls"
@@ -75,6 +89,9 @@ TEMPLATES = [
 DATABASE_URL = env_str("DATABASE_URL", f"sqlite:///{VAR_DIR / 'db.sqlite3'}")
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 0))}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Made owner-only before SQLite opens it (SQLite would create it 0644).
+    if DATABASES["default"]["NAME"] not in ("", ":memory:"):
+        private_empty_file(Path(DATABASES["default"]["NAME"]))
     # IMMEDIATE transactions take SQLite's write lock at BEGIN, so two writers queue up instead
     # of failing with "database is locked" when a read transaction tries to upgrade; the long
     # timeout lets a web request wait for a worker's short write. WAL lets readers continue.
@@ -129,11 +146,69 @@ SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", False)
 CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", False)
 X_FRAME_OPTIONS = "DENY"
 
+# --- Login throttling (django-axes) ---------------------------------------------------------
+# Failed logins are counted per username and client address together, on the login form, the
+# admin's and the token endpoint alike (all go through `authenticate()`). At the limit that pair
+# is refused, even with the right password, until the cool-off has passed with no new attempt
+# (an attempt during the lockout starts the cool-off again). Counting the pair, not the address
+# alone, keeps one mistyping reviewer from locking out a whole office behind one NAT address.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", *AUTHENTICATION_BACKENDS]
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(seconds=env_float("LOGIN_COOLOFF_SECONDS", 15 * 60, minimum=1))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_HTTP_RESPONSE_CODE = 429
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+# The number of proxies in front of the web process that append to X-Forwarded-For (docker
+# compose behind one TLS proxy: 1). 0 ignores the header, which a client could forge.
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0, minimum=0)
+AXES_CLIENT_IP_CALLABLE = "arena.client_address.client_address"
+
+# --- API tokens -----------------------------------------------------------------------------
+# A token expires this long after it was issued (arena/api/token_auth.py); a password change
+# revokes the user's token at once.
+API_TOKEN_TTL_HOURS = env_float("API_TOKEN_TTL_HOURS", 24 * 30, minimum=0.001)
+
+# --- HTTPS, cookies and the Content-Security-Policy ------------------------------------------
+# Off by default so that a laptop run on http://127.0.0.1 works; production behind a TLS proxy
+# turns each on, with SESSION_COOKIE_SECURE and CSRF_COOKIE_SECURE above (docker-compose.yml
+# does), and `manage.py check --deploy` then warns of nothing.
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+# "HTTP_X_FORWARDED_PROTO,https": the header the TLS proxy sets, and the value meaning https.
+# Only for a proxy that always sets (or strips) that header; otherwise a client could claim https.
+_ssl_header = env_list("SECURE_PROXY_SSL_HEADER", [])
+if _ssl_header and len(_ssl_header) != 2:
+    raise ImproperlyConfiguredEnv(f"SECURE_PROXY_SSL_HEADER={_ssl_header!r} must be 'HEADER,value'")
+SECURE_PROXY_SSL_HEADER = tuple(_ssl_header) or None
+# Every page's scripts and styles are files of this site (static/arena/): no inline script or
+# style attribute, nothing from another origin, so an injected `<script>` or `onerror=` would not
+# run even if the sanitiser (arena/rendering.py) let one through. The charts are inline SVG
+# elements, which `img-src` does not govern.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
+
 # --- REST API -------------------------------------------------------------------------------
 REST_FRAMEWORK = {
+    # The token class first: DRF answers a failed authentication with the first class's
+    # challenge, so a bad or expired token gets 401 with `WWW-Authenticate: Token` (with the
+    # session class first it would be a 403 that tells a script nothing).
     "DEFAULT_AUTHENTICATION_CLASSES": [
+        "arena.api.token_auth.ExpiringTokenAuthentication",  # DRF's, plus expiry
         "rest_framework.authentication.SessionAuthentication",
-        "arena.api.auth.TokenAuthentication",  # DRF's rules, one SQL lookup
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -150,8 +225,9 @@ SPECTACULAR_SETTINGS = {
 BROKER_DIR = VAR_DIR / "broker"
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://")
 if CELERY_BROKER_URL.startswith("filesystem://"):
+    private_dir(BROKER_DIR)
     for sub in ("queue", "processed", "control"):
-        (BROKER_DIR / sub).mkdir(parents=True, exist_ok=True)
+        private_dir(BROKER_DIR / sub)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(BROKER_DIR / "queue"),
         "data_folder_out": str(BROKER_DIR / "queue"),
