@@ -8,6 +8,7 @@ broker that lives on disk (kombu's filesystem transport), so a fresh laptop need
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 from .env import env_bool, env_float, env_int, env_list, env_str
 
@@ -221,12 +222,18 @@ LLM_RETRY_DEADLINE_SECONDS = env_float("LLM_RETRY_DEADLINE_SECONDS", 900.0, mini
 # the drain is dead: its rows are taken back and its contestant gets a fresh drain.
 GENERATION_HEARTBEAT_SECONDS = env_float("GENERATION_HEARTBEAT_SECONDS", 5.0, minimum=0.1)
 if GENERATION_HEARTBEAT_SECONDS * 3 > GENERATION_STUCK_AFTER_SECONDS:
-    from django.core.exceptions import ImproperlyConfigured
-
     # Two missed heartbeats (a busy database, a GIL-bound process) must not look like a death.
     raise ImproperlyConfigured(
         f"GENERATION_HEARTBEAT_SECONDS ({GENERATION_HEARTBEAT_SECONDS:g}) must be at most a third of "
         f"GENERATION_STUCK_AFTER_SECONDS ({GENERATION_STUCK_AFTER_SECONDS})"
+    )
+# A drain out of time stops claiming but lets its calls finish, each within its retry
+# deadline: the task must still end before Celery's soft time limit interrupts it.
+_drain_longest = GENERATION_TASK_SECONDS + LLM_RETRY_DEADLINE_SECONDS + LLM_REQUEST_TIMEOUT
+if _drain_longest >= CELERY_TASK_SOFT_TIME_LIMIT:
+    raise ImproperlyConfigured(
+        f"CELERY_TASK_SOFT_TIME_LIMIT ({CELERY_TASK_SOFT_TIME_LIMIT}) must be above GENERATION_TASK_SECONDS + "
+        f"LLM_RETRY_DEADLINE_SECONDS + LLM_REQUEST_TIMEOUT ({_drain_longest:g})"
     )
 # How often beat runs the sweep that takes back dead claims and starts missing drains.
 GENERATION_SWEEP_SECONDS = env_float("GENERATION_SWEEP_SECONDS", 15.0, minimum=1.0)

@@ -5,16 +5,22 @@ model API over HTTP, default settings. The others run the drain eagerly in the t
 which lets them set the state a dead worker leaves behind and change Django settings.
 """
 
+import subprocess
+import sys
+import threading
+import time
 from datetime import timedelta
 
 import pytest
+from django.db import connection
 from django.test import override_settings
 from django.utils import timezone
 
 from arena.models import Campaign, Contestant, Response
 from arena.services.generation import generation_start, generation_sweep_stuck
+from arena.services.generation_engine import generation_drain
 from simulator import stats_key
-from tests.conftest import FAST_LLM, wait_until
+from tests.conftest import FAST_LLM, ROOT, wait_until
 from tests.factories import make_campaign
 
 
@@ -143,6 +149,42 @@ def test_the_sweep_restarts_a_dead_drain_and_leaves_a_live_one_alone(sim, reques
 
 
 @pytest.mark.django_db(transaction=True)
+@override_settings(
+    **{**FAST_LLM, "LLM_REQUEST_TIMEOUT": 10},
+    GENERATION_STUCK_AFTER_SECONDS=1,
+    GENERATION_HEARTBEAT_SECONDS=0.2,
+)
+def test_a_call_slower_than_the_takeback_is_not_taken_from_its_live_drain(sim):
+    # The first call of each prompt hangs for 2.5 s, then answers: longer than the 1 s after
+    # which a silent claim is taken back (the ratio of the defaults, 5 s and 30 s, shortened).
+    sim.configure(hang_rate=1.0, hang_seconds=2.5, max_failures_per_key=1)
+    campaign = campaign_of_two_models(sim, prompts=2, max_concurrency=2)
+    contestant = campaign.contestants.order_by("position").first()
+    generation_start(campaign=campaign)  # no worker runs here: the queued tasks are never taken
+    outcome = {}
+
+    def drain_like_a_worker():
+        try:
+            outcome.update(generation_drain(contestant_id=contestant.pk))
+        finally:
+            connection.close()  # as Celery does after a task
+
+    drain = threading.Thread(target=drain_like_a_worker)
+    drain.start()
+    wait_until(lambda: sim.stats()["in_flight"] == 2, timeout=10, message="both calls in flight")
+    time.sleep(1.5)
+
+    taken_back = generation_sweep_stuck()
+    drain.join()
+
+    assert taken_back == 0
+    assert outcome["done"] == 2
+    rows = Response.objects.filter(contestant=contestant)
+    assert {(r.status, r.attempts) for r in rows} == {("done", 1)}
+    assert sim.stats()["requests_by_model"] == {contestant.model: 2}  # each asked once
+
+
+@pytest.mark.django_db(transaction=True)
 @override_settings(**FAST_LLM, LLM_MAX_ATTEMPTS=2)
 def test_429s_wait_their_retry_after_without_using_up_an_attempt(sim, eager):
     # Five 429s for every response, then an answer: more than the two attempts allowed.
@@ -183,3 +225,29 @@ def test_a_response_failing_past_its_retry_deadline_ends_failed_saying_so(sim, e
     for r in rows:
         assert "retry deadline" in r.last_error and "500 server error" in r.last_error
         assert 1 < r.attempts < 200
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"GENERATION_HEARTBEAT_SECONDS": "20"}, "GENERATION_HEARTBEAT_SECONDS (20) must be at most a third"),
+        ({"LLM_RETRY_DEADLINE_SECONDS": "3600"}, "CELERY_TASK_SOFT_TIME_LIMIT (1800) must be above"),
+    ],
+)
+def test_settings_that_would_take_back_live_work_or_cut_a_drain_short_are_refused_by_name(tmp_path, env, named):
+    # A heartbeat too slow for the takeback would hand a live drain's rows to a second one (and
+    # pay for them twice); a retry deadline past the task's time limit would kill the drain
+    # in the middle of its calls.
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import django, os; os.environ['DJANGO_SETTINGS_MODULE'] = 'evalsite.settings'; django.setup()",
+        ],
+        cwd=ROOT,
+        env={"PATH": "/usr/bin:/bin", "EVALSITE_VAR_DIR": str(tmp_path), **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode != 0 and named in result.stderr
