@@ -304,17 +304,17 @@ def chat_completion_with_retries(
                 raise
             if error.status != 429:
                 counted_failures += 1
+            tried = f"{attempt} attempt{'' if attempt == 1 else 's'}"
             if counted_failures >= policy.max_attempts:
                 raise LLMError(
-                    f"gave up after {attempt} attempts ({counted_failures} failed, 429s not counted): {error.message}",
+                    f"gave up after {tried} ({counted_failures} failed, 429s not counted): {error.message}",
                     retryable=False,
                     status=error.status,
                 ) from error
             delay = backoff_delay(attempt=attempt, policy=policy, error=error)
             if clock() + delay > deadline:
                 raise LLMError(
-                    f"gave up after {attempt} attempts in the {policy.deadline_seconds:g} s retry deadline: "
-                    f"{error.message}",
+                    f"gave up after {tried} in the {policy.deadline_seconds:g} s retry deadline: {error.message}",
                     retryable=False,
                     status=error.status,
                 ) from error
