@@ -10,6 +10,7 @@ from pathlib import Path
 
 import dj_database_url
 from csp.constants import NONE, SELF
+from django.core.exceptions import ImproperlyConfigured
 
 from .env import ImproperlyConfiguredEnv, env_bool, env_float, env_int, env_list, env_str
 from .private_files import private_dir, private_empty_file, write_private_file
@@ -250,9 +251,7 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 1800, minimum=1)
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 1860, minimum=1)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BEAT_SCHEDULE = {
-    "sweep-stuck-generation": {"task": "arena.tasks.generation_sweep_stuck", "schedule": 60.0},
-}
+# CELERY_BEAT_SCHEDULE is set with generation's settings below (its period is one of them).
 
 # --- Model API ------------------------------------------------------------------------------
 GLOBAL_API_BASE_URL = env_str("GLOBAL_API_BASE_URL", "https://global-apis.com/v1")
@@ -260,10 +259,10 @@ GLOBAL_API_KEY_ENV = "GLOBAL_API_KEY"
 # The local simulated OpenAI-compatible endpoint that `make run` serves when no key is set.
 SIMULATED_API_BASE_URL = env_str("SIMULATED_API_BASE_URL", "http://127.0.0.1:8001/v1")
 LLM_REQUEST_TIMEOUT = env_float("LLM_REQUEST_TIMEOUT", 120.0, minimum=0.1)
-LLM_MAX_ATTEMPTS = env_int("LLM_MAX_ATTEMPTS", 6, minimum=1)
+LLM_MAX_ATTEMPTS = env_int("LLM_MAX_ATTEMPTS", 50, minimum=1)
 LLM_BACKOFF_BASE = env_float("LLM_BACKOFF_BASE", 1.0, minimum=0.0)
 LLM_BACKOFF_MAX = env_float("LLM_BACKOFF_MAX", 60.0, minimum=0.0)
-GENERATION_STUCK_AFTER_SECONDS = env_int("GENERATION_STUCK_AFTER_SECONDS", 600, minimum=1)
+GENERATION_STUCK_AFTER_SECONDS = env_int("GENERATION_STUCK_AFTER_SECONDS", 30, minimum=1)
 # The shared limiter counts requests and tokens per endpoint over a sliding window of this
 # many seconds ("per minute" in production; tests shorten it to stay fast).
 RATE_LIMIT_WINDOW_SECONDS = env_float("RATE_LIMIT_WINDOW_SECONDS", 60.0, minimum=0.1)
@@ -293,6 +292,35 @@ else:
             "OPTIONS": {"MAX_ENTRIES": 2000},
         }
     }
+
+# --- Generation that survives restarts -----------------------------------------------------
+# A response is retried on transient errors (5xx, timeouts, connection errors, malformed
+# bodies, 429s) until this many seconds after its first attempt; LLM_MAX_ATTEMPTS (429s not
+# counted) is only a safety bound against a hot loop.
+LLM_RETRY_DEADLINE_SECONDS = env_float("LLM_RETRY_DEADLINE_SECONDS", 900.0, minimum=1.0)
+# A drain renews the heartbeat of its claimed rows and of its contestant's drain lease this
+# often, calls in flight or not; a heartbeat older than GENERATION_STUCK_AFTER_SECONDS means
+# the drain is dead: its rows are taken back and its contestant gets a fresh drain.
+GENERATION_HEARTBEAT_SECONDS = env_float("GENERATION_HEARTBEAT_SECONDS", 5.0, minimum=0.1)
+if GENERATION_HEARTBEAT_SECONDS * 3 > GENERATION_STUCK_AFTER_SECONDS:
+    # Two missed heartbeats (a busy database, a GIL-bound process) must not look like a death.
+    raise ImproperlyConfigured(
+        f"GENERATION_HEARTBEAT_SECONDS ({GENERATION_HEARTBEAT_SECONDS:g}) must be at most a third of "
+        f"GENERATION_STUCK_AFTER_SECONDS ({GENERATION_STUCK_AFTER_SECONDS})"
+    )
+# A drain out of time stops claiming but lets its calls finish, each within its retry
+# deadline: the task must still end before Celery's soft time limit interrupts it.
+_drain_longest = GENERATION_TASK_SECONDS + LLM_RETRY_DEADLINE_SECONDS + LLM_REQUEST_TIMEOUT
+if _drain_longest >= CELERY_TASK_SOFT_TIME_LIMIT:
+    raise ImproperlyConfigured(
+        f"CELERY_TASK_SOFT_TIME_LIMIT ({CELERY_TASK_SOFT_TIME_LIMIT}) must be above GENERATION_TASK_SECONDS + "
+        f"LLM_RETRY_DEADLINE_SECONDS + LLM_REQUEST_TIMEOUT ({_drain_longest:g})"
+    )
+# How often beat runs the sweep that takes back dead claims and starts missing drains.
+GENERATION_SWEEP_SECONDS = env_float("GENERATION_SWEEP_SECONDS", 15.0, minimum=1.0)
+CELERY_BEAT_SCHEDULE = {
+    "sweep-stuck-generation": {"task": "arena.tasks.generation_sweep_stuck", "schedule": GENERATION_SWEEP_SECONDS},
+}
 
 # --- Reviewing ------------------------------------------------------------------------------
 REVIEW_LEASE_MINUTES = env_int("REVIEW_LEASE_MINUTES", 30, minimum=1)
