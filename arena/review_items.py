@@ -1,17 +1,18 @@
 """THE blind boundary: the one place that turns an assignment into what a reviewer sees.
 
-`review_item_build` reads an allow-list of columns (prompt text, the two response texts, the
-campaign's name and guidelines) with one query and returns a plain `ReviewItem`. Reviewer-facing
+`review_item_build` reads an allow-list of columns (`_ITEM_FIELDS`: prompt text, the two response
+texts, the campaign's name and guidelines) with one query and returns a plain `ReviewItem`. Reviewer-facing
 code (API, views, templates) only ever gets a `ReviewItem`: never a Response, Contestant or
 Comparison object, so no label, model id, response id, cost or token count can leak by accident.
 Whether an item is a repeat check is not part of it either.
 """
 
-import json
 from dataclasses import dataclass
 
-from .db import hot_cursor
-from .models import Assignment, Campaign, Comparison, Prompt, Response, Vote
+from django.db.models import Count, F, OuterRef, Subquery
+from django.db.models.functions import Coalesce
+
+from .models import Assignment, Prompt, Response, Vote
 from .rendering import render_markdown
 from .selectors.reviewers import reviewer_progress
 
@@ -60,76 +61,70 @@ def _stored_html(model, pk: int, html: str, text: str) -> str:
     if html or not text:
         return html
     html = render_markdown(text)
-    with hot_cursor() as cursor:  # SQL: the ORM's UPDATE cost more CPU than rendering
-        cursor.execute(f"UPDATE {model._meta.db_table} SET html = %s WHERE id = %s AND html = ''", [html, pk])
+    model.objects.filter(pk=pk, html="").update(html=html)
     return html
 
 
-_A, _K, _C, _P, _R, _V = (m._meta.db_table for m in (Assignment, Campaign, Comparison, Prompt, Response, Vote))
+# The allow-list: the only columns a reviewer's item is built from.
+_SIDES = ("comparison__response_a", "comparison__response_b")
+_ITEM_FIELDS = (
+    *("token", "a_on_left", "campaign_id", "reviewer_id", "done"),
+    *("campaign__name", "campaign__guidelines", "campaign__votes_per_comparison", "campaign__created_at"),
+    *("comparison__prompt_id", "comparison__prompt__text", "comparison__prompt__messages", "comparison__prompt__html"),
+    *(f"{side}{column}" for side in _SIDES for column in ("", "__text", "__html")),
+)
 
 
-# Written as SQL because this is the hot path of review: the ORM spent about 2 ms of CPU building
-# this one statement, several times what the database needs to run it.
-# The reviewer's vote count is an index-only scan of their own counted votes (the partial index
-# vote_counted_by_reviewer): before it, a heap visit per vote they ever cast, growing through the
-# campaign. `+ 0` keeps the planner off the (campaign, counted, ...) index, which it combined
-# with stale statistics into a bitmap of every vote in the campaign (2 ms at 14k votes).
-def item_select(source: str, *, lead: str = "") -> str:
-    """The item's SELECT over `source` aliased `a`: the assignment table, or a CTE that returns
-    an assignment's token, a_on_left, campaign_id, reviewer_id and comparison_id (the claim on
-    PostgreSQL reads the item in the statement that creates the lease: one round trip fewer).
-    `lead` puts other columns of `a` first (e.g. "a.id, ")."""
-    return f"""
-SELECT {lead}a.token, a.a_on_left, a.campaign_id, a.reviewer_id,
-       (SELECT COUNT(*) FROM {_V} v WHERE v.reviewer_id = a.reviewer_id AND v.campaign_id + 0 = a.campaign_id
-        AND v.counted),
-       k.name, k.guidelines, k.votes_per_comparison, k.created_at,
-       p.id, p.text, p.messages, p.html, ra.id, ra.text, ra.html, rb.id, rb.text, rb.html
-FROM {source} a
-JOIN {_K} k ON k.id = a.campaign_id
-JOIN {_C} c ON c.id = a.comparison_id
-JOIN {_P} p ON p.id = c.prompt_id
-JOIN {_R} ra ON ra.id = c.response_a_id
-JOIN {_R} rb ON rb.id = c.response_b_id"""
+def _counted_votes_of_reviewer():
+    """The reviewer's counted votes in the assignment's campaign, counted in the item's query.
 
-
-_ITEM_SQL = item_select(_A) + "\nWHERE a.id = %s"
-
-
-def review_item_build(*, assignment: Assignment) -> ReviewItem:
-    """One query: the allow-listed columns, the stored HTML and the reviewer's vote count.
-
-    No query when the claim already read that row (`assignment.item_row`, `item_select`'s columns).
+    An index-only scan of their own entries (the partial index vote_counted_by_reviewer). The
+    campaign is compared as `campaign_id + 0` so that the planner stays off the (campaign,
+    counted, resolved) index, which it combined with stale statistics into a bitmap of every
+    vote in the campaign (2 ms at 14k votes).
     """
-    row = assignment.__dict__.get("item_row")
-    if row is None:
-        with hot_cursor() as cursor:
-            cursor.execute(_ITEM_SQL, [assignment.pk])
-            row = cursor.fetchone()
+    votes = (
+        Vote.objects.filter(reviewer_id=OuterRef("reviewer_id"), counted=True)
+        .alias(campaign_key=F("campaign_id") + 0)
+        .filter(campaign_key=OuterRef("campaign_id"))
+        .order_by()
+        .values("reviewer_id")
+        .annotate(n=Count("*"))
+        .values("n")
+    )
+    return Coalesce(Subquery(votes), 0)
+
+
+def review_item_build(*, assignment_id: int) -> ReviewItem:
+    """The item of this assignment as its reviewer sees it: one query for the allow-listed
+    columns and the reviewer's vote count, and the stored HTML (rendered on first view)."""
+    items = Assignment.objects.filter(pk=assignment_id).annotate(done=_counted_votes_of_reviewer())
+    row = items.values(*_ITEM_FIELDS).first()
     if row is None:
         raise Assignment.DoesNotExist
-    (token, a_on_left, campaign_id, reviewer_id, done, name, guidelines, k, created) = row[:9]
-    prompt_id, prompt_text, messages, prompt_html = row[9:13]
-    if isinstance(messages, str):  # JSON comes back as text to a raw cursor
-        messages = json.loads(messages)
-    if isinstance(created, str):
-        created = Campaign._meta.get_field("created_at").to_python(created)
-    prompt = Prompt(text=prompt_text, messages=messages).display_text
+    prompt = Prompt(text=row["comparison__prompt__text"], messages=row["comparison__prompt__messages"]).display_text
     sides = [
-        (row[14], _stored_html(Response, row[13], row[15], row[14])),
-        (row[17], _stored_html(Response, row[16], row[18], row[17])),
+        (row[f"{side}__text"], _stored_html(Response, row[side], row[f"{side}__html"], row[f"{side}__text"]))
+        for side in _SIDES
     ]
-    (left, left_html), (right, right_html) = sides if a_on_left else sides[::-1]
+    (left, left_html), (right, right_html) = sides if row["a_on_left"] else sides[::-1]
+    progress = reviewer_progress(
+        campaign_id=row["campaign_id"],
+        reviewer_id=row["reviewer_id"],
+        k=row["campaign__votes_per_comparison"],
+        created=row["campaign__created_at"],
+        done=row["done"],
+    )
     return ReviewItem(
-        token=token,
-        campaign_id=campaign_id,
-        campaign_name=name,
+        token=row["token"],
+        campaign_id=row["campaign_id"],
+        campaign_name=row["campaign__name"],
         prompt=prompt,
         left=left,
         right=right,
-        guidelines=guidelines,
-        progress=reviewer_progress(campaign_id=campaign_id, reviewer=reviewer_id, k=k, created=created, done=done),
-        prompt_html=_stored_html(Prompt, prompt_id, prompt_html, prompt),
+        guidelines=row["campaign__guidelines"],
+        progress=progress,
+        prompt_html=_stored_html(Prompt, row["comparison__prompt_id"], row["comparison__prompt__html"], prompt),
         left_html=left_html,
         right_html=right_html,
     )

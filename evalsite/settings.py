@@ -86,14 +86,6 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Tests that run a real worker process need a test database on disk that both can open.
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-db.sqlite3")}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
-DB_IS_POSTGRES = DATABASES["default"]["ENGINE"].startswith("django.db.backends.postgresql")
-if DB_IS_POSTGRES:
-    # The review hot path's SQL runs on server-binding cursors (`arena.db.hot_cursor`), which
-    # psycopg prepares after this many runs per connection, so PostgreSQL stops re-planning
-    # them; the ORM's client-binding cursors never prepare. 0 turns it off (needed behind a
-    # transaction-pooling PgBouncer older than 1.21).
-    _prepare = env_int("DB_PREPARE_THRESHOLD", 5, minimum=0)
-    DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = _prepare or None
 
 # --- Auth, i18n, static ---------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
@@ -115,10 +107,6 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
 WHITENOISE_USE_FINDERS = True
-# Django's database sessions and ModelBackend, with their per-request reads on prepared
-# statements on PostgreSQL (arena/sessions.py): the browser UI's path of next + vote.
-SESSION_ENGINE = "arena.sessions"
-AUTHENTICATION_BACKENDS = ["arena.sessions.UserBackend"]
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", False)
 CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", False)
@@ -128,7 +116,7 @@ X_FRAME_OPTIONS = "DENY"
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",
-        "arena.api.auth.TokenAuthentication",  # DRF's rules, one SQL lookup
+        "rest_framework.authentication.TokenAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -212,6 +200,9 @@ else:
             "OPTIONS": {"MAX_ENTRIES": 2000},
         }
     }
+# Django's sessions: database rows, read through the Redis cache when there is one (`cached_db`
+# writes through to the database, so losing Redis logs nobody out); without Redis, the database.
+SESSION_ENGINE = "django.contrib.sessions.backends.cached_db" if REDIS_URL else "django.contrib.sessions.backends.db"
 
 # --- Reviewing ------------------------------------------------------------------------------
 REVIEW_LEASE_MINUTES = env_int("REVIEW_LEASE_MINUTES", 30, minimum=1)
