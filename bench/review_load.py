@@ -2,7 +2,8 @@
 
     .venv/bin/python bench/review_load.py            # 100,000 comparisons vs a 1,000 baseline
     .venv/bin/python bench/review_load.py --comparisons 20000 --seconds 8 --rates 100,200 --skip-baseline
-    .venv/bin/python bench/review_load.py --app-root /path/to/older/checkout   # before/after
+    .venv/bin/python bench/review_load.py --app-root /path/to/older/checkout   # another checkout
+    .venv/bin/python bench/review_load.py --versus /path/to/older/checkout     # both, and the ratio
 
 It creates (and drops at the start) its own database (`review_bench`, or BENCH_DB_NAME) on the
 PostgreSQL of BENCH_PG_URL (default postgres://postgres@127.0.0.1:5432), seeds two open campaigns
@@ -15,6 +16,11 @@ rates of `--rates` (votes/s over all reviewers, Poisson arrivals), each `--secon
 prints p50/p95/p99 per request, votes/s served, the highest offered rate with p99 < 50 ms, the
 result at 200 votes/s and the big/baseline ratios. Bounded in time; talks to 127.0.0.1 only;
 stops the gunicorn it started.
+
+`--versus ROOT` measures two checkouts in one invocation: this bench runs itself once for
+`--app-root` (this checkout by default) and once for ROOT, each on a freshly seeded database with
+the same options, one after the other on the same machine, and prints the ratio of the first to
+the second (votes/s closed loop, and p99 at each offered rate) beside the figures.
 """
 
 import argparse
@@ -512,10 +518,17 @@ def main():
         default=[],
         help="extra gunicorn option, e.g. --gunicorn-arg=--http-parser=python",
     )
+    parser.add_argument("--versus", help="also measure this checkout, and print the ratio of --app-root to it")
+    parser.add_argument("--json-out", help="write the results as JSON to this file too")
     args = parser.parse_args()
+    if args.versus:
+        return compare(args)
     rates = [float(r) for r in args.rates.split(",") if r]
     app_root = Path(args.app_root).resolve()
     sys.path.insert(0, str(app_root))
+    # Celery (loaded with the settings) puts the working directory first on sys.path: run from
+    # the measured checkout, or its settings would be read with another checkout's `arena`.
+    os.chdir(app_root)
 
     server = os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432").rstrip("/")
     assert urlparse(server).hostname in ("127.0.0.1", "localhost"), "loopback only"
@@ -621,12 +634,53 @@ def main():
                     f"p99 x{g['all_p99'] / b['all_p99']:.2f}, votes/s x{g['votes_per_s'] / b['votes_per_s']:.2f}"
                 )
         print(json.dumps(results))
+        if args.json_out:
+            Path(args.json_out).write_text(json.dumps({"app_root": str(app_root), "results": results}))
     finally:
         os.killpg(gunicorn.pid, signal.SIGTERM)
         try:
             gunicorn.wait(timeout=20)
         except subprocess.TimeoutExpired:
             os.killpg(gunicorn.pid, signal.SIGKILL)
+
+
+def compare(args) -> None:
+    """Run this bench on `--app-root` and on `--versus`, one after the other, and print the
+    ratio of the first to the second. Each run is a process of its own (Django is set up once
+    per process, from the checkout it measures)."""
+    import tempfile
+
+    forwarded = []
+    skip = False
+    for arg in sys.argv[1:]:  # every option but --versus, --app-root and --json-out
+        if skip:
+            skip = False
+            continue
+        name = arg.split("=", 1)[0]
+        if name in ("--versus", "--app-root", "--json-out"):
+            skip = "=" not in arg
+            continue
+        forwarded.append(arg)
+    roots = [str(Path(args.app_root).resolve()), str(Path(args.versus).resolve())]
+    runs = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for i, root in enumerate(roots):
+            out = Path(tmp) / f"run{i}.json"
+            command = [sys.executable, __file__, *forwarded, "--app-root", root, "--json-out", str(out)]
+            subprocess.run(command, check=True)
+            runs.append(json.loads(out.read_text())["results"]["big"])
+    new, old = runs
+    print(f"ratio {roots[0]} / {roots[1]} (big campaign):")
+    for n, o in zip(new, old, strict=True):
+        mode = f"offered {n['offered_votes_per_s']:g}" if n["offered_votes_per_s"] else "closed loop"
+        print(
+            f"  {mode:14} votes/s {n['votes_per_s']} vs {o['votes_per_s']} "
+            f"(x{n['votes_per_s'] / o['votes_per_s']:.2f}), "
+            f"all p99 {n['all_p99']} vs {o['all_p99']} ms (x{n['all_p99'] / o['all_p99']:.2f})",
+            flush=True,
+        )
+    if args.json_out:
+        Path(args.json_out).write_text(json.dumps({"roots": roots, "results": runs}))
 
 
 if __name__ == "__main__":
