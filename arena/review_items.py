@@ -1,6 +1,6 @@
 """THE blind boundary: the one place that turns an assignment into what a reviewer sees.
 
-`review_item_build` reads an allow-list of columns (`_ITEM_FIELDS`: prompt text, the two response
+`review_item_build` reads an allow-list of columns (`_ITEM_SQL`: prompt text, the two response
 texts, the campaign's name and guidelines) with one query and returns a plain `ReviewItem`. Reviewer-facing
 code (API, views, templates) only ever gets a `ReviewItem`: never a Response, Contestant or
 Comparison object, so no label, model id, response id, cost or token count can leak by accident.
@@ -9,10 +9,9 @@ Whether an item is a repeat check is not part of it either.
 
 from dataclasses import dataclass
 
-from django.db.models import Count, F, OuterRef, Subquery
-from django.db.models.functions import Coalesce
-
-from .models import Assignment, Prompt, Response, Vote
+from .models import Assignment, Campaign, Comparison, Prompt, Response, Vote
+from .raw_sql import Names, fetch_one
+from .raw_sql import from_db as _from_db
 from .rendering import render_markdown
 from .selectors.reviewers import reviewer_progress
 
@@ -65,66 +64,59 @@ def _stored_html(model, pk: int, html: str, text: str) -> str:
     return html
 
 
-# The allow-list: the only columns a reviewer's item is built from.
-_SIDES = ("comparison__response_a", "comparison__response_b")
-_ITEM_FIELDS = (
-    *("token", "a_on_left", "campaign_id", "reviewer_id", "done"),
-    *("campaign__name", "campaign__guidelines", "campaign__votes_per_comparison", "campaign__created_at"),
-    *("comparison__prompt_id", "comparison__prompt__text", "comparison__prompt__messages", "comparison__prompt__html"),
-    *(f"{side}{column}" for side in _SIDES for column in ("", "__text", "__html")),
-)
-
-
-def _counted_votes_of_reviewer():
-    """The reviewer's counted votes in the assignment's campaign, counted in the item's query.
-
-    An index-only scan of their own entries (the partial index vote_counted_by_reviewer). The
-    campaign is compared as `campaign_id + 0` so that the planner stays off the (campaign,
-    counted, resolved) index, which it combined with stale statistics into a bitmap of every
-    vote in the campaign (2 ms at 14k votes).
-    """
-    votes = (
-        Vote.objects.filter(reviewer_id=OuterRef("reviewer_id"), counted=True)
-        .alias(campaign_key=F("campaign_id") + 0)
-        .filter(campaign_key=OuterRef("campaign_id"))
-        .order_by()
-        .values("reviewer_id")
-        .annotate(n=Count("*"))
-        .values("n")
-    )
-    return Coalesce(Subquery(votes), 0)
+_A, _K, _C, _P, _R, _V = (Names(m) for m in (Assignment, Campaign, Comparison, Prompt, Response, Vote))
+# The allow-list: the only columns a reviewer's item is built from. SQL, not the ORM: see
+# arena/raw_sql.py. The reviewer's vote count is an index-only scan of their own counted votes
+# (the partial index vote_counted_by_reviewer); `+ 0` keeps the planner off the (campaign,
+# counted, resolved) index, which it combined with stale statistics into a bitmap of every vote
+# in the campaign (2 ms at 14k votes).
+_ITEM_SQL = f"""
+SELECT a.{_A.token}, a.{_A.a_on_left}, a.{_A.campaign}, a.{_A.reviewer},
+       (SELECT COUNT(*) FROM {_V} v WHERE v.{_V.reviewer} = a.{_A.reviewer}
+        AND v.{_V.campaign} + 0 = a.{_A.campaign} AND v.{_V.counted}),
+       k.{_K.name}, k.{_K.guidelines}, k.{_K.votes_per_comparison}, k.{_K.created_at},
+       p.{_P.id}, p.{_P.text}, p.{_P.messages}, p.{_P.html},
+       ra.{_R.id}, ra.{_R.text}, ra.{_R.html}, rb.{_R.id}, rb.{_R.text}, rb.{_R.html}
+FROM {_A} a
+JOIN {_K} k ON k.{_K.id} = a.{_A.campaign}
+JOIN {_C} c ON c.{_C.id} = a.{_A.comparison}
+JOIN {_P} p ON p.{_P.id} = c.{_C.prompt}
+JOIN {_R} ra ON ra.{_R.id} = c.{_C.response_a}
+JOIN {_R} rb ON rb.{_R.id} = c.{_C.response_b}
+WHERE a.{_A.id} = %s"""
 
 
 def review_item_build(*, assignment_id: int) -> ReviewItem:
     """The item of this assignment as its reviewer sees it: one query for the allow-listed
     columns and the reviewer's vote count, and the stored HTML (rendered on first view)."""
-    items = Assignment.objects.filter(pk=assignment_id).annotate(done=_counted_votes_of_reviewer())
-    row = items.values(*_ITEM_FIELDS).first()
+    row = fetch_one(_ITEM_SQL, [assignment_id])
     if row is None:
         raise Assignment.DoesNotExist
-    prompt = Prompt(text=row["comparison__prompt__text"], messages=row["comparison__prompt__messages"]).display_text
+    token, a_on_left, campaign_id, reviewer_id, done, name, guidelines, k, created = row[:9]
+    prompt_id, prompt_text, messages, prompt_html = row[9:13]
+    prompt = Prompt(text=prompt_text, messages=_from_db(Prompt, "messages", messages)).display_text
     sides = [
-        (row[f"{side}__text"], _stored_html(Response, row[side], row[f"{side}__html"], row[f"{side}__text"]))
-        for side in _SIDES
+        (row[14], _stored_html(Response, row[13], row[15], row[14])),
+        (row[17], _stored_html(Response, row[16], row[18], row[17])),
     ]
-    (left, left_html), (right, right_html) = sides if row["a_on_left"] else sides[::-1]
+    (left, left_html), (right, right_html) = sides if a_on_left else sides[::-1]
     progress = reviewer_progress(
-        campaign_id=row["campaign_id"],
-        reviewer_id=row["reviewer_id"],
-        k=row["campaign__votes_per_comparison"],
-        created=row["campaign__created_at"],
-        done=row["done"],
+        campaign_id=campaign_id,
+        reviewer_id=reviewer_id,
+        k=k,
+        created=_from_db(Campaign, "created_at", created),
+        done=done,
     )
     return ReviewItem(
-        token=row["token"],
-        campaign_id=row["campaign_id"],
-        campaign_name=row["campaign__name"],
+        token=token,
+        campaign_id=campaign_id,
+        campaign_name=name,
         prompt=prompt,
         left=left,
         right=right,
-        guidelines=row["campaign__guidelines"],
+        guidelines=guidelines,
         progress=progress,
-        prompt_html=_stored_html(Prompt, row["comparison__prompt_id"], row["comparison__prompt__html"], prompt),
+        prompt_html=_stored_html(Prompt, prompt_id, prompt_html, prompt),
         left_html=left_html,
         right_html=right_html,
     )

@@ -18,9 +18,9 @@ result at 200 votes/s and the big/baseline ratios. Bounded in time; talks to 127
 stops the gunicorn it started.
 
 `--versus ROOT` measures two checkouts in one invocation: this bench runs itself once for
-`--app-root` (this checkout by default) and once for ROOT, each on a freshly seeded database with
-the same options, one after the other on the same machine, and prints the ratio of the first to
-the second (votes/s closed loop, and p99 at each offered rate) beside the figures.
+`--app-root` (this checkout by default) and once for ROOT, each on a copy of the same seeded
+database with the same options, one after the other on the same machine, and prints the ratio
+of the first to the second (votes/s closed loop, and p99 at each offered rate) beside the figures.
 """
 
 import argparse
@@ -58,13 +58,27 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def recreate_database(server_url: str, name: str) -> str:
+def recreate_database(server_url: str, name: str, *, template: str | None = None) -> str:
     import psycopg
 
     with psycopg.connect(f"{server_url}/postgres", autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
+        conn.execute(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
     return f"{server_url}/{name}"
+
+
+def drop_database(server_url: str, name: str) -> None:
+    import psycopg
+
+    with psycopg.connect(f"{server_url}/postgres", autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def database_exists(server_url: str, name: str) -> bool:
+    import psycopg
+
+    with psycopg.connect(f"{server_url}/postgres", autocommit=True) as conn:
+        return conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone() is not None
 
 
 # A realistic answer (about 1 KB of markdown: list, table, code block, quote), so the bench pays
@@ -148,7 +162,6 @@ def seed(*, comparisons: int, baseline: int, reviewers: int) -> dict:
     User.objects.bulk_create(users)
     users = list(User.objects.filter(username__startswith="bench").order_by("username"))
     tokens = [Token.objects.create(user=u).key for u in users]
-    sessions = [logged_in_session(u) for u in users]
     ids = {}
     for label, size in (("baseline", baseline), ("big", comparisons)):
         started = time.monotonic()
@@ -188,7 +201,22 @@ def seed(*, comparisons: int, baseline: int, reviewers: int) -> dict:
         cursor.execute("VACUUM ANALYZE")
         cursor.execute("CHECKPOINT")
     connection.close()
-    return {"campaigns": ids, "tokens": tokens, "sessions": sessions}
+    return {"campaigns": ids, "tokens": tokens}
+
+
+def log_in_reviewers() -> list[str]:
+    """A session for each bench reviewer, made by the measured checkout's own SESSION_ENGINE and
+    authentication backend (a copied seed may come from another checkout)."""
+    import django
+
+    django.setup()
+    from django.contrib.auth import get_user_model
+    from django.db import connection
+
+    users = list(get_user_model().objects.filter(username__startswith="bench").order_by("username"))
+    sessions = [logged_in_session(u) for u in users]
+    connection.close()
+    return sessions
 
 
 def logged_in_session(user) -> str:
@@ -520,6 +548,7 @@ def main():
     )
     parser.add_argument("--versus", help="also measure this checkout, and print the ratio of --app-root to it")
     parser.add_argument("--json-out", help="write the results as JSON to this file too")
+    parser.add_argument("--reuse-seed", action="store_true", help="copy the database an earlier run seeded")
     args = parser.parse_args()
     if args.versus:
         return compare(args)
@@ -533,7 +562,14 @@ def main():
     server = os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432").rstrip("/")
     assert urlparse(server).hostname in ("127.0.0.1", "localhost"), "loopback only"
     var_dir = Path(os.environ.get("BENCH_VAR_DIR", "/tmp/review-bench-var"))
-    db_url = recreate_database(server, os.environ.get("BENCH_DB_NAME", "review_bench"))
+    db_name = os.environ.get("BENCH_DB_NAME", "review_bench")
+    # --reuse-seed: the seeded database is kept as a template (`<name>_seed`, with the seed's
+    # tokens and sessions beside it) and the next run copies it instead of seeding again; both
+    # checkouts of a --versus run then start from the same rows (their schemas are the same).
+    seed_db = f"{db_name}_seed"
+    seed_file = var_dir / f"{seed_db}-{args.comparisons}-{args.baseline}-{args.reviewers}.json"
+    reuse = args.reuse_seed and seed_file.exists() and database_exists(server, seed_db)
+    db_url = recreate_database(server, db_name, template=seed_db if reuse else None)
     env = {
         **os.environ,
         "DATABASE_URL": db_url,
@@ -546,7 +582,17 @@ def main():
     }
     os.environ.update(env)
     calibration = cpu_calibration()
-    data = seed(comparisons=args.comparisons, baseline=args.baseline, reviewers=args.reviewers)
+    if reuse:
+        data = json.loads(seed_file.read_text())
+        print(f"seed copied from {seed_db}", flush=True)
+    else:
+        data = seed(comparisons=args.comparisons, baseline=args.baseline, reviewers=args.reviewers)
+        if args.reuse_seed:
+            recreate_database(server, seed_db, template=db_name)
+            var_dir.mkdir(parents=True, exist_ok=True)
+            seed_file.write_text(json.dumps(data))
+    if args.auth == "session":
+        data["sessions"] = log_in_reviewers()
 
     port = free_port()
     gunicorn = subprocess.Popen(
@@ -662,6 +708,12 @@ def compare(args) -> None:
             continue
         forwarded.append(arg)
     roots = [str(Path(args.app_root).resolve()), str(Path(args.versus).resolve())]
+    # The first run seeds afresh and keeps the seed; the second copies it.
+    server = os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432").rstrip("/")
+    assert urlparse(server).hostname in ("127.0.0.1", "localhost"), "loopback only"
+    drop_database(server, os.environ.get("BENCH_DB_NAME", "review_bench") + "_seed")
+    if "--reuse-seed" not in forwarded:
+        forwarded.append("--reuse-seed")
     runs = []
     with tempfile.TemporaryDirectory() as tmp:
         for i, root in enumerate(roots):

@@ -38,11 +38,12 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Case, Exists, F, OuterRef, Subquery, Value, When
+from django.db.models import Case, Exists, F, OuterRef, Value, When
 from django.utils import timezone
 
 from ..errors import Conflict, NotFound, ValidationFailed
 from ..models import Assignment, Campaign, CampaignReviewer, Comparison
+from ..raw_sql import Names, db_datetime, fetch_one, row_lock
 
 EXPIRY_BATCH = 100
 # Lazy expiry runs at most this often per process and campaign (settings may override it; the
@@ -192,30 +193,65 @@ def _repeat_due(membership: CampaignReviewer) -> bool:
     return membership.repeats_served < int(membership.normal_served * share)
 
 
+_A, _C, _M, _K = Names(Assignment), Names(Comparison), Names(CampaignReviewer), Names(Campaign)
+# SQL, not the ORM: see arena/raw_sql.py. The newest unexpired lease is a subquery of the lock,
+# so "do they hold a lease already" costs no statement of its own.
+_MEMBERSHIP_SQL = f"""
+SELECT m.{_M.id}, m.{_M.excluded}, m.{_M.last_prompt}, m.{_M.normal_served}, m.{_M.repeats_served},
+       k.{_K.status}, k.{_K.votes_per_comparison},
+       (SELECT a.{_A.id} FROM {_A} a
+        WHERE a.{_A.campaign} = m.{_M.campaign} AND a.{_A.reviewer} = m.{_M.user}
+          AND a.{_A.status} = %s AND a.{_A.lease_expires_at} > %s
+        ORDER BY a.{_A.leased_at} DESC LIMIT 1)
+FROM {_M} m JOIN {_K} k ON k.{_K.id} = m.{_M.campaign}
+WHERE m.{_M.campaign} = %s AND m.{_M.user} = %s
+"""
+
+
 def _membership_locked(*, campaign_id: int, reviewer_id: int, now) -> CampaignReviewer | None:
     """The reviewer's membership row, locked, with its campaign and `current_id`: the id of the
     newest unexpired lease they hold in it, or None. One statement.
 
-    Only the membership row is locked (`of=("self",)`): locking the campaign row too would
-    queue every reviewer of the campaign behind each other.
+    Only the membership row is locked: locking the campaign row too would queue every reviewer
+    of the campaign behind each other.
     """
-    current = Assignment.objects.filter(
-        campaign_id=OuterRef("campaign_id"),
-        reviewer_id=OuterRef("user_id"),
-        status=Assignment.Status.LEASED,
-        lease_expires_at__gt=now,
-    ).order_by("-leased_at")
-    return (
-        CampaignReviewer.objects.select_for_update(of=("self",))
-        .select_related("campaign")
-        .only(
-            *("id", "campaign", "user_id", "excluded", "last_prompt_id", "normal_served", "repeats_served"),
-            *("campaign__status", "campaign__votes_per_comparison"),
-        )
-        .annotate(current_id=Subquery(current.values("id")[:1]))
-        .filter(campaign_id=campaign_id, user_id=reviewer_id)
-        .first()
+    row = fetch_one(
+        _MEMBERSHIP_SQL + row_lock(of="m"),
+        [Assignment.Status.LEASED.value, db_datetime(now), campaign_id, reviewer_id],
     )
+    if row is None:
+        return None
+    membership_id, excluded, last_prompt_id, normal_served, repeats_served, status, k, current_id = row
+    membership = CampaignReviewer(
+        id=membership_id,
+        campaign_id=campaign_id,
+        user_id=reviewer_id,
+        excluded=bool(excluded),
+        last_prompt_id=last_prompt_id,
+        normal_served=normal_served,
+        repeats_served=repeats_served,
+    )
+    membership.campaign = Campaign(id=campaign_id, status=status, votes_per_comparison=k)
+    membership.current_id = current_id
+    return membership
+
+
+# The pick walks the (campaign, excluded, active_assignments, order_key) index in order and stops
+# at the first comparison free for this reviewer. `OFFSET 0` keeps the NOT EXISTS a per-row probe
+# of the unique index (comparison, reviewer): without it PostgreSQL may turn it into an anti-join
+# that reads every assignment the reviewer ever had, which grows with the campaign.
+_PICK_SQL = f"""
+SELECT c.{_C.id}, c.{_C.prompt}, c.{_C.active_assignments}, c.{_C.a_left_count},
+       EXISTS (SELECT 1 FROM {_A} h WHERE h.{_A.comparison} = c.{_C.id} AND h.{_A.reviewer} = %s
+               AND h.{_A.kind} = %s AND h.{_A.status} = %s)
+FROM {_C} c
+WHERE c.{_C.campaign} = %s AND NOT c.{_C.excluded} AND c.{_C.active_assignments} < %s AND c.{_C.prompt} <> %s
+  AND NOT EXISTS (SELECT 1 FROM {_A} h WHERE h.{_A.comparison} = c.{_C.id} AND h.{_A.reviewer} = %s
+                  AND h.{_A.kind} = %s AND h.{_A.status} <> %s LIMIT 1 OFFSET 0)
+  {{passed}}
+ORDER BY c.{_C.active_assignments}, c.{_C.order_key}
+LIMIT 1
+"""
 
 
 def _pick_normal(*, campaign_id: int, reviewer_id: int, k: int, avoid_prompt_id, passed: list[int]):
@@ -225,25 +261,13 @@ def _pick_normal(*, campaign_id: int, reviewer_id: int, k: int, avoid_prompt_id,
     again; one whose lease expired on them may be (they just walked away from it). Rows another
     transaction is claiming are skipped (PostgreSQL), not waited for, and so are the `passed` ids.
     """
-    own_normal = Assignment.objects.filter(
-        comparison_id=OuterRef("pk"), reviewer_id=reviewer_id, kind=Assignment.Kind.NORMAL
-    )
-    # "Held" is a scalar subquery (`(SELECT id ... LIMIT 1) IS NULL`), not NOT EXISTS: PostgreSQL
-    # may turn a NOT EXISTS into an anti-join that reads every assignment the reviewer ever had,
-    # which grows with the campaign. A scalar subquery stays a per-row probe of the unique index
-    # (comparison, reviewer), so the walk down the (campaign, excluded, active_assignments,
-    # order_key) index stops at the first free comparison.
-    candidates = (
-        Comparison.objects.alias(held=Subquery(own_normal.exclude(status=Assignment.Status.EXPIRED).values("id")[:1]))
-        .filter(campaign_id=campaign_id, excluded=False, active_assignments__lt=k, held__isnull=True)
-        .exclude(pk__in=passed)
-        .annotate(own_expired=Exists(own_normal.filter(status=Assignment.Status.EXPIRED)))
-        .order_by("active_assignments", "order_key")
-        .select_for_update(skip_locked=True, of=("self",))
-    )
-    if avoid_prompt_id is not None:
-        candidates = candidates.exclude(prompt_id=avoid_prompt_id)
-    return candidates.values_list("id", "prompt_id", "active_assignments", "a_left_count", "own_expired").first()
+    normal, expired = Assignment.Kind.NORMAL.value, Assignment.Status.EXPIRED.value
+    passed_sql = f"AND c.{_C.id} NOT IN ({', '.join(['%s'] * len(passed))})" if passed else ""
+    sql = _PICK_SQL.format(passed=passed_sql) + row_lock(of="c", skip_locked=True)
+    avoid = avoid_prompt_id if avoid_prompt_id is not None else -1
+    params = [reviewer_id, normal, expired, campaign_id, k, avoid, reviewer_id, normal, expired, *passed]
+    row = fetch_one(sql, params)
+    return None if row is None else (*row[:4], bool(row[4]))
 
 
 def _claim_normal(*, membership: CampaignReviewer, now) -> Assignment | None:

@@ -10,11 +10,12 @@ import math
 from decimal import ROUND_HALF_UP, Decimal
 
 from django.db import transaction
-from django.db.models import Exists, F, OuterRef
+from django.db.models import F
 from django.utils import timezone
 
 from ..errors import Conflict, Forbidden, NotFound, ValidationFailed
 from ..models import Assignment, Campaign, CampaignReviewer, Comparison, Vote
+from ..raw_sql import Names, fetch_one, from_db, row_lock
 from .assignment import slot_retake
 
 COMMENT_MAX = 5000
@@ -60,23 +61,33 @@ def time_on_task(*, leased_at, now, client_seconds) -> float:
     return float(_round_ms(server))
 
 
+_A, _K, _M = Names(Assignment), Names(Campaign), Names(CampaignReviewer)
+# SQL, not the ORM: see arena/raw_sql.py.
+_LOCK_SQL = f"""
+SELECT a.{_A.id}, a.{_A.status}, a.{_A.kind}, a.{_A.a_on_left}, a.{_A.comparison}, a.{_A.leased_at},
+       a.{_A.campaign}, k.{_K.status}, k.{_K.votes_per_comparison}, k.{_K.min_seconds_per_vote},
+       EXISTS (SELECT 1 FROM {_M} m WHERE m.{_M.campaign} = a.{_A.campaign} AND m.{_M.user} = a.{_A.reviewer}
+               AND NOT m.{_M.excluded})
+FROM {_A} a JOIN {_K} k ON k.{_K.id} = a.{_A.campaign}
+WHERE a.{_A.token} = %s AND a.{_A.reviewer} = %s
+"""
+_LOCKED_FIELDS = (
+    *("id", "status", "kind", "a_on_left", "comparison_id", "leased_at", "campaign_id"),
+    *("campaign_status", "k", "min_seconds", "member"),
+)
+
+
 def _assignment_locked(*, token: str, reviewer_id: int) -> dict | None:
     """The reviewer's assignment with this token, locked, with what the checks need: its
     campaign's status, k and minimum time, and whether the voter is an included member. One
     statement; only the assignment row is locked."""
-    included = CampaignReviewer.objects.filter(
-        campaign_id=OuterRef("campaign_id"), user_id=OuterRef("reviewer_id"), excluded=False
-    )
-    return (
-        Assignment.objects.select_for_update(of=("self",))
-        .filter(token=token, reviewer_id=reviewer_id)
-        .annotate(member=Exists(included))
-        .values(
-            *("id", "status", "kind", "a_on_left", "comparison_id", "leased_at", "campaign_id", "member"),
-            *("campaign__status", "campaign__votes_per_comparison", "campaign__min_seconds_per_vote"),
-        )
-        .first()
-    )
+    row = fetch_one(_LOCK_SQL + row_lock(of="a"), [token, reviewer_id])
+    if row is None:
+        return None
+    assignment = dict(zip(_LOCKED_FIELDS, row, strict=True))
+    assignment["a_on_left"] = bool(assignment["a_on_left"])  # SQLite gives 0/1 to a plain cursor
+    assignment["leased_at"] = from_db(Assignment, "leased_at", assignment["leased_at"])
+    return assignment
 
 
 def vote_submit(
@@ -105,14 +116,14 @@ def vote_submit(
             raise Conflict("you already voted differently on this item")
         if status in (Assignment.Status.SKIPPED, Assignment.Status.FLAGGED):
             raise Conflict(f"this item was {status}; it can no longer be voted on")
-        if assignment["campaign__status"] != Campaign.Status.OPEN:
+        if assignment["campaign_status"] != Campaign.Status.OPEN:
             raise Conflict("this campaign is not open for review")
         if not assignment["member"]:
             raise Forbidden("you are not a reviewer of this campaign")
         comparison_id, a_on_left, k = (
             assignment["comparison_id"],
             assignment["a_on_left"],
-            assignment["campaign__votes_per_comparison"],
+            assignment["k"],
         )
         counted = assignment["kind"] == Assignment.Kind.NORMAL
         if counted:
@@ -142,6 +153,6 @@ def vote_submit(
             counted=counted,
             comment=comment,
             seconds_on_task=seconds,
-            too_fast=seconds < assignment["campaign__min_seconds_per_vote"],
+            too_fast=seconds < assignment["min_seconds"],
         )
     return vote, True
