@@ -274,7 +274,9 @@ def test_queries_per_next_and_per_vote_do_not_grow_with_campaign_size():
                 take_and_vote(campaign, user)
         reviewer = users[3]
         holder = {}
-        next_q = _queries(lambda: holder.update(a=assignment_next_for_reviewer(campaign_id=campaign.id, reviewer_id=reviewer.id)))
+        next_q = _queries(
+            lambda: holder.update(a=assignment_next_for_reviewer(campaign_id=campaign.id, reviewer_id=reviewer.id))
+        )
         vote_q = _queries(lambda: vote_submit(token=holder["a"].token, reviewer_id=reviewer.id, choice="tie"))
         return next_q, vote_q
 
