@@ -104,14 +104,6 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Tests that run a real worker process need a test database on disk that both can open.
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-db.sqlite3")}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
-DB_IS_POSTGRES = DATABASES["default"]["ENGINE"].startswith("django.db.backends.postgresql")
-if DB_IS_POSTGRES:
-    # The review hot path's SQL runs on server-binding cursors (`arena.db.hot_cursor`), which
-    # psycopg prepares after this many runs per connection, so PostgreSQL stops re-planning
-    # them; the ORM's client-binding cursors never prepare. 0 turns it off (needed behind a
-    # transaction-pooling PgBouncer older than 1.21).
-    _prepare = env_int("DB_PREPARE_THRESHOLD", 5, minimum=0)
-    DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = _prepare or None
 
 # --- Auth, i18n, static ---------------------------------------------------------------------
 # Django's four validators: "password" (common) or "12345678" (numeric) are refused on every
@@ -138,10 +130,6 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
 WHITENOISE_USE_FINDERS = True
-# Django's database sessions and ModelBackend, with their per-request reads on prepared
-# statements on PostgreSQL (arena/sessions.py): the browser UI's path of next + vote.
-SESSION_ENGINE = "arena.sessions"
-AUTHENTICATION_BACKENDS = ["arena.sessions.UserBackend"]
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", False)
 CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", False)
@@ -153,7 +141,7 @@ X_FRAME_OPTIONS = "DENY"
 # is refused, even with the right password, until the cool-off has passed with no new attempt
 # (an attempt during the lockout starts the cool-off again). Counting the pair, not the address
 # alone, keeps one mistyping reviewer from locking out a whole office behind one NAT address.
-AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", *AUTHENTICATION_BACKENDS]
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
 AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1)
 AXES_COOLOFF_TIME = timedelta(seconds=env_float("LOGIN_COOLOFF_SECONDS", 15 * 60, minimum=1))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
@@ -292,6 +280,9 @@ else:
             "OPTIONS": {"MAX_ENTRIES": 2000},
         }
     }
+# Django's sessions: database rows, read through the Redis cache when there is one (`cached_db`
+# writes through to the database, so losing Redis logs nobody out); without Redis, the database.
+SESSION_ENGINE = "django.contrib.sessions.backends.cached_db" if REDIS_URL else "django.contrib.sessions.backends.db"
 
 # --- Generation that survives restarts -----------------------------------------------------
 # A response is retried on transient errors (5xx, timeouts, connection errors, malformed
