@@ -288,20 +288,25 @@ def test_an_unpaired_surrogate_is_refused_like_a_nul_byte(lead, draft):
     assert Prompt.objects.count() == 0
 
 
-def test_a_nul_byte_in_a_csv_upload_names_the_line_and_column(lead, draft):
-    content = b"text,external_id\nfine,a1\nalso fine,a2\nbad,a\x003\n"
-    response = upload_prompts(lead, draft, "p.csv", content)
+@pytest.mark.parametrize(
+    ("filename", "content", "line", "field"),
+    [
+        # A NUL byte in a CSV cell is named by its line and column.
+        ("p.csv", b"text,external_id\nfine,a1\nalso fine,a2\nbad,a\x003\n", 4, "external_id"),
+        # A \u0000 escape in a JSONL line is named by its line and the path to the value.
+        (
+            "p.jsonl",
+            b'{"text": "fine"}\n{"text": "bad", "metadata": {"tags": ["ok", "no\\u0000"]}}\n',
+            2,
+            "metadata.tags[1]",
+        ),
+    ],
+)
+def test_a_nul_in_an_upload_names_the_line_and_field(lead, draft, filename, content, line, field):
+    response = upload_prompts(lead, draft, filename, content)
     body = assert_json_error(response, 400)
-    assert (body["line"], body["field"]) == (4, "external_id")
-    assert "p.csv, line 4" in body["detail"]
-    assert Prompt.objects.count() == 0
-
-
-def test_a_nul_escape_in_a_jsonl_upload_names_the_line_and_field(lead, draft):
-    content = b'{"text": "fine"}\n{"text": "bad", "metadata": {"tags": ["ok", "no\\u0000"]}}\n'
-    response = upload_prompts(lead, draft, "p.jsonl", content)
-    body = assert_json_error(response, 400)
-    assert (body["line"], body["field"]) == (2, "metadata.tags[1]")
+    assert (body["line"], body["field"]) == (line, field)
+    assert f"{filename}, line {line}" in body["detail"]
     assert Prompt.objects.count() == 0
 
 
