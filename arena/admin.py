@@ -322,18 +322,25 @@ class CampaignAdmin(admin.ModelAdmin):
             )
 
 
+class WrittenByServicesAdmin(admin.ModelAdmin):
+    """Rows only the services write (invites, responses, assignments, votes): shown with every
+    field read-only and never added by hand, so admin cannot bypass the rules that made them."""
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in self.model._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+
 @admin.register(Invite)
-class InviteAdmin(admin.ModelAdmin):
+class InviteAdmin(WrittenByServicesAdmin):
     """Invites are made by the campaign action (which shows the link once) and revoked here."""
 
     list_display = ["id", "campaign", "created_by", "created_at", "expires_at", "uses", "max_uses", "revoked_at"]
     list_filter = ["campaign"]
     list_select_related = ["campaign", "created_by"]
-    readonly_fields = [f.name for f in Invite._meta.fields]
     actions = ["action_revoke"]
-
-    def has_add_permission(self, request):
-        return False
 
     @admin.action(description="Revoke (the link admits nobody from now on)")
     def action_revoke(self, request, queryset):
@@ -355,7 +362,7 @@ class PromptAdmin(admin.ModelAdmin):
 
 
 @admin.register(Response)
-class ResponseAdmin(admin.ModelAdmin):
+class ResponseAdmin(WrittenByServicesAdmin):
     list_display = [
         "id",
         "campaign",
@@ -372,10 +379,6 @@ class ResponseAdmin(admin.ModelAdmin):
     list_filter = ["status", "model_mismatch", "self_identifies", "campaign"]
     list_select_related = ["campaign", "contestant", "prompt"]
     search_fields = ["text", "last_error"]
-    readonly_fields = [f.name for f in Response._meta.fields]
-
-    def has_add_permission(self, request):
-        return False
 
 
 @admin.register(Comparison)
@@ -467,25 +470,17 @@ class CampaignReviewerAdmin(admin.ModelAdmin):
 
 
 @admin.register(Assignment)
-class AssignmentAdmin(admin.ModelAdmin):
+class AssignmentAdmin(WrittenByServicesAdmin):
     list_display = ["id", "campaign", "reviewer", "kind", "status", "a_on_left", "leased_at", "lease_expires_at"]
     list_filter = ["campaign", "status", "kind"]
     list_select_related = ["campaign", "reviewer"]
-    readonly_fields = [f.name for f in Assignment._meta.fields]
-
-    def has_add_permission(self, request):
-        return False
 
 
 @admin.register(Vote)
-class VoteAdmin(admin.ModelAdmin):
+class VoteAdmin(WrittenByServicesAdmin):
     list_display = ["assignment_id", "campaign", "reviewer", "choice", "resolved", "counted", "too_fast", "created_at"]
     list_filter = ["campaign", "resolved", "counted", "too_fast"]
     list_select_related = ["campaign", "reviewer"]
-    readonly_fields = [f.name for f in Vote._meta.fields]
-
-    def has_add_permission(self, request):
-        return False
 
     def has_change_permission(self, request, obj=None):
         return False

@@ -231,3 +231,21 @@ def test_admin_refuses_to_point_an_existing_contestant_at_a_host_off_the_list(le
     assert page.status_code == 200
     assert "not an allowed model endpoint" in page.content.decode()
     assert set(campaign.contestants.values_list("base_url", flat=True)) == {""}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("model", ["invite", "response", "assignment", "vote"])
+def test_admin_cannot_add_rows_only_the_services_write(lead_browser, model):
+    assert lead_browser.get(f"/admin/arena/{model}/add/").status_code == 403
+
+
+@pytest.mark.django_db
+def test_admin_shows_a_response_with_every_field_read_only(lead_browser):
+    campaign = make_campaign(prompts=1)
+    generate_done(campaign)
+    response = campaign.responses.first()
+    page = lead_browser.get(f"/admin/arena/response/{response.pk}/change/")
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert response.text in html
+    assert 'name="text"' not in html and 'name="status"' not in html
