@@ -37,6 +37,46 @@ from .services.invites import DEFAULT_DAYS, invite_create, invite_revoke
 from .services.quality import comparison_set_excluded, comparison_set_gold, reviewer_exclude
 
 
+def campaign_action(description: str, done: str, run):
+    """An admin action that runs `run(campaign)` on each selected campaign on its own.
+
+    Each campaign gets its own message: what was done (with `run`'s result when it is a
+    string), or the service's reason it could not be (an ArenaError), so one campaign in the
+    wrong state does not stop the others.
+    """
+
+    @admin.action(description=description)
+    def action(modeladmin, request, queryset):
+        for campaign in queryset:
+            try:
+                result = run(campaign)
+            except ArenaError as exc:
+                modeladmin.message_user(request, f"{campaign}: {exc.message}", messages.ERROR)
+            else:
+                extra = f" ({result})" if isinstance(result, str) else ""
+                modeladmin.message_user(request, f"{campaign}: {done}{extra}.", messages.SUCCESS)
+
+    return action
+
+
+def each_action(description: str, noun: str, done: str, run):
+    """An admin action that runs `run(row)` on each selected row, then says how many it did."""
+
+    @admin.action(description=description)
+    def action(modeladmin, request, queryset):
+        for row in queryset:
+            run(row)
+        modeladmin.message_user(request, f"{queryset.count()} {noun}(s) {done}.", messages.SUCCESS)
+
+    return action
+
+
+def _generation_start_with_estimate(campaign: Campaign) -> str:
+    estimate = generation_selectors.generation_estimate(campaign=campaign)
+    generation_services.generation_start(campaign=campaign)
+    return f"estimated cost ${estimate['total_usd']}"
+
+
 class ContestantInlineFormSet(forms.BaseInlineFormSet):
     """Runs campaign_check, the API's rules, on the campaign and its contestants as submitted.
 
@@ -253,46 +293,20 @@ class CampaignAdmin(admin.ModelAdmin):
         }
         return render(request, "admin/arena/import_prompts.html", context)
 
-    def _run(self, request, queryset, verb, fn):
-        for campaign in queryset:
-            try:
-                result = fn(campaign)
-            except ArenaError as exc:
-                self.message_user(request, f"{campaign}: {exc.message}", messages.ERROR)
-            else:
-                extra = f" ({result})" if isinstance(result, str) else ""
-                self.message_user(request, f"{campaign}: {verb}{extra}.", messages.SUCCESS)
-
-    @admin.action(description="Generate responses (with cost estimate)")
-    def action_generate(self, request, queryset):
-        def start(campaign):
-            estimate = generation_selectors.generation_estimate(campaign=campaign)
-            generation_services.generation_start(campaign=campaign)
-            return f"estimated cost ${estimate['total_usd']}"
-
-        self._run(request, queryset, "generation started", start)
-
-    @admin.action(description="Retry failed responses")
-    def action_retry_failed(self, request, queryset):
-        self._run(
-            request,
-            queryset,
-            "retrying failed responses",
-            lambda c: f"{generation_services.generation_retry_failed(campaign=c)} queued",
-        )
-
-    @admin.action(description="Open for review")
-    def action_open(self, request, queryset):
-        self._run(
-            request,
-            queryset,
-            "opened for review",
-            lambda c: f"{campaign_services.campaign_open(campaign=c)} comparisons built",
-        )
-
-    @admin.action(description="Close review")
-    def action_close(self, request, queryset):
-        self._run(request, queryset, "closed", lambda c: campaign_services.campaign_close(campaign=c))
+    action_generate = campaign_action(
+        "Generate responses (with cost estimate)", "generation started", _generation_start_with_estimate
+    )
+    action_retry_failed = campaign_action(
+        "Retry failed responses",
+        "retrying failed responses",
+        lambda c: f"{generation_services.generation_retry_failed(campaign=c)} queued",
+    )
+    action_open = campaign_action(
+        "Open for review",
+        "opened for review",
+        lambda c: f"{campaign_services.campaign_open(campaign=c)} comparisons built",
+    )
+    action_close = campaign_action("Close review", "closed", lambda c: campaign_services.campaign_close(campaign=c))
 
     @admin.action(description=f"Create a reviewer invite link (one use, {DEFAULT_DAYS} days)")
     def action_invite(self, request, queryset):
@@ -308,18 +322,25 @@ class CampaignAdmin(admin.ModelAdmin):
             )
 
 
+class WrittenByServicesAdmin(admin.ModelAdmin):
+    """Rows only the services write (invites, responses, assignments, votes): shown with every
+    field read-only and never added by hand, so admin cannot bypass the rules that made them."""
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in self.model._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+
 @admin.register(Invite)
-class InviteAdmin(admin.ModelAdmin):
+class InviteAdmin(WrittenByServicesAdmin):
     """Invites are made by the campaign action (which shows the link once) and revoked here."""
 
     list_display = ["id", "campaign", "created_by", "created_at", "expires_at", "uses", "max_uses", "revoked_at"]
     list_filter = ["campaign"]
     list_select_related = ["campaign", "created_by"]
-    readonly_fields = [f.name for f in Invite._meta.fields]
     actions = ["action_revoke"]
-
-    def has_add_permission(self, request):
-        return False
 
     @admin.action(description="Revoke (the link admits nobody from now on)")
     def action_revoke(self, request, queryset):
@@ -341,7 +362,7 @@ class PromptAdmin(admin.ModelAdmin):
 
 
 @admin.register(Response)
-class ResponseAdmin(admin.ModelAdmin):
+class ResponseAdmin(WrittenByServicesAdmin):
     list_display = [
         "id",
         "campaign",
@@ -358,10 +379,6 @@ class ResponseAdmin(admin.ModelAdmin):
     list_filter = ["status", "model_mismatch", "self_identifies", "campaign"]
     list_select_related = ["campaign", "contestant", "prompt"]
     search_fields = ["text", "last_error"]
-    readonly_fields = [f.name for f in Response._meta.fields]
-
-    def has_add_permission(self, request):
-        return False
 
 
 @admin.register(Comparison)
@@ -390,40 +407,30 @@ class ComparisonAdmin(admin.ModelAdmin):
         "action_gold_clear",
     ]
 
-    def _each(self, request, queryset, fn, verb):
-        for comparison in queryset:
-            fn(comparison)
-        self.message_user(request, f"{queryset.count()} comparison(s) {verb}.", messages.SUCCESS)
-
-    @admin.action(description="Exclude from review")
-    def action_exclude(self, request, queryset):
-        self._each(request, queryset, lambda c: comparison_set_excluded(comparison=c, excluded=True), "excluded")
-
-    @admin.action(description="Include in review")
-    def action_include(self, request, queryset):
-        self._each(request, queryset, lambda c: comparison_set_excluded(comparison=c, excluded=False), "included")
-
-    @admin.action(description="Gold: A is better")
-    def action_gold_a(self, request, queryset):
-        self._each(request, queryset, lambda c: comparison_set_gold(comparison=c, gold="a"), "marked gold A")
-
-    @admin.action(description="Gold: B is better")
-    def action_gold_b(self, request, queryset):
-        self._each(request, queryset, lambda c: comparison_set_gold(comparison=c, gold="b"), "marked gold B")
-
-    @admin.action(description="Gold: tie")
-    def action_gold_tie(self, request, queryset):
-        self._each(request, queryset, lambda c: comparison_set_gold(comparison=c, gold="tie"), "marked gold tie")
-
-    @admin.action(description="Gold: both bad")
-    def action_gold_both_bad(self, request, queryset):
-        self._each(
-            request, queryset, lambda c: comparison_set_gold(comparison=c, gold="both_bad"), "marked gold both bad"
-        )
-
-    @admin.action(description="Clear gold")
-    def action_gold_clear(self, request, queryset):
-        self._each(request, queryset, lambda c: comparison_set_gold(comparison=c, gold=""), "cleared of gold")
+    action_exclude = each_action(
+        "Exclude from review", "comparison", "excluded", lambda c: comparison_set_excluded(comparison=c, excluded=True)
+    )
+    action_include = each_action(
+        "Include in review", "comparison", "included", lambda c: comparison_set_excluded(comparison=c, excluded=False)
+    )
+    action_gold_a = each_action(
+        "Gold: A is better", "comparison", "marked gold A", lambda c: comparison_set_gold(comparison=c, gold="a")
+    )
+    action_gold_b = each_action(
+        "Gold: B is better", "comparison", "marked gold B", lambda c: comparison_set_gold(comparison=c, gold="b")
+    )
+    action_gold_tie = each_action(
+        "Gold: tie", "comparison", "marked gold tie", lambda c: comparison_set_gold(comparison=c, gold="tie")
+    )
+    action_gold_both_bad = each_action(
+        "Gold: both bad",
+        "comparison",
+        "marked gold both bad",
+        lambda c: comparison_set_gold(comparison=c, gold="both_bad"),
+    )
+    action_gold_clear = each_action(
+        "Clear gold", "comparison", "cleared of gold", lambda c: comparison_set_gold(comparison=c, gold="")
+    )
 
     def has_add_permission(self, request):
         return False
@@ -437,17 +444,18 @@ class CampaignReviewerAdmin(admin.ModelAdmin):
     readonly_fields = ["excluded"]
     actions = ["action_exclude", "action_include"]
 
-    @admin.action(description="Exclude from every report (frees their review slots)")
-    def action_exclude(self, request, queryset):
-        for membership in queryset:
-            reviewer_exclude(campaign=membership.campaign, user=membership.user, excluded=True)
-        self.message_user(request, f"{queryset.count()} reviewer(s) excluded.", messages.SUCCESS)
-
-    @admin.action(description="Include again")
-    def action_include(self, request, queryset):
-        for membership in queryset:
-            reviewer_exclude(campaign=membership.campaign, user=membership.user, excluded=False)
-        self.message_user(request, f"{queryset.count()} reviewer(s) included.", messages.SUCCESS)
+    action_exclude = each_action(
+        "Exclude from every report (frees their review slots)",
+        "reviewer",
+        "excluded",
+        lambda m: reviewer_exclude(campaign=m.campaign, user=m.user, excluded=True),
+    )
+    action_include = each_action(
+        "Include again",
+        "reviewer",
+        "included",
+        lambda m: reviewer_exclude(campaign=m.campaign, user=m.user, excluded=False),
+    )
 
     def get_queryset(self, request):
         return (
@@ -462,25 +470,17 @@ class CampaignReviewerAdmin(admin.ModelAdmin):
 
 
 @admin.register(Assignment)
-class AssignmentAdmin(admin.ModelAdmin):
+class AssignmentAdmin(WrittenByServicesAdmin):
     list_display = ["id", "campaign", "reviewer", "kind", "status", "a_on_left", "leased_at", "lease_expires_at"]
     list_filter = ["campaign", "status", "kind"]
     list_select_related = ["campaign", "reviewer"]
-    readonly_fields = [f.name for f in Assignment._meta.fields]
-
-    def has_add_permission(self, request):
-        return False
 
 
 @admin.register(Vote)
-class VoteAdmin(admin.ModelAdmin):
+class VoteAdmin(WrittenByServicesAdmin):
     list_display = ["assignment_id", "campaign", "reviewer", "choice", "resolved", "counted", "too_fast", "created_at"]
     list_filter = ["campaign", "resolved", "counted", "too_fast"]
     list_select_related = ["campaign", "reviewer"]
-    readonly_fields = [f.name for f in Vote._meta.fields]
-
-    def has_add_permission(self, request):
-        return False
 
     def has_change_permission(self, request, obj=None):
         return False

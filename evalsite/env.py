@@ -5,6 +5,7 @@ start-up with the variable's name, not run with a silently different behaviour.
 """
 
 import os
+from pathlib import Path
 
 
 class ImproperlyConfiguredEnv(RuntimeError):
@@ -28,26 +29,23 @@ def env_bool(name: str, default: bool) -> bool:
 
 
 def env_int(name: str, default: int, *, minimum: int | None = None) -> int:
-    raw = os.environ.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ImproperlyConfiguredEnv(f"{name}={raw!r} is not an integer") from None
-    if minimum is not None and value < minimum:
-        raise ImproperlyConfiguredEnv(f"{name}={value} must be at least {minimum}")
-    return value
+    return _env_number(name, default, minimum=minimum, parse=int, kind="an integer")
 
 
 def env_float(name: str, default: float, *, minimum: float | None = None) -> float:
+    return _env_number(name, default, minimum=minimum, parse=float, kind="a number")
+
+
+def _env_number(name, default, *, minimum, parse, kind):
+    """One reading of a numeric variable: unset or empty gives the default; a value that does
+    not parse, or is below `minimum`, stops start-up naming the variable."""
     raw = os.environ.get(name)
     if raw is None or raw == "":
         return default
     try:
-        value = float(raw)
+        value = parse(raw)
     except ValueError:
-        raise ImproperlyConfiguredEnv(f"{name}={raw!r} is not a number") from None
+        raise ImproperlyConfiguredEnv(f"{name}={raw!r} is not {kind}") from None
     if minimum is not None and value < minimum:
         raise ImproperlyConfiguredEnv(f"{name}={value} must be at least {minimum}")
     return value
@@ -58,3 +56,15 @@ def env_list(name: str, default: list[str]) -> list[str]:
     if raw is None or raw.strip() == "":
         return default
     return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+def database_url_of(db: dict) -> str:
+    """The DATABASE_URL naming the database `db` (an entry of DATABASES): the reverse of the
+    parse in settings.py, so that a child process (a worker, a benchmark's server) given it in
+    its environment opens the very database this process uses."""
+    if db["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{Path(db['NAME']).resolve()}"
+    user = db.get("USER") or ""
+    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
+    auth = f"{user}{password}@" if user else ""
+    return f"postgres://{auth}{db.get('HOST') or '127.0.0.1'}:{db.get('PORT') or 5432}/{db['NAME']}"

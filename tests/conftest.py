@@ -16,6 +16,8 @@ from django.conf import settings
 from django.contrib.auth.models import Permission
 from django.db import connection
 
+from arena.models import Response
+from evalsite.env import database_url_of
 from simulator import SimulatorConfig, SimulatorServer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -54,6 +56,19 @@ def outsider(make_user):
     return make_user("otto")
 
 
+@pytest.fixture
+def no_repeats(settings):
+    """No repeat checks, so that a test can count the items a reviewer is served exactly
+    (repeat checks have tests of their own)."""
+    settings.REVIEW_REPEAT_SHARE = 0.0
+
+
+@pytest.fixture
+def expiry_on_every_next(settings):
+    """Expire overdue leases on every "next", not at most every few seconds."""
+    settings.REVIEW_EXPIRY_EVERY_SECONDS = 0
+
+
 @pytest.fixture(scope="session")
 def simulator():
     """The OpenAI-compatible test double on loopback, shared by the session; reset per test.
@@ -82,17 +97,6 @@ def sim(simulator):
     simulator.reset()
 
 
-def database_url_for_subprocess() -> str:
-    """The URL of the database this test is using, so a worker process opens the same one."""
-    db = connection.settings_dict
-    if db["ENGINE"].endswith("sqlite3"):
-        return f"sqlite:///{Path(db['NAME']).resolve()}"
-    user = db.get("USER") or ""
-    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
-    auth = f"{user}{password}@" if user else ""
-    return f"postgres://{auth}{db.get('HOST') or '127.0.0.1'}:{db.get('PORT') or 5432}/{db['NAME']}"
-
-
 class WorkerProcess:
     """A real `celery -A evalsite worker` process on the test's database and broker."""
 
@@ -108,7 +112,7 @@ class WorkerProcess:
         self.env = os.environ.copy()
         self.env.update(
             {
-                "DATABASE_URL": database_url_for_subprocess(),
+                "DATABASE_URL": database_url_of(connection.settings_dict),
                 "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
                 "EVALSITE_VAR_DIR": str(settings.VAR_DIR),
                 "PYTHONUNBUFFERED": "1",
@@ -210,6 +214,15 @@ def eager():
     app.conf.task_always_eager = True
     yield
     app.conf.task_always_eager = False
+
+
+def wait_for_responses(campaign, *, status: str, at_least: int, timeout: float = 60):
+    """Wait until at least `at_least` of the campaign's responses have `status`."""
+    wait_until(
+        lambda: Response.objects.filter(campaign=campaign, status=status).count() >= at_least,
+        timeout=timeout,
+        message=f"{at_least} responses {status}",
+    )
 
 
 def wait_until(predicate, *, timeout: float, interval: float = 0.2, message: str = "condition"):

@@ -9,6 +9,7 @@ from decimal import Decimal
 
 from django.contrib.auth import get_user_model
 from django.utils import timezone
+from rest_framework.test import APIClient
 
 from arena.models import Assignment, Campaign, CampaignReviewer, Comparison, Contestant, Prompt, Response, Vote
 from arena.services.pairing import comparisons_build
@@ -97,6 +98,34 @@ def open_campaign(campaign: Campaign) -> list[Comparison]:
     Campaign.objects.filter(pk=campaign.pk).update(status=Campaign.Status.OPEN, opened_at=timezone.now())
     campaign.status = Campaign.Status.OPEN
     return list(campaign.comparisons.order_by("id"))
+
+
+def make_open_campaign(**fields) -> Campaign:
+    """A campaign (make_campaign's arguments) already generated and open for review."""
+    campaign = make_campaign(**fields)
+    open_campaign(campaign)
+    return campaign
+
+
+def campaign_of_two_models(sim, *, prompts: int, **contestant_fields) -> Campaign:
+    """A campaign on the loopback API between two models, with these fields set on both contestants."""
+    campaign = make_campaign(prompts=prompts, base_url=sim.base_url, models=["deepseek-v4-flash", "Qwen/Qwen3-32B"])
+    if contestant_fields:
+        Contestant.objects.filter(campaign=campaign).update(**contestant_fields)
+    return campaign
+
+
+def status_of(campaign: Campaign) -> str:
+    """The campaign's status as stored now (another process may have moved it)."""
+    return Campaign.objects.values_list("status", flat=True).get(pk=campaign.pk)
+
+
+def api_client(user=None) -> APIClient:
+    """An API client authenticated as `user`, or anonymous when None."""
+    client = APIClient()
+    if user is not None:
+        client.force_authenticate(user)
+    return client
 
 
 def add_reviewers(campaign: Campaign, *usernames: str) -> list:

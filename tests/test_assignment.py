@@ -21,14 +21,8 @@ from arena.services.quality import comparison_set_gold, reviewer_exclude
 from arena.services.voting import vote_submit
 from tests.factories import add_reviewers, make_campaign, open_campaign
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def no_repeats(settings):
-    # Most tests count items exactly; repeat checks get their own tests.
-    settings.REVIEW_REPEAT_SHARE = 0.0
-    settings.REVIEW_EXPIRY_EVERY_SECONDS = 0  # expire overdue leases on every "next"
+# Most tests count items exactly; repeat checks get their own tests (which set their own share).
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_repeats", "expiry_on_every_next")]
 
 
 def open_with(prompts=4, k=3, reviewers=("r1", "r2", "r3"), **kw):

@@ -4,16 +4,9 @@ import pytest
 from rest_framework.test import APIClient
 
 from arena.models import Campaign
-from tests.factories import make_campaign
+from tests.factories import api_client, make_campaign
 
 CONTESTANTS = [{"label": "Left Model", "model": "m-one"}, {"label": "Right Model", "model": "m-two"}]
-
-
-def client_for(user=None):
-    client = APIClient()
-    if user is not None:
-        client.force_authenticate(user)
-    return client
 
 
 @pytest.mark.django_db
@@ -35,7 +28,7 @@ def test_token_endpoint_rejects_a_wrong_password(lead):
 
 @pytest.mark.django_db
 def test_lead_creates_a_campaign_with_contestants(lead):
-    response = client_for(lead).post(
+    response = api_client(lead).post(
         "/api/campaigns/", {"name": "Bake-off", "contestants": CONTESTANTS, "votes_per_comparison": 5}, format="json"
     )
     assert response.status_code == 201, response.content
@@ -56,7 +49,7 @@ def test_lead_creates_a_campaign_with_contestants(lead):
 
 @pytest.mark.django_db
 def test_reviewer_and_anonymous_cannot_create_campaigns(reviewer):
-    for client in (client_for(reviewer), client_for()):
+    for client in (api_client(reviewer), api_client()):
         response = client.post("/api/campaigns/", {"name": "X", "contestants": CONTESTANTS}, format="json")
         assert response.status_code in (401, 403)
     assert Campaign.objects.count() == 0
@@ -65,7 +58,7 @@ def test_reviewer_and_anonymous_cannot_create_campaigns(reviewer):
 @pytest.mark.django_db
 def test_reviewer_cannot_read_a_campaign_or_its_progress(reviewer):
     campaign = make_campaign()
-    assert client_for(reviewer).get(f"/api/campaigns/{campaign.pk}/").status_code == 403
+    assert api_client(reviewer).get(f"/api/campaigns/{campaign.pk}/").status_code == 403
 
 
 @pytest.mark.django_db
@@ -83,7 +76,7 @@ def test_reviewer_cannot_read_a_campaign_or_its_progress(reviewer):
     ],
 )
 def test_invalid_campaign_is_rejected_and_names_the_field(lead, payload, field):
-    response = client_for(lead).post("/api/campaigns/", payload, format="json")
+    response = api_client(lead).post("/api/campaigns/", payload, format="json")
     assert response.status_code == 400
     assert field in response.content.decode()
     assert Campaign.objects.count() == 0
@@ -94,7 +87,7 @@ def test_reviewers_are_added_by_username_and_unknown_names_are_reported(lead, ma
     make_user("ann")
     make_user("ben")
     campaign = make_campaign()
-    client = client_for(lead)
+    client = api_client(lead)
     bad = client.post(f"/api/campaigns/{campaign.pk}/reviewers/", {"usernames": ["ann", "ghost"]}, format="json")
     assert bad.status_code == 404
     assert "ghost" in bad.json()["detail"]
@@ -107,7 +100,7 @@ def test_reviewers_are_added_by_username_and_unknown_names_are_reported(lead, ma
 @pytest.mark.django_db
 def test_opening_a_draft_campaign_is_a_conflict(lead):
     campaign = make_campaign(prompts=2)
-    response = client_for(lead).post(f"/api/campaigns/{campaign.pk}/open/")
+    response = api_client(lead).post(f"/api/campaigns/{campaign.pk}/open/")
     assert response.status_code == 409
     assert "draft" in response.json()["detail"]
     campaign.refresh_from_db()
@@ -117,14 +110,14 @@ def test_opening_a_draft_campaign_is_a_conflict(lead):
 @pytest.mark.django_db
 def test_closing_an_open_campaign(lead):
     campaign = make_campaign(status="open")
-    response = client_for(lead).post(f"/api/campaigns/{campaign.pk}/close/")
+    response = api_client(lead).post(f"/api/campaigns/{campaign.pk}/close/")
     assert response.status_code == 200
     assert response.json()["status"] == "closed"
 
 
 @pytest.mark.django_db
 def test_openapi_schema_is_served(lead):
-    response = client_for(lead).get("/api/schema/")
+    response = api_client(lead).get("/api/schema/")
     assert response.status_code == 200
     assert b"/api/campaigns/" in response.content
 
@@ -135,7 +128,7 @@ def test_opening_is_refused_when_the_campaign_name_names_a_model(lead):
 
     campaign = make_campaign(name="Is Right Model better?", labels=("Left Model", "Right Model"), prompts=2)
     generate_done(campaign)
-    response = client_for(lead).post(f"/api/campaigns/{campaign.pk}/open/")
+    response = api_client(lead).post(f"/api/campaigns/{campaign.pk}/open/")
     assert response.status_code == 409
     assert "'Right Model'" in response.json()["detail"]
     assert response.json()["field"] == "name"
@@ -150,7 +143,7 @@ def test_opening_is_refused_when_the_guidelines_name_a_model_id(lead):
 
     campaign = make_campaign(models=["vendor-x-1", "vendor-y-2"], prompts=1, guidelines="Compare with VENDOR-X-1.")
     generate_done(campaign)
-    response = client_for(lead).post(f"/api/campaigns/{campaign.pk}/open/")
+    response = api_client(lead).post(f"/api/campaigns/{campaign.pk}/open/")
     assert response.status_code == 409
     assert response.json()["field"] == "guidelines"
 
@@ -161,7 +154,7 @@ def test_a_label_inside_another_word_does_not_block_opening(lead):
 
     campaign = make_campaign(name="Support", labels=("Flash", "Pro"), prompts=1, guidelines="Solve the problem.")
     generate_done(campaign)
-    assert client_for(lead).post(f"/api/campaigns/{campaign.pk}/open/").status_code == 200
+    assert api_client(lead).post(f"/api/campaigns/{campaign.pk}/open/").status_code == 200
 
 
 # --- Endpoint and key allow-lists (arena/endpoints.py) -------------------------------------------
@@ -173,7 +166,7 @@ def test_a_campaign_that_names_the_django_secret_as_its_key_is_refused(lead, sim
         {"label": "A", "model": "m-a", "base_url": sim.base_url, "api_key_env": "SECRET_KEY"},
         CONTESTANTS[1],
     ]
-    response = client_for(lead).post("/api/campaigns/", {"name": "X", "contestants": contestants}, format="json")
+    response = api_client(lead).post("/api/campaigns/", {"name": "X", "contestants": contestants}, format="json")
     assert response.status_code == 400
     body = response.json()
     assert body["field"] == "contestants[0].api_key_env"
@@ -186,7 +179,7 @@ def test_a_campaign_with_an_allowed_key_but_a_host_off_the_list_is_refused(lead,
     settings.LLM_ALLOWED_KEY_ENVS = ["TEAM_KEY"]
     for base_url in ("https://collector.example/v1", "http://169.254.169.254/latest", "http://localhost:8001/v1"):
         contestants = [CONTESTANTS[0], {"label": "B", "model": "m-b", "base_url": base_url, "api_key_env": "TEAM_KEY"}]
-        response = client_for(lead).post("/api/campaigns/", {"name": "X", "contestants": contestants}, format="json")
+        response = api_client(lead).post("/api/campaigns/", {"name": "X", "contestants": contestants}, format="json")
         assert response.status_code == 400, base_url
         assert response.json()["field"] == "contestants[1].base_url"
     assert Campaign.objects.count() == 0
@@ -196,7 +189,7 @@ def test_a_campaign_with_an_allowed_key_but_a_host_off_the_list_is_refused(lead,
 def test_a_listed_host_and_key_are_accepted(lead, sim, settings):
     settings.LLM_ALLOWED_KEY_ENVS = ["TEAM_KEY"]
     contestants = [{**c, "base_url": sim.base_url, "api_key_env": "TEAM_KEY"} for c in CONTESTANTS]
-    response = client_for(lead).post("/api/campaigns/", {"name": "X", "contestants": contestants}, format="json")
+    response = api_client(lead).post("/api/campaigns/", {"name": "X", "contestants": contestants}, format="json")
     assert response.status_code == 201, response.content
     assert [c["base_url"] for c in response.json()["contestants"]] == [sim.base_url, sim.base_url]
 
@@ -204,7 +197,7 @@ def test_a_listed_host_and_key_are_accepted(lead, sim, settings):
 @pytest.mark.django_db
 def test_a_campaign_whose_name_names_a_contestant_is_refused_at_creation(lead):
     payload = {"name": "Is Right Model any good?", "contestants": CONTESTANTS}
-    response = client_for(lead).post("/api/campaigns/", payload, format="json")
+    response = api_client(lead).post("/api/campaigns/", payload, format="json")
     assert response.status_code == 400
     assert response.json()["field"] == "name"
     assert Campaign.objects.count() == 0

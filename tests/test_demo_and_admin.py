@@ -4,8 +4,8 @@ import pytest
 from django.core.management import call_command
 from django.test import Client
 
-from arena.models import Campaign
-from tests.factories import make_campaign, open_campaign
+from arena.models import Campaign, CampaignReviewer, Comparison
+from tests.factories import add_reviewers, generate_done, make_campaign, make_open_campaign, open_campaign
 
 
 @pytest.mark.django_db
@@ -83,6 +83,43 @@ def test_admin_open_action_on_a_draft_reports_why_it_cannot(lead_browser):
     assert "cannot move the campaign to open from draft" in page.content.decode()
     campaign.refresh_from_db()
     assert campaign.status == "draft"
+
+
+@pytest.mark.django_db
+def test_admin_open_action_opens_a_ready_campaign_and_says_how_many_comparisons(lead_browser):
+    campaign = make_campaign(prompts=2)
+    generate_done(campaign)
+    page = lead_browser.post(
+        "/admin/arena/campaign/", {"action": "action_open", "_selected_action": [campaign.pk]}, follow=True
+    )
+    assert f"{campaign}: opened for review (2 comparisons built)." in page.content.decode()
+    campaign.refresh_from_db()
+    assert campaign.status == "open"
+
+
+@pytest.mark.django_db
+def test_admin_gold_action_marks_each_selected_comparison_and_counts_them(lead_browser):
+    first, second, third = open_campaign(make_campaign(prompts=3))
+    page = lead_browser.post(
+        "/admin/arena/comparison/",
+        {"action": "action_gold_tie", "_selected_action": [first.pk, second.pk]},
+        follow=True,
+    )
+    assert "2 comparison(s) marked gold tie." in page.content.decode()
+    assert list(Comparison.objects.order_by("id").values_list("gold", flat=True)) == ["tie", "tie", ""]
+
+
+@pytest.mark.django_db
+def test_admin_exclude_action_excludes_the_selected_reviewer_only(lead_browser):
+    campaign = make_open_campaign(prompts=1)
+    add_reviewers(campaign, "rita", "ravi")
+    rita = CampaignReviewer.objects.get(campaign=campaign, user__username="rita")
+    page = lead_browser.post(
+        "/admin/arena/campaignreviewer/", {"action": "action_exclude", "_selected_action": [rita.pk]}, follow=True
+    )
+    assert "1 reviewer(s) excluded." in page.content.decode()
+    excluded = dict(CampaignReviewer.objects.values_list("user__username", "excluded"))
+    assert excluded == {"rita": True, "ravi": False}
 
 
 @pytest.mark.django_db
@@ -194,3 +231,21 @@ def test_admin_refuses_to_point_an_existing_contestant_at_a_host_off_the_list(le
     assert page.status_code == 200
     assert "not an allowed model endpoint" in page.content.decode()
     assert set(campaign.contestants.values_list("base_url", flat=True)) == {""}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("model", ["invite", "response", "assignment", "vote"])
+def test_admin_cannot_add_rows_only_the_services_write(lead_browser, model):
+    assert lead_browser.get(f"/admin/arena/{model}/add/").status_code == 403
+
+
+@pytest.mark.django_db
+def test_admin_shows_a_response_with_every_field_read_only(lead_browser):
+    campaign = make_campaign(prompts=1)
+    generate_done(campaign)
+    response = campaign.responses.first()
+    page = lead_browser.get(f"/admin/arena/response/{response.pk}/change/")
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert response.text in html
+    assert 'name="text"' not in html and 'name="status"' not in html

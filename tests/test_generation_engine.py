@@ -19,8 +19,8 @@ from arena.selectors.generation import generation_progress
 from arena.services.generation import generation_start
 from arena.services.generation_engine import generation_drain
 from simulator import stats_key
-from tests.conftest import FAST_LLM, wait_until
-from tests.factories import make_campaign
+from tests.conftest import FAST_LLM, wait_for_responses, wait_until
+from tests.factories import campaign_of_two_models, make_campaign, status_of
 
 # Short timeouts and backoff for worker processes, so a flaky API converges in seconds.
 FAST_WORKER = {
@@ -29,18 +29,6 @@ FAST_WORKER = {
     "LLM_BACKOFF_MAX": "0.2",
     "LLM_MAX_ATTEMPTS": "8",
 }
-
-
-def status_of(campaign) -> str:
-    return Campaign.objects.values_list("status", flat=True).get(pk=campaign.pk)
-
-
-def campaign_of_two_models(sim, *, prompts: int, **contestant_fields) -> Campaign:
-    """A campaign on the loopback API between two models, with these fields set on both contestants."""
-    campaign = make_campaign(prompts=prompts, base_url=sim.base_url, models=["deepseek-v4-flash", "Qwen/Qwen3-32B"])
-    if contestant_fields:
-        Contestant.objects.filter(campaign=campaign).update(**contestant_fields)
-    return campaign
 
 
 def messages_sent(response: Response) -> list[dict]:
@@ -102,11 +90,7 @@ def test_worker_killed_mid_generation_leaves_nothing_stuck_or_duplicated(sim, st
     first = start_worker(env_overrides={**FAST_WORKER, "LLM_REQUEST_TIMEOUT": "5"})
 
     generation_start(campaign=campaign)
-    wait_until(
-        lambda: Response.objects.filter(campaign=campaign, status="done").count() >= 12,
-        timeout=60,
-        message="some responses done",
-    )
+    wait_for_responses(campaign, status="done", at_least=12)
     first.kill()
     done_before = {
         (r.contestant.model, r.prompt_id): r.id

@@ -16,28 +16,17 @@ from django.db import connection
 from django.test import override_settings
 from django.utils import timezone
 
-from arena.models import Campaign, Contestant, Response
+from arena.models import Contestant, Response
 from arena.services.generation import generation_start, generation_sweep_stuck
 from arena.services.generation_engine import generation_drain
 from simulator import stats_key
-from tests.conftest import FAST_LLM, ROOT, wait_until
-from tests.factories import make_campaign
-
-
-def status_of(campaign) -> str:
-    return Campaign.objects.values_list("status", flat=True).get(pk=campaign.pk)
+from tests.conftest import FAST_LLM, ROOT, wait_for_responses, wait_until
+from tests.factories import campaign_of_two_models, status_of
 
 
 def statuses(campaign) -> dict[str, int]:
     rows = Response.objects.filter(campaign=campaign).values_list("status", flat=True)
     return {status: list(rows).count(status) for status in set(rows)}
-
-
-def campaign_of_two_models(sim, *, prompts: int, **contestant_fields) -> Campaign:
-    campaign = make_campaign(prompts=prompts, base_url=sim.base_url, models=["deepseek-v4-flash", "Qwen/Qwen3-32B"])
-    if contestant_fields:
-        Contestant.objects.filter(campaign=campaign).update(**contestant_fields)
-    return campaign
 
 
 def completions_of(rows, stats) -> dict[int, int]:
@@ -62,11 +51,7 @@ def test_every_worker_killed_mid_run_and_a_fresh_one_started_finishes_every_resp
     first = start_worker()
 
     generation_start(campaign=campaign)
-    wait_until(
-        lambda: Response.objects.filter(campaign=campaign, status="done").count() >= 20,
-        timeout=60,
-        message="some responses done",
-    )
+    wait_for_responses(campaign, status="done", at_least=20)
     first.kill()
     running_at_kill = Response.objects.filter(campaign=campaign, status="running").count()
     done_before = set(Response.objects.filter(campaign=campaign, status="done").values_list("id", flat=True))

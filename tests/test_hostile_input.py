@@ -16,19 +16,12 @@ from arena.errors import ValidationFailed
 from arena.imports import parse_upload
 from arena.models import Campaign, Contestant, Prompt, Vote
 from arena.untrusted_json import json_nesting_depth_exceeds
-from tests.factories import add_reviewers, make_campaign, open_campaign
+from tests.factories import add_reviewers, api_client, make_campaign, open_campaign
 
 pytestmark = pytest.mark.django_db
 
 CONTESTANTS = [{"label": "Left Model", "model": "m-one"}, {"label": "Right Model", "model": "m-two"}]
 THOUSAND_DEEP = "[" * 1000 + "]" * 1000
-
-
-def client_for(user=None):
-    client = APIClient()
-    if user is not None:
-        client.force_authenticate(user)
-    return client
 
 
 def deep_object(levels: int) -> str:
@@ -38,6 +31,13 @@ def deep_object(levels: int) -> str:
 
 def post_raw(client, url, body: str):
     return client.generic("POST", url, body.encode(), content_type="application/json")
+
+
+def upload_prompts(user, campaign, filename: str, content: bytes):
+    """Upload a prompt file to the campaign as the import form does (multipart)."""
+    return api_client(user).post(
+        f"/api/campaigns/{campaign.pk}/prompts/", {"file": SimpleUploadedFile(filename, content)}, format="multipart"
+    )
 
 
 def assert_json_error(response, status):
@@ -56,7 +56,7 @@ def assignment_token(reviewer):
     campaign = make_campaign(prompts=2, k=1)
     open_campaign(campaign)
     add_reviewers(campaign, reviewer.username)
-    response = client_for(reviewer).get(f"/api/review/next/?campaign={campaign.pk}")
+    response = api_client(reviewer).get(f"/api/review/next/?campaign={campaign.pk}")
     assert response.status_code == 200, response.content
     return response.json()["assignment"]
 
@@ -71,37 +71,37 @@ def test_thousand_deep_body_to_the_token_endpoint_is_a_json_400_without_logging_
 
 def test_thousand_deep_body_to_campaigns_and_prompts_is_a_json_400(lead, draft):
     for url in ("/api/campaigns/", f"/api/campaigns/{draft.pk}/prompts/"):
-        body = assert_json_error(post_raw(client_for(lead), url, THOUSAND_DEEP), 400)
+        body = assert_json_error(post_raw(api_client(lead), url, THOUSAND_DEEP), 400)
         assert "nested deeper than" in body["detail"], url
     assert Campaign.objects.count() == 1 and Prompt.objects.count() == 0
 
 
 def test_thousand_deep_body_to_vote_is_a_json_400_and_no_vote_is_stored(reviewer, assignment_token):
-    response = post_raw(client_for(reviewer), f"/api/review/{assignment_token}/vote/", THOUSAND_DEEP)
+    response = post_raw(api_client(reviewer), f"/api/review/{assignment_token}/vote/", THOUSAND_DEEP)
     assert "nested deeper than" in assert_json_error(response, 400)["detail"]
     assert Vote.objects.count() == 0
 
 
 def test_deep_metadata_and_deep_extra_params_are_refused(lead, draft):
     prompts = f'[{{"text": "Where is my parcel?", "metadata": {deep_object(1000)}}}]'
-    response = post_raw(client_for(lead), f"/api/campaigns/{draft.pk}/prompts/", prompts)
+    response = post_raw(api_client(lead), f"/api/campaigns/{draft.pk}/prompts/", prompts)
     assert "nested deeper than" in assert_json_error(response, 400)["detail"]
     campaign = f'{{"name": "Deep", "contestants": {json.dumps(CONTESTANTS)}, "extra_params": {deep_object(1000)}}}'
-    response = post_raw(client_for(lead), "/api/campaigns/", campaign)
+    response = post_raw(api_client(lead), "/api/campaigns/", campaign)
     assert "nested deeper than" in assert_json_error(response, 400)["detail"]
     assert Prompt.objects.count() == 0 and Campaign.objects.count() == 1
 
 
 def test_metadata_nested_a_few_levels_is_still_accepted(lead, draft):
     prompts = f'[{{"text": "Where is my parcel?", "metadata": {deep_object(10)}}}]'
-    response = post_raw(client_for(lead), f"/api/campaigns/{draft.pk}/prompts/", prompts)
+    response = post_raw(api_client(lead), f"/api/campaigns/{draft.pk}/prompts/", prompts)
     assert response.status_code == 201, response.content
     assert draft.prompts.get().metadata["a"]["a"] == {"a": {"a": {"a": {"a": {"a": {"a": {"a": {}}}}}}}}
 
 
 def test_brackets_inside_strings_do_not_count_as_nesting(lead, draft):
     text = "[[[[" * 500 + " is a lot of brackets {{{{" * 100
-    response = client_for(lead).post(f"/api/campaigns/{draft.pk}/prompts/", [{"text": text}], format="json")
+    response = api_client(lead).post(f"/api/campaigns/{draft.pk}/prompts/", [{"text": text}], format="json")
     assert response.status_code == 201, response.content
     assert draft.prompts.get().text == text
 
@@ -124,18 +124,14 @@ def test_nesting_is_measured_outside_strings(text, too_deep):
 def test_escapes_that_only_look_like_nul_or_surrogates_are_accepted(lead, draft):
     # An escaped backslash before "u0000", and an emoji written as a valid surrogate pair.
     body = '[{"text": "C:\\\\u0000 and \\ud83d\\ude00"}]'
-    response = post_raw(client_for(lead), f"/api/campaigns/{draft.pk}/prompts/", body)
+    response = post_raw(api_client(lead), f"/api/campaigns/{draft.pk}/prompts/", body)
     assert response.status_code == 201, response.content
     assert draft.prompts.get().text == "C:\\u0000 and \U0001f600"
 
 
 def test_a_thousand_deep_jsonl_line_names_its_line(lead, draft):
     content = f'{{"text": "fine"}}\n{{"text": "deep", "metadata": {deep_object(1000)}}}\n'.encode()
-    response = client_for(lead).post(
-        f"/api/campaigns/{draft.pk}/prompts/",
-        {"file": SimpleUploadedFile("p.jsonl", content)},
-        format="multipart",
-    )
+    response = upload_prompts(lead, draft, "p.jsonl", content)
     body = assert_json_error(response, 400)
     assert body["line"] == 2 and "nested deeper than" in body["detail"]
     assert Prompt.objects.count() == 0
@@ -149,13 +145,13 @@ def test_a_body_over_the_limit_is_a_json_413(settings, lead):
     big = json.dumps({"username": "lead", "password": "x" * 20_000})
     body = assert_json_error(post_raw(APIClient(), "/api/auth/token/", big), 413)
     assert "10000 bytes" in body["detail"]
-    body = assert_json_error(post_raw(client_for(lead), "/api/campaigns/", big), 413)
+    body = assert_json_error(post_raw(api_client(lead), "/api/campaigns/", big), 413)
     assert Campaign.objects.count() == 0
 
 
 def test_a_form_field_over_the_limit_is_a_json_413(settings, lead, draft):
     settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 10_000
-    response = client_for(lead).post(
+    response = api_client(lead).post(
         f"/api/campaigns/{draft.pk}/prompts/", {"prompts": json.dumps([{"text": "x" * 20_000}])}, format="multipart"
     )
     assert_json_error(response, 413)
@@ -186,7 +182,7 @@ def test_a_body_just_under_the_limit_is_read(settings, lead):
 )
 def test_a_campaign_number_out_of_its_column_range_is_a_400_naming_the_field(lead, field, value):
     body = {"name": "Big", "contestants": CONTESTANTS, field: value}
-    errors = assert_json_error(client_for(lead).post("/api/campaigns/", body, format="json"), 400)
+    errors = assert_json_error(api_client(lead).post("/api/campaigns/", body, format="json"), 400)
     assert field in errors
     assert Campaign.objects.count() == 0
 
@@ -203,7 +199,7 @@ def test_a_campaign_number_out_of_its_column_range_is_a_400_naming_the_field(lea
 def test_a_contestant_number_out_of_its_column_range_is_a_400_naming_the_field(lead, field, value):
     contestants = [{**CONTESTANTS[0], field: value}, CONTESTANTS[1]]
     body = {"name": "Big", "contestants": contestants}
-    errors = assert_json_error(client_for(lead).post("/api/campaigns/", body, format="json"), 400)
+    errors = assert_json_error(api_client(lead).post("/api/campaigns/", body, format="json"), 400)
     assert field in json.dumps(errors["contestants"])
     assert Campaign.objects.count() == 0
 
@@ -217,7 +213,7 @@ def test_the_largest_values_the_columns_hold_are_stored(lead):
         "max_tokens": 2**31 - 1,
         "expected_output_tokens": 2**31 - 1,
     }
-    response = client_for(lead).post("/api/campaigns/", body, format="json")
+    response = api_client(lead).post("/api/campaigns/", body, format="json")
     assert response.status_code == 201, response.content
     campaign = Campaign.objects.get()
     assert (campaign.seed, campaign.max_tokens) == (2**63 - 1, 2**31 - 1)
@@ -232,7 +228,7 @@ def test_the_largest_values_the_columns_hold_are_stored(lead):
 def test_a_number_json_cannot_carry_is_a_400_not_a_crash(lead, number):
     # 1e400 would decode to infinity, which no JSON renderer or jsonb column accepts.
     body = f'{{"name": "Digits", "contestants": {json.dumps(CONTESTANTS)}, "extra_params": {{"x": {number}}}}}'
-    assert "not valid JSON" in assert_json_error(post_raw(client_for(lead), "/api/campaigns/", body), 400)["detail"]
+    assert "not valid JSON" in assert_json_error(post_raw(api_client(lead), "/api/campaigns/", body), 400)["detail"]
     assert Campaign.objects.count() == 0
 
 
@@ -249,7 +245,7 @@ def test_too_many_form_fields_is_a_json_400(settings):
 
 
 def test_a_campaign_id_too_big_for_the_column_is_a_json_404(lead):
-    assert_json_error(client_for(lead).get("/api/campaigns/99999999999999999999999/"), 404)
+    assert_json_error(api_client(lead).get("/api/campaigns/99999999999999999999999/"), 404)
 
 
 # --- NUL bytes ------------------------------------------------------------------------------------
@@ -257,7 +253,7 @@ def test_a_campaign_id_too_big_for_the_column_is_a_json_404(lead):
 
 def test_a_nul_byte_in_a_prompt_text_names_the_item_and_field(lead, draft):
     rows = [{"text": "fine"}, {"text": "Where is\u0000 my parcel?"}]
-    response = client_for(lead).post(f"/api/campaigns/{draft.pk}/prompts/", rows, format="json")
+    response = api_client(lead).post(f"/api/campaigns/{draft.pk}/prompts/", rows, format="json")
     body = assert_json_error(response, 400)
     assert body["field"] == "[1].text" and "NUL" in body["detail"]
     assert Prompt.objects.count() == 0
@@ -265,20 +261,20 @@ def test_a_nul_byte_in_a_prompt_text_names_the_item_and_field(lead, draft):
 
 def test_a_nul_byte_in_metadata_names_the_key_path(lead, draft):
     rows = [{"text": "Where is my parcel?", "metadata": {"note": "bad\u0000"}}]
-    response = client_for(lead).post(f"/api/campaigns/{draft.pk}/prompts/", rows, format="json")
+    response = api_client(lead).post(f"/api/campaigns/{draft.pk}/prompts/", rows, format="json")
     assert assert_json_error(response, 400)["field"] == "[0].metadata.note"
     assert Prompt.objects.count() == 0
 
 
 def test_a_nul_byte_in_a_key_of_extra_params_is_refused(lead):
     body = {"name": "Nul", "contestants": CONTESTANTS, "extra_params": {"top_p\u0000": 1}}
-    response = client_for(lead).post("/api/campaigns/", body, format="json")
+    response = api_client(lead).post("/api/campaigns/", body, format="json")
     assert "extra_params" in assert_json_error(response, 400)["field"]
     assert Campaign.objects.count() == 0
 
 
 def test_a_nul_byte_in_a_vote_comment_is_refused(reviewer, assignment_token):
-    response = client_for(reviewer).post(
+    response = api_client(reviewer).post(
         f"/api/review/{assignment_token}/vote/", {"choice": "left", "comment": "ok\u0000"}, format="json"
     )
     assert assert_json_error(response, 400)["field"] == "comment"
@@ -287,39 +283,40 @@ def test_a_nul_byte_in_a_vote_comment_is_refused(reviewer, assignment_token):
 
 def test_an_unpaired_surrogate_is_refused_like_a_nul_byte(lead, draft):
     body = '[{"text": "Where is my parcel?", "metadata": {"note": "\\ud800"}}]'
-    response = post_raw(client_for(lead), f"/api/campaigns/{draft.pk}/prompts/", body)
+    response = post_raw(api_client(lead), f"/api/campaigns/{draft.pk}/prompts/", body)
     assert assert_json_error(response, 400)["field"] == "[0].metadata.note"
     assert Prompt.objects.count() == 0
 
 
-def test_a_nul_byte_in_a_csv_upload_names_the_line_and_column(lead, draft):
-    content = b"text,external_id\nfine,a1\nalso fine,a2\nbad,a\x003\n"
-    response = client_for(lead).post(
-        f"/api/campaigns/{draft.pk}/prompts/", {"file": SimpleUploadedFile("p.csv", content)}, format="multipart"
-    )
+@pytest.mark.parametrize(
+    ("filename", "content", "line", "field"),
+    [
+        # A NUL byte in a CSV cell is named by its line and column.
+        ("p.csv", b"text,external_id\nfine,a1\nalso fine,a2\nbad,a\x003\n", 4, "external_id"),
+        # A \u0000 escape in a JSONL line is named by its line and the path to the value.
+        (
+            "p.jsonl",
+            b'{"text": "fine"}\n{"text": "bad", "metadata": {"tags": ["ok", "no\\u0000"]}}\n',
+            2,
+            "metadata.tags[1]",
+        ),
+    ],
+)
+def test_a_nul_in_an_upload_names_the_line_and_field(lead, draft, filename, content, line, field):
+    response = upload_prompts(lead, draft, filename, content)
     body = assert_json_error(response, 400)
-    assert (body["line"], body["field"]) == (4, "external_id")
-    assert "p.csv, line 4" in body["detail"]
-    assert Prompt.objects.count() == 0
-
-
-def test_a_nul_escape_in_a_jsonl_upload_names_the_line_and_field(lead, draft):
-    content = b'{"text": "fine"}\n{"text": "bad", "metadata": {"tags": ["ok", "no\\u0000"]}}\n'
-    response = client_for(lead).post(
-        f"/api/campaigns/{draft.pk}/prompts/", {"file": SimpleUploadedFile("p.jsonl", content)}, format="multipart"
-    )
-    body = assert_json_error(response, 400)
-    assert (body["line"], body["field"]) == (2, "metadata.tags[1]")
+    assert (body["line"], body["field"]) == (line, field)
+    assert f"{filename}, line {line}" in body["detail"]
     assert Prompt.objects.count() == 0
 
 
 def test_a_nul_byte_in_a_query_parameter_is_a_400_naming_it(reviewer):
-    response = client_for(reviewer).get("/api/campaigns/?search=%00")
+    response = api_client(reviewer).get("/api/campaigns/?search=%00")
     assert assert_json_error(response, 400)["field"] == "search"
 
 
 def test_a_nul_byte_in_an_api_path_is_a_json_4xx(reviewer):
-    response = client_for(reviewer).post("/api/review/abc%00def/vote/", {"choice": "left"}, format="json")
+    response = api_client(reviewer).post("/api/review/abc%00def/vote/", {"choice": "left"}, format="json")
     assert_json_error(response, 400)
 
 
@@ -334,9 +331,7 @@ def test_a_nul_byte_in_a_token_header_is_a_json_400_before_any_lookup(lead):
 def test_an_upload_over_the_size_limit_is_a_413_and_nothing_is_stored(settings, lead, draft):
     settings.IMPORT_MAX_BYTES = 2_000
     content = b"text\n" + b"".join(f"Question number {i}\n".encode() for i in range(500))
-    response = client_for(lead).post(
-        f"/api/campaigns/{draft.pk}/prompts/", {"file": SimpleUploadedFile("p.csv", content)}, format="multipart"
-    )
+    response = upload_prompts(lead, draft, "p.csv", content)
     body = assert_json_error(response, 413)
     assert "2000 bytes" in body["detail"]
     assert Prompt.objects.count() == 0
@@ -345,7 +340,7 @@ def test_an_upload_over_the_size_limit_is_a_413_and_nothing_is_stored(settings, 
 def test_a_json_list_over_the_size_limit_is_a_413(settings, lead, draft):
     settings.IMPORT_MAX_BYTES = 2_000
     rows = [{"text": f"Question number {i}"} for i in range(500)]
-    response = client_for(lead).post(f"/api/campaigns/{draft.pk}/prompts/", rows, format="json")
+    response = api_client(lead).post(f"/api/campaigns/{draft.pk}/prompts/", rows, format="json")
     assert_json_error(response, 413)
     assert Prompt.objects.count() == 0
 
@@ -354,7 +349,7 @@ def test_a_json_list_bigger_than_other_bodies_is_accepted_up_to_the_import_limit
     settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 2_000
     settings.IMPORT_MAX_BYTES = 100_000
     rows = [{"text": f"Question number {i}"} for i in range(500)]
-    response = client_for(lead).post(f"/api/campaigns/{draft.pk}/prompts/", rows, format="json")
+    response = api_client(lead).post(f"/api/campaigns/{draft.pk}/prompts/", rows, format="json")
     assert response.status_code == 201, response.content
     assert draft.prompts.count() == 500
 
@@ -366,9 +361,7 @@ def test_an_upload_with_more_prompts_than_the_limit_is_a_400_naming_the_limit(se
         content = b"text\n" + b"".join(f"Question {i}\n".encode() for i in range(11))
     else:
         content = b"".join(json.dumps({"text": f"Question {i}"}).encode() + b"\n" for i in range(11))
-    response = client_for(lead).post(
-        f"/api/campaigns/{draft.pk}/prompts/", {"file": SimpleUploadedFile(filename, content)}, format="multipart"
-    )
+    response = upload_prompts(lead, draft, filename, content)
     body = assert_json_error(response, 400)
     assert "more than 10 prompts" in body["detail"] and "IMPORT_MAX_PROMPTS" in body["detail"]
     assert Prompt.objects.count() == 0
@@ -377,7 +370,7 @@ def test_an_upload_with_more_prompts_than_the_limit_is_a_400_naming_the_limit(se
 def test_a_json_list_with_more_prompts_than_the_limit_is_a_400(settings, lead, draft):
     settings.IMPORT_MAX_PROMPTS = 10
     rows = [{"text": f"Question {i}"} for i in range(11)]
-    response = client_for(lead).post(f"/api/campaigns/{draft.pk}/prompts/", rows, format="json")
+    response = api_client(lead).post(f"/api/campaigns/{draft.pk}/prompts/", rows, format="json")
     assert "more than 10 prompts" in assert_json_error(response, 400)["detail"]
     assert Prompt.objects.count() == 0
 
@@ -385,9 +378,7 @@ def test_a_json_list_with_more_prompts_than_the_limit_is_a_400(settings, lead, d
 def test_exactly_the_limit_of_prompts_is_accepted(settings, lead, draft):
     settings.IMPORT_MAX_PROMPTS = 10
     content = b"text\n" + b"".join(f"Question {i}\n".encode() for i in range(10))
-    response = client_for(lead).post(
-        f"/api/campaigns/{draft.pk}/prompts/", {"file": SimpleUploadedFile("p.csv", content)}, format="multipart"
-    )
+    response = upload_prompts(lead, draft, "p.csv", content)
     assert response.status_code == 201, response.content
     assert draft.prompts.count() == 10
 
@@ -427,23 +418,23 @@ def test_an_upload_is_read_line_by_line_and_parsing_stops_at_the_prompt_limit(se
 
 def test_an_unknown_api_path_is_a_json_404(reviewer):
     for url in ("/api/nothing-here/", "/api/campaigns/1/nothing/", "/api/"):
-        body = assert_json_error(client_for(reviewer).get(url), 404)
+        body = assert_json_error(api_client(reviewer).get(url), 404)
         assert "detail" in body, url
     assert_json_error(APIClient().post("/api/nope/", {}, format="json"), 404)
 
 
 def test_an_api_path_without_its_slash_is_told_where_the_endpoint_is(lead):
-    body = assert_json_error(client_for(lead).post("/api/campaigns", {}, format="json"), 404)
+    body = assert_json_error(api_client(lead).post("/api/campaigns", {}, format="json"), 404)
     assert "/api/campaigns/" in body["detail"]
 
 
 def test_a_get_without_its_slash_is_still_redirected_to_the_endpoint(lead):
-    response = client_for(lead).get("/api/campaigns?x=1")
+    response = api_client(lead).get("/api/campaigns?x=1")
     assert response.status_code == 301
     assert response["Location"] == "/api/campaigns/?x=1"
 
 
 def test_an_unknown_page_outside_the_api_is_still_html(reviewer):
-    response = client_for(reviewer).get("/no-such-page/")
+    response = api_client(reviewer).get("/no-such-page/")
     assert response.status_code == 404
     assert response["Content-Type"].startswith("text/html")

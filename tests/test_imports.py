@@ -3,12 +3,11 @@
 import json
 
 import pytest
-from rest_framework.test import APIClient
 
 from arena.errors import TooLarge, ValidationFailed
 from arena.imports import parse_csv, parse_jsonl, parse_upload
 from arena.models import Prompt
-from tests.factories import make_campaign
+from tests.factories import api_client, make_campaign
 
 
 def test_csv_with_bom_quoted_multiline_fields_and_blank_lines_is_parsed():
@@ -146,9 +145,7 @@ def test_a_json_file_with_a_syntax_error_names_its_line():
 
 @pytest.fixture
 def lead_client(lead):
-    client = APIClient()
-    client.force_authenticate(lead)
-    return client
+    return api_client(lead)
 
 
 @pytest.mark.django_db

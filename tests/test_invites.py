@@ -7,32 +7,23 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.db import connection, connections
 from django.utils import timezone
-from rest_framework.test import APIClient
 
 from arena.errors import ValidationFailed
 from arena.models import CampaignReviewer, Invite
 from arena.services.invites import invite_accept, invite_create
-from tests.factories import make_campaign, open_campaign
+from tests.factories import api_client, make_campaign, make_open_campaign
 
 GOOD_PASSWORD = "a-long-pass-42"
 
 
 @pytest.fixture
 def campaign(db):
-    c = make_campaign(prompts=2, k=2)
-    open_campaign(c)
-    return c
-
-
-def client_for(user):
-    client = APIClient()
-    client.force_authenticate(user)
-    return client
+    return make_open_campaign(prompts=2, k=2)
 
 
 def make_invite(lead, campaign, **data) -> tuple[str, dict]:
     """The invite page's path and the invite as the API describes it."""
-    r = client_for(lead).post(f"/api/campaigns/{campaign.id}/invites/", data, format="json")
+    r = api_client(lead).post(f"/api/campaigns/{campaign.id}/invites/", data, format="json")
     assert r.status_code == 201, r.content
     body = r.json()
     return body["url"].replace("http://testserver", ""), body
@@ -101,7 +92,7 @@ def test_opening_the_link_twice_makes_one_membership_and_uses_one_use(campaign, 
 @pytest.mark.django_db
 def test_a_revoked_invite_admits_nobody(campaign, lead, outsider, client):
     url, body = make_invite(lead, campaign, max_uses=10)
-    r = client_for(lead).post(f"/api/campaigns/{campaign.id}/invites/{body['id']}/revoke/")
+    r = api_client(lead).post(f"/api/campaigns/{campaign.id}/invites/{body['id']}/revoke/")
     assert r.status_code == 200 and r.json()["revoked_at"]
     assert sign_up(client, url, "late").status_code == 400
     client.force_login(outsider)
@@ -137,7 +128,7 @@ def test_the_link_key_is_not_stored_and_the_list_does_not_show_it(campaign, lead
     key = url.rstrip("/").rsplit("/", 1)[1]
     invite = Invite.objects.get(pk=body["id"])
     assert key not in str({f.name: getattr(invite, f.attname) for f in Invite._meta.fields})
-    listed = client_for(lead).get(f"/api/campaigns/{campaign.id}/invites/")
+    listed = api_client(lead).get(f"/api/campaigns/{campaign.id}/invites/")
     assert listed.status_code == 200
     assert [i["id"] for i in listed.json()] == [body["id"]] and key not in listed.content.decode()
 
@@ -145,7 +136,7 @@ def test_the_link_key_is_not_stored_and_the_list_does_not_show_it(campaign, lead
 @pytest.mark.django_db
 def test_only_leads_make_list_and_revoke_invites(campaign, lead, reviewer):
     _, body = make_invite(lead, campaign)
-    rita = client_for(reviewer)
+    rita = api_client(reviewer)
     assert rita.post(f"/api/campaigns/{campaign.id}/invites/").status_code == 403
     assert rita.get(f"/api/campaigns/{campaign.id}/invites/").status_code == 403
     assert rita.post(f"/api/campaigns/{campaign.id}/invites/{body['id']}/revoke/").status_code == 403
@@ -155,7 +146,7 @@ def test_only_leads_make_list_and_revoke_invites(campaign, lead, reviewer):
 @pytest.mark.django_db
 @pytest.mark.parametrize(("data", "field"), [({"max_uses": 0}, "max_uses"), ({"days": 91}, "days")])
 def test_an_invite_outside_its_limits_is_refused(campaign, lead, data, field):
-    r = client_for(lead).post(f"/api/campaigns/{campaign.id}/invites/", data, format="json")
+    r = api_client(lead).post(f"/api/campaigns/{campaign.id}/invites/", data, format="json")
     assert r.status_code == 400 and field in r.content.decode()
     assert not Invite.objects.exists()
 

@@ -4,34 +4,20 @@ import pytest
 from rest_framework.test import APIClient
 
 from arena.models import Assignment, CampaignReviewer, Comparison, Vote
-from tests.factories import add_reviewers, make_campaign, open_campaign
+from tests.factories import add_reviewers, api_client, make_open_campaign
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def no_repeats(settings):
-    settings.REVIEW_REPEAT_SHARE = 0.0
-    settings.REVIEW_EXPIRY_EVERY_SECONDS = 0  # expire overdue leases on every "next"
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_repeats", "expiry_on_every_next")]
 
 
 @pytest.fixture
 def campaign():
-    c = make_campaign(prompts=3, k=2, guidelines="Prefer the **polite** answer.")
-    open_campaign(c)
-    return c
-
-
-def client_for(user):
-    client = APIClient()
-    client.force_authenticate(user)
-    return client
+    return make_open_campaign(prompts=3, k=2, guidelines="Prefer the **polite** answer.")
 
 
 @pytest.fixture
 def rita(campaign, reviewer):
     add_reviewers(campaign, reviewer.username)
-    return client_for(reviewer)
+    return api_client(reviewer)
 
 
 def next_item(client, campaign):
@@ -104,7 +90,7 @@ def test_skip_and_flag_give_the_item_back(campaign, rita):
 
 def test_outsider_gets_404_for_next_and_for_someone_elses_item(campaign, rita, outsider):
     token = next_item(rita, campaign).json()["assignment"]
-    otto = client_for(outsider)
+    otto = api_client(outsider)
     assert next_item(otto, campaign).status_code == 404
     assert otto.post(f"/api/review/{token}/vote/", {"choice": "left"}, format="json").status_code == 404
 
@@ -119,7 +105,7 @@ def test_next_without_campaign_is_400(rita):
 
 
 def test_lead_excludes_a_reviewer_who_then_gets_404(campaign, rita, reviewer, lead):
-    boss = client_for(lead)
+    boss = api_client(lead)
     r = boss.post(f"/api/campaigns/{campaign.id}/reviewers/{reviewer.username}/exclude/")
     assert r.status_code == 200 and r.json()["excluded"] is True
     assert CampaignReviewer.objects.get(user=reviewer).excluded
@@ -137,7 +123,7 @@ def test_reviewer_cannot_use_lead_tools(campaign, rita, reviewer):
 
 
 def test_lead_marks_gold_and_reads_reviewer_quality(campaign, rita, reviewer, lead):
-    boss = client_for(lead)
+    boss = api_client(lead)
     for comparison in Comparison.objects.filter(campaign=campaign):
         r = boss.post(f"/api/campaigns/{campaign.id}/comparisons/{comparison.id}/gold/", {"gold": "tie"}, format="json")
         assert r.status_code == 200
@@ -154,7 +140,7 @@ def test_lead_marks_gold_and_reads_reviewer_quality(campaign, rita, reviewer, le
 def test_lead_sees_flags_with_their_reasons(campaign, rita, lead):
     token = next_item(rita, campaign).json()["assignment"]
     rita.post(f"/api/review/{token}/flag/", {"reason": "offensive prompt"}, format="json")
-    flags = client_for(lead).get(f"/api/campaigns/{campaign.id}/flags/").json()["flags"]
+    flags = api_client(lead).get(f"/api/campaigns/{campaign.id}/flags/").json()["flags"]
     assert [f["flag_reason"] for f in flags] == ["offensive prompt"]
 
 

@@ -6,21 +6,14 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from arena.models import Vote
-from tests.factories import add_reviewers, make_campaign, open_campaign
+from tests.factories import add_reviewers, make_open_campaign
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def no_repeats(settings):
-    settings.REVIEW_REPEAT_SHARE = 0.0
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_repeats")]
 
 
 @pytest.fixture
 def campaign():
-    c = make_campaign(prompts=8, k=2)
-    open_campaign(c)
-    return c
+    return make_open_campaign(prompts=8, k=2)
 
 
 @pytest.fixture

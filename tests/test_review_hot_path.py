@@ -3,28 +3,16 @@
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
-from rest_framework.test import APIClient
 
 from arena import review_items
 from arena.models import Assignment, Campaign, Prompt, Response
 from arena.rendering import render_markdown
 from arena.services import prerender
-from tests.factories import add_reviewers, generate_done, make_campaign, open_campaign
+from tests.factories import add_reviewers, api_client, generate_done, make_campaign, open_campaign
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_repeats")]
 
 HOSTILE = "Fine.\n\n<script>alert(1)</script> <img src=x onerror=alert(2)>\n\n- one\n- two"
-
-
-@pytest.fixture(autouse=True)
-def no_repeats(settings):
-    settings.REVIEW_REPEAT_SHARE = 0.0
-
-
-def client_for(user):
-    client = APIClient()
-    client.force_authenticate(user)
-    return client
 
 
 def open_with(prompts, *reviewers, k=3, text_for=None):
@@ -36,7 +24,7 @@ def open_with(prompts, *reviewers, k=3, text_for=None):
 
 def test_first_view_stores_the_safe_html_and_later_views_reuse_it(monkeypatch):
     campaign, (r1, r2) = open_with(1, "r1", "r2", text_for=lambda p, c: f"**Answer {c.position}**\n\n{HOSTILE}")
-    first = client_for(r1).get(f"/api/review/next/?campaign={campaign.id}").json()
+    first = api_client(r1).get(f"/api/review/next/?campaign={campaign.id}").json()
     for response in Response.objects.filter(campaign=campaign):
         assert response.html == render_markdown(response.text)
     prompt = Prompt.objects.get(campaign=campaign)
@@ -46,14 +34,14 @@ def test_first_view_stores_the_safe_html_and_later_views_reuse_it(monkeypatch):
         raise AssertionError("markdown rendered again")
 
     monkeypatch.setattr(review_items, "render_markdown", no_rendering)
-    second = client_for(r2).get(f"/api/review/next/?campaign={campaign.id}").json()
+    second = api_client(r2).get(f"/api/review/next/?campaign={campaign.id}").json()
     assert {second["left"]["html"], second["right"]["html"]} == {first["left"]["html"], first["right"]["html"]}
     assert second["prompt_html"] == first["prompt_html"]
 
 
 def test_stored_html_shows_hostile_markup_as_text():
     campaign, (r1,) = open_with(1, "r1", text_for=lambda p, c: HOSTILE)
-    body = client_for(r1).get(f"/api/review/next/?campaign={campaign.id}").json()
+    body = api_client(r1).get(f"/api/review/next/?campaign={campaign.id}").json()
     for side in ("left", "right"):
         assert "&lt;script&gt;" in body[side]["html"]
         assert "<script" not in body[side]["html"] and "<img" not in body[side]["html"]
@@ -67,11 +55,11 @@ def test_the_api_serves_each_next_and_vote_with_the_same_few_queries_whatever_th
     def measure(prompts):
         campaign, users = open_with(prompts, "a", "b", "c", "d")
         for user in users[:3]:  # some history to walk past
-            client = client_for(user)
+            client = api_client(user)
             for _ in range(2):
                 token = client.get(f"/api/review/next/?campaign={campaign.id}").json()["assignment"]
                 assert client.post(f"/api/review/{token}/vote/", {"choice": "tie"}, format="json").status_code == 201
-        client = client_for(users[3])
+        client = api_client(users[3])
         with CaptureQueriesContext(connection) as next_queries:
             r = client.get(f"/api/review/next/?campaign={campaign.id}")
         assert r.status_code == 200
@@ -115,7 +103,7 @@ def test_a_worker_renders_every_text_before_review_so_next_renders_nothing(monke
     open_campaign(campaign)
     (r1,) = add_reviewers(campaign, "r1")
     monkeypatch.setattr(review_items, "render_markdown", lambda text: pytest.fail("rendered on the hot path"))
-    body = client_for(r1).get(f"/api/review/next/?campaign={campaign.id}").json()
+    body = api_client(r1).get(f"/api/review/next/?campaign={campaign.id}").json()
     assert "&lt;script&gt;" in body["left"]["html"]
 
 

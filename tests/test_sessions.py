@@ -15,21 +15,14 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from arena.models import Vote
-from tests.factories import add_reviewers, make_campaign, open_campaign
+from tests.factories import add_reviewers, make_open_campaign
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def no_repeats(settings):
-    settings.REVIEW_REPEAT_SHARE = 0.0
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_repeats")]
 
 
 @pytest.fixture
 def campaign():
-    c = make_campaign(prompts=4, k=2)
-    open_campaign(c)
-    return c
+    return make_open_campaign(prompts=4, k=2)
 
 
 @pytest.fixture

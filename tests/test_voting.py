@@ -9,22 +9,14 @@ from arena.errors import Conflict, NotFound, ValidationFailed
 from arena.models import Assignment, Comparison, Vote
 from arena.services.assignment import assignment_next_for_reviewer, assignment_skip
 from arena.services.voting import vote_submit
-from tests.factories import add_reviewers, make_campaign, open_campaign
+from tests.factories import add_reviewers, make_campaign, make_open_campaign, open_campaign
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def no_repeats(settings):
-    settings.REVIEW_REPEAT_SHARE = 0.0
-    settings.REVIEW_EXPIRY_EVERY_SECONDS = 0  # expire overdue leases on every "next"
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_repeats", "expiry_on_every_next")]
 
 
 @pytest.fixture
 def campaign():
-    c = make_campaign(prompts=2, k=1, min_seconds_per_vote=3.0)
-    open_campaign(c)
-    return c
+    return make_open_campaign(prompts=2, k=1, min_seconds_per_vote=3.0)
 
 
 @pytest.fixture

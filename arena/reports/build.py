@@ -20,6 +20,7 @@ from .. import stats
 from ..models import Campaign, Contestant
 from ..selectors import report as report_selectors
 from ..services.pairing import baseline_of, contestant_pairs
+from .quality import Agreement, ShareRow, agreement_of, length_bias_of, position_bias_of
 
 # Bump when the report's shape or numbers change, so cached reports of older code are ignored.
 REPORT_VERSION = 1
@@ -28,25 +29,14 @@ CACHE_SECONDS = 7 * 24 * 3600
 SIGNIFICANCE = 0.05
 
 
-@dataclass
-class PairRow:
+@dataclass(frozen=True)
+class PairRow(stats.PairStats):
+    """One pair's numbers (stats.PairStats: the win-rate CSV contract) with who the pair is."""
+
     contestant_a_id: int
     contestant_b_id: int
     model_a: str
     model_b: str
-    votes: int
-    a_wins: int
-    b_wins: int
-    ties: int
-    both_bad: int
-    a_win_rate: float | None
-    b_win_rate: float | None
-    tie_rate: float | None
-    a_score: float | None
-    decisive_share: float | None
-    ci_low: float | None
-    ci_high: float | None
-    p_value: float | None
     # The prompt bootstrap interval of a_score (votes on one prompt are one cluster).
     score_ci_low: float | None = None
     score_ci_high: float | None = None
@@ -82,26 +72,6 @@ class Slice:
     labels: list[str]
     observed: list[list[float | None]]
     predicted: list[list[float | None]]
-
-
-@dataclass
-class Agreement:
-    comparisons: int  # comparisons with two or more counted votes
-    krippendorff_alpha: float | None
-    percent_agreement: float | None
-    fleiss_kappa: float | None
-    fleiss_comparisons: int  # Fleiss' kappa needs the same number of votes per comparison
-    fleiss_raters: int
-
-
-@dataclass
-class ShareRow:
-    wins: int
-    losses: int
-    share: float | None
-    ci_low: float | None
-    ci_high: float | None
-    p_value: float | None
 
 
 @dataclass
@@ -158,68 +128,43 @@ def report_build(*, campaign: Campaign, rounds: int = BOOTSTRAP_ROUNDS) -> Campa
     groups = pair_groups(per_comparison)
     anchor = _anchor_index(campaign, contestants)
 
-    overall = _slice(
-        name="All prompts",
-        contestants=contestants,
-        pairing=campaign.pairing,
-        counts_rows=pair_count_rows(per_comparison, None, groups),
-        groups=groups,
-        per_comparison=per_comparison,
-        mask=None,
-        rounds=rounds,
-        anchor=anchor,
-    )
+    def slice_of(name: str, mask: np.ndarray | None) -> Slice:
+        """The tables of the comparisons in `mask` (all of them when None)."""
+        return _slice(
+            name=name,
+            contestants=contestants,
+            pairing=campaign.pairing,
+            counts_rows=pair_count_rows(per_comparison, mask, groups),
+            groups=groups,
+            per_comparison=per_comparison,
+            mask=mask,
+            rounds=rounds,
+            anchor=anchor,
+        )
+
+    overall = slice_of("All prompts", None)
     categories = []
     category_array = np.array(per_comparison.category, dtype=object)
     names = sorted(set(per_comparison.category))
     if len(names) > 1:
-        for name in names:
-            mask = category_array == name
-            categories.append(
-                _slice(
-                    name=name or "(no category)",
-                    contestants=contestants,
-                    pairing=campaign.pairing,
-                    counts_rows=pair_count_rows(per_comparison, mask, groups),
-                    groups=groups,
-                    per_comparison=per_comparison,
-                    mask=mask,
-                    rounds=rounds,
-                    anchor=anchor,
-                )
-            )
-
-    counts = per_comparison.counts
-    totals = {
-        "votes": int(counts.sum()),
-        "left_wins": int(per_comparison.left_wins.sum()),
-        "right_wins": int(per_comparison.right_wins.sum()),
-        "too_fast": int(per_comparison.too_fast.sum()),
-    }
-    a_longer, b_longer = per_comparison.a_longer > 0, per_comparison.a_longer < 0
-    lengths = {
-        "longer_wins": int(counts[a_longer, 0].sum() + counts[b_longer, 1].sum()),
-        "shorter_wins": int(counts[b_longer, 0].sum() + counts[a_longer, 1].sum()),
-        "same_length": int(counts[per_comparison.a_longer == 0, :2].sum()),
-    }
-    position = stats.position_bias(left_wins=totals["left_wins"], right_wins=totals["right_wins"])
-    length = stats.length_bias(longer_wins=lengths["longer_wins"], shorter_wins=lengths["shorter_wins"])
+        categories = [slice_of(name or "(no category)", category_array == name) for name in names]
+    length_bias, same_length_votes = length_bias_of(per_comparison)
     report = CampaignReport(
         campaign_id=campaign.pk,
         campaign=campaign.name,
         status=campaign.status,
         pairing=campaign.pairing,
         is_simulated=campaign.is_simulated,
-        votes=totals["votes"],
+        votes=int(per_comparison.counts.sum()),
         overall=overall,
         categories=categories,
         reviewers=data.reviewers,
-        agreement=_agreement(per_comparison.counts, k=campaign.votes_per_comparison),
-        position_bias=ShareRow(totals["left_wins"], totals["right_wins"], *position),
-        length_bias=ShareRow(lengths["longer_wins"], lengths["shorter_wins"], *length),
-        same_length_votes=lengths["same_length"],
+        agreement=agreement_of(per_comparison.counts, k=campaign.votes_per_comparison),
+        position_bias=position_bias_of(per_comparison),
+        length_bias=length_bias,
+        same_length_votes=same_length_votes,
         median_seconds=data.median_seconds,
-        too_fast_votes=totals["too_fast"],
+        too_fast_votes=int(per_comparison.too_fast.sum()),
         summary="",
         generated_at=timezone.now().isoformat(),
         bootstrap_rounds=rounds,
@@ -387,31 +332,6 @@ def _leaderboard(contestants, outcomes, *, rounds: int, anchor: int | None):
     ]
     rows.sort(key=lambda r: (-r.rating, r.model))
     return rows, [float(x) for x in ratings]
-
-
-def _agreement(counts: np.ndarray, *, k: int) -> Agreement:
-    """Agreement on comparisons with two or more votes, from per-comparison outcome counts."""
-    multi = counts[counts.sum(axis=1) >= 2] if len(counts) else counts
-    alpha = stats.krippendorff_alpha_nominal_counts(multi)
-    percent = stats.percent_agreement_counts(multi)
-    # Fleiss' kappa assumes every item has the same number of ratings: use the comparisons
-    # with exactly k votes (the campaign's target), else the most common number of votes.
-    kappa, fleiss_items, raters = None, 0, 0
-    if len(multi):
-        per_item = multi.sum(axis=1)
-        values, freq = np.unique(per_item, return_counts=True)
-        raters = k if k in values and k >= 2 else int(values[np.argmax(freq)])
-        table = multi[per_item == raters]
-        fleiss_items = int(len(table))
-        kappa = stats.fleiss_kappa(table)
-    return Agreement(
-        comparisons=int(len(multi)),
-        krippendorff_alpha=alpha,
-        percent_agreement=percent,
-        fleiss_kappa=kappa,
-        fleiss_comparisons=fleiss_items,
-        fleiss_raters=int(raters),
-    )
 
 
 def _plain(matrix: np.ndarray) -> list[list[float | None]]:

@@ -5,20 +5,16 @@ It renders the current state, then refreshes itself by polling the lead-only JSO
 """
 
 from django.contrib.auth.decorators import login_required
-from django.http import Http404
 from django.shortcuts import render
 
-from ..errors import NotFound
 from ..selectors.campaigns import access_campaign_for_lead
 from ..selectors.generation import generation_estimate, generation_payload
+from .access import campaign_for_page
 
 
 @login_required
 def campaign_page(request, campaign_id):
-    try:
-        campaign = access_campaign_for_lead(user=request.user, campaign_id=campaign_id)
-    except NotFound:
-        raise Http404("no such campaign") from None
+    campaign = campaign_for_page(access_campaign_for_lead, user=request.user, campaign_id=campaign_id)
     return render(
         request,
         "arena/campaign.html",

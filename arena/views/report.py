@@ -7,15 +7,15 @@ from the cached report (arena/reports/build.py); this view only formats them.
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
-from django.http import Http404
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils.safestring import mark_safe
 
-from ..errors import NotFound
 from ..reports import svg
 from ..reports.build import CampaignReport, LeaderboardRow, PairRow, Slice, campaign_report, p_text
+from ..reports.quality import ShareRow
 from ..selectors.campaigns import access_campaign_for_lead
+from .access import campaign_for_page
 
 
 def _pct(value: float | None, digits: int = 1) -> str:
@@ -99,12 +99,18 @@ def _reviewer_display(rows: list[dict]) -> list[dict]:
     return shown
 
 
+def _share_display(row: ShareRow) -> dict:
+    """A bias row (position or length) as the page shows it: share, interval and p-value."""
+    return {
+        "share": _pct(row.share),
+        "interval": f"{_pct(row.ci_low)} – {_pct(row.ci_high)}" if row.ci_low is not None else "",
+        "p": p_text(row.p_value) if row.p_value is not None else "",
+    }
+
+
 @login_required
 def report_page(request, campaign_id):
-    try:
-        campaign = access_campaign_for_lead(user=request.user, campaign_id=campaign_id)
-    except NotFound:
-        raise Http404("no such campaign") from None
+    campaign = campaign_for_page(access_campaign_for_lead, user=request.user, campaign_id=campaign_id)
     report: CampaignReport = campaign_report(campaign=campaign)
     api = f"/api/campaigns/{campaign.pk}/"
     context = {
@@ -118,20 +124,8 @@ def report_page(request, campaign_id):
             "kappa": _num(report.agreement.fleiss_kappa),
             "percent": _pct(report.agreement.percent_agreement),
         },
-        "position": {
-            "share": _pct(report.position_bias.share),
-            "interval": f"{_pct(report.position_bias.ci_low)} – {_pct(report.position_bias.ci_high)}"
-            if report.position_bias.ci_low is not None
-            else "",
-            "p": p_text(report.position_bias.p_value) if report.position_bias.p_value is not None else "",
-        },
-        "length": {
-            "share": _pct(report.length_bias.share),
-            "interval": f"{_pct(report.length_bias.ci_low)} – {_pct(report.length_bias.ci_high)}"
-            if report.length_bias.ci_low is not None
-            else "",
-            "p": p_text(report.length_bias.p_value) if report.length_bias.p_value is not None else "",
-        },
+        "position": _share_display(report.position_bias),
+        "length": _share_display(report.length_bias),
         "median_seconds": "" if report.median_seconds is None else f"{report.median_seconds:.1f} s",
         "exports": [
             ("Win rates (CSV)", api + "report.csv"),

@@ -5,21 +5,17 @@ progress and whether the answers are simulated. Nothing about contestants reache
 """
 
 from django.contrib.auth.decorators import login_required
-from django.http import Http404
 from django.shortcuts import render
 
-from ..errors import NotFound
 from ..rendering import render_markdown
 from ..selectors.campaigns import access_campaign_for_reviewer
 from ..selectors.reviewers import reviewer_progress
+from .access import campaign_for_page
 
 
 @login_required
 def review_page(request, campaign_id):
-    try:
-        campaign = access_campaign_for_reviewer(user=request.user, campaign_id=campaign_id)
-    except NotFound:
-        raise Http404("no such campaign") from None
+    campaign = campaign_for_page(access_campaign_for_reviewer, user=request.user, campaign_id=campaign_id)
     context = {
         "campaign": {"id": campaign.id, "name": campaign.name},
         # Says only that answers are simulated, which is true of both sides alike.
