@@ -61,7 +61,7 @@ def csv_cells(row: Iterable) -> list:
     a row and a million rows, and the call would cost more than the check.
     """
     return [
-        ("'" + cell if cell[:1] in FORMULA_STARTS and not isinstance(cell, ComputedNumber) else cell)
+        ("'" + cell if cell and cell[0] in FORMULA_STARTS and not isinstance(cell, ComputedNumber) else cell)
         if isinstance(cell, str)
         else ("true" if cell else "false")
         if cell.__class__ is bool
