@@ -70,19 +70,20 @@ def _columns(names: list[str]) -> itemgetter:
 
 _CSV_VALUES = _columns(VOTES_HEADER)
 _JSONL_VALUES = _columns(VOTES_JSONL_KEYS)
+_PROMPT = VOTE_COLUMNS.index("prompt")
 _MESSAGES = VOTE_COLUMNS.index("messages")
-_PROMPT_CELL = VOTES_HEADER.index("prompt")
-_SECONDS_CELL = VOTES_HEADER.index("seconds_on_task")
+_SECONDS = VOTE_COLUMNS.index("seconds_on_task")
 
 
-def _votes_csv_cells(rows: Iterable[list]) -> Iterator[list]:
+def _votes_csv_cells(rows: Iterable[list]) -> Iterator[tuple]:
+    # Each row is a new list that only this loop holds, so its values are formatted in place
+    # rather than copied into another list first.
     for row in rows:
-        cells = [*_CSV_VALUES(row)]
         # A chat prompt is written as its messages' JSON: its text alone would lose the turns.
         if messages := row[_MESSAGES]:
-            cells[_PROMPT_CELL] = _to_json(messages)
-        cells[_SECONDS_CELL] = fmt_seconds(cells[_SECONDS_CELL])
-        yield cells
+            row[_PROMPT] = _to_json(messages)
+        row[_SECONDS] = fmt_seconds(row[_SECONDS])
+        yield _CSV_VALUES(row)
 
 
 def votes_csv(*, campaign_id: int) -> Iterator[str]:
