@@ -45,12 +45,12 @@ CHUNK_SIZE = 2000
 _LABEL_A, _LABEL_B = F("comparison__contestant_a__label"), F("comparison__contestant_b__label")
 
 # Row key -> what it is read from (an ORM path or expression), in the order the values come
-# back. The times and the chat messages are cast to text: the drivers' own datetime and JSON
-# converters run in Python once per value (a regular expression per timestamp on
-# PostgreSQL, where Django's time zone loader replaces psycopg's C one), and that cost more
-# than the rest of the row; `vote_rows` turns the text into the same values with C-level
-# parsers. Sides and winner are ORM expressions, so the database computes them in the one
-# pass it makes anyway.
+# back. The times and the chat messages are cast to text: Django reads a datetime or a JSON
+# value through Python code once per value (on SQLite a parse and a time zone attach per
+# timestamp, on PostgreSQL a regular expression, because Django's time zone loader replaces
+# psycopg's C one), which cost more than the rest of the row; `vote_rows` turns the text into
+# the same values with C-level parsers. Sides and winner are ORM expressions, so the database
+# computes them in the one pass it makes anyway.
 _COLUMNS = {
     "vote_id": "pk",
     "comparison_id": "comparison_id",
