@@ -4,6 +4,8 @@ against an older checkout, in the same run on the same database.
     .venv/bin/python bench/exports.py --baseline-root /work/wt-baseline
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/x .venv/bin/python bench/exports.py \\
         --baseline-root /work/wt-baseline --votes 200000
+    .venv/bin/python bench/exports.py --baseline-root /work/wt-baseline --votes 1000000 \\
+        --exports votes_csv --rounds 1
 
 Builds a throwaway database (a temporary SQLite file, or `bench_exports_<pid>` on the
 PostgreSQL server of DATABASE_URL; destroyed at the end, also on failure) with the campaign of
@@ -45,12 +47,20 @@ def parse_args():
     parser.add_argument("--categories", type=int, default=4)
     parser.add_argument("--rounds", type=int, default=2, help="alternating rounds per checkout")
     parser.add_argument("--baseline-root", help="an older checkout to measure in the same run")
+    parser.add_argument(
+        "--exports",
+        default=",".join(EXPORTS),
+        help=f"which exports to measure, comma-separated (default: {','.join(EXPORTS)})",
+    )
     # The measuring child process (internal).
     parser.add_argument("--measure", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--app-root", help=argparse.SUPPRESS)
     parser.add_argument("--campaign", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--trace", action="store_true", help=argparse.SUPPRESS)
-    return parser.parse_args()
+    args = parser.parse_args()
+    if unknown := sorted(set(args.exports.split(",")) - set(EXPORTS)):
+        parser.error(f"--exports: unknown {', '.join(unknown)} (known: {', '.join(EXPORTS)})")
+    return args
 
 
 def measure(args) -> None:
@@ -65,7 +75,7 @@ def measure(args) -> None:
     from arena.reports import exports
 
     campaign = Campaign.objects.get(pk=args.campaign)
-    for name in EXPORTS:
+    for name in args.exports.split(","):
         function = getattr(exports, name)
         # The older code takes the campaign, this one its id.
         takes_id = "campaign_id" in inspect.signature(function).parameters
@@ -159,6 +169,7 @@ def run(args, *, database_url: str) -> None:
         for label, root in order:
             env = {**os.environ, "DATABASE_URL": database_url}
             command = [sys.executable, str(Path(__file__).resolve()), "--measure", "--app-root", str(root)]
+            command += ["--exports", args.exports]
             if round_number == 0:
                 command.append("--trace")
             output = subprocess.run(
@@ -179,8 +190,9 @@ def run(args, *, database_url: str) -> None:
                         flush=True,
                     )
     print()
+    chosen = [name for name in EXPORTS if name in args.exports.split(",")]
     print(f"{'export':<18} {'code':<4} {'rows':>9} {'best s':>7} {'median s':>9} {'rows/s':>9} {'peak MB':>8}  old/new")
-    for name in EXPORTS:
+    for name in chosen:
         for label in roots:
             times = [r["seconds"] for r in results[(label, name)]]
             rows = results[(label, name)][0]["rows"]
@@ -194,7 +206,7 @@ def run(args, *, database_url: str) -> None:
                 f"{name:<18} {label:<4} {rows:>9,} {min(times):>7.2f} {statistics.median(times):>9.2f} "
                 f"{rows / min(times):>9,.0f} {max(peaks) / 1e6:>8.1f}  {ratio}"
             )
-    for name in EXPORTS:
+    for name in chosen:
         if ("old", name) in results:
             old_rows, new_rows = results[("old", name)][0]["rows"], results[("new", name)][0]["rows"]
             if old_rows != new_rows:

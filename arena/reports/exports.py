@@ -14,10 +14,17 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from operator import itemgetter
 
 from ..models import Vote
-from ..selectors.votes import comparison_details, comparison_outcome_counts, reviewer_pseudonym, vote_rows
+from ..selectors.votes import (
+    VOTE_COLUMNS,
+    comparison_details,
+    comparison_outcome_counts,
+    reviewer_pseudonym,
+    vote_rows,
+)
 from .csv import ROWS_PER_CHUNK, fmt_seconds, stream_csv
 
 __all__ = ["VOTES_HEADER", "reviewer_pseudonym", "votes_csv", "votes_jsonl", "preferences_jsonl"]
@@ -52,25 +59,42 @@ _AFTER_PROMPT = VOTES_HEADER.index("prompt") + 1
 VOTES_JSONL_KEYS = [*VOTES_HEADER[:_AFTER_PROMPT], "messages", *VOTES_HEADER[_AFTER_PROMPT:]]
 
 
-def _votes_csv_cells(row: dict) -> list:
-    cells = {
-        **row,
+# One encoder for every line: `json.dumps` with an option builds a new encoder per call.
+_to_json = json.JSONEncoder(ensure_ascii=False).encode
+
+
+def _columns(names: list[str]) -> itemgetter:
+    """A function that takes the named values out of a `vote_rows` row (in one C call)."""
+    return itemgetter(*(VOTE_COLUMNS.index(name) for name in names))
+
+
+_CSV_VALUES = _columns(VOTES_HEADER)
+_JSONL_VALUES = _columns(VOTES_JSONL_KEYS)
+_PROMPT = VOTE_COLUMNS.index("prompt")
+_MESSAGES = VOTE_COLUMNS.index("messages")
+_SECONDS = VOTE_COLUMNS.index("seconds_on_task")
+
+
+def _votes_csv_cells(rows: Iterable[list]) -> Iterator[tuple]:
+    # Each row is a new list that only this loop holds, so its values are formatted in place
+    # rather than copied into another list first.
+    for row in rows:
         # A chat prompt is written as its messages' JSON: its text alone would lose the turns.
-        "prompt": json.dumps(row["messages"], ensure_ascii=False) if row["messages"] else row["prompt"],
-        "seconds_on_task": fmt_seconds(row["seconds_on_task"]),
-    }
-    return [cells[name] for name in VOTES_HEADER]
+        if messages := row[_MESSAGES]:
+            row[_PROMPT] = _to_json(messages)
+        row[_SECONDS] = fmt_seconds(row[_SECONDS])
+        yield _CSV_VALUES(row)
 
 
 def votes_csv(*, campaign_id: int) -> Iterator[str]:
     """Every vote of the campaign as CSV (VOTES_HEADER), oldest first, streamed."""
-    return stream_csv(VOTES_HEADER, map(_votes_csv_cells, vote_rows(campaign_id=campaign_id)))
+    return stream_csv(VOTES_HEADER, _votes_csv_cells(vote_rows(campaign_id=campaign_id)))
 
 
 def _jsonl(records) -> Iterator[str]:
     lines: list[str] = []
     for record in records:
-        lines.append(json.dumps(record, ensure_ascii=False))
+        lines.append(_to_json(record))
         if len(lines) >= ROWS_PER_CHUNK:
             yield "\n".join(lines) + "\n"
             lines = []
@@ -80,7 +104,9 @@ def _jsonl(records) -> Iterator[str]:
 
 def votes_jsonl(*, campaign_id: int) -> Iterator[str]:
     """Every vote as one JSON object a line (VOTES_JSONL_KEYS), oldest first, streamed."""
-    return _jsonl({key: row[key] for key in VOTES_JSONL_KEYS} for row in vote_rows(campaign_id=campaign_id))
+    return _jsonl(
+        dict(zip(VOTES_JSONL_KEYS, _JSONL_VALUES(row), strict=True)) for row in vote_rows(campaign_id=campaign_id)
+    )
 
 
 def preference_winner(*, votes: int, a_votes: int, b_votes: int) -> str | None:
