@@ -117,6 +117,8 @@ def main() -> None:
     from django.conf import settings
     from django.db import connection
 
+    from evalsite.env import database_url_of
+
     is_pg = connection.vendor == "postgresql"
     test_name = f"bench_exports_{os.getpid()}" if is_pg else str(tmp_var / "bench.sqlite3")
     settings.DATABASES["default"].setdefault("TEST", {})["NAME"] = test_name
@@ -125,21 +127,12 @@ def main() -> None:
     try:
         created = connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False)
         print(f"database: {connection.vendor} ({created})")
-        run(args, database_url=database_url(connection.settings_dict))
+        run(args, database_url=database_url_of(connection.settings_dict))
     finally:
         if created is not None:
             connection.close()
             connection.creation.destroy_test_db(old_name, verbosity=0)
         shutil.rmtree(tmp_var, ignore_errors=True)
-
-
-def database_url(db: dict) -> str:
-    if db["ENGINE"].endswith("sqlite3"):
-        return f"sqlite:///{Path(db['NAME']).resolve()}"
-    user = db.get("USER") or ""
-    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
-    auth = f"{user}{password}@" if user else ""
-    return f"postgres://{auth}{db.get('HOST') or '127.0.0.1'}:{db.get('PORT') or 5432}/{db['NAME']}"
 
 
 def load() -> str:
