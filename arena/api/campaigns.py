@@ -1,6 +1,7 @@
 """Lead-facing API: campaigns, prompts, reviewers, and the status moves. One view per operation."""
 
 from django.contrib.auth import authenticate
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.authtoken.models import Token
 from rest_framework.parsers import MultiPartParser
@@ -18,6 +19,7 @@ from ..untrusted_json import untrusted_json_loads
 from .column_fields import column_decimal_field, column_integer_field
 from .parsers import LimitedFormParser, PromptListJSONParser
 from .permissions import IsLead
+from .schema import LEAD_CAMPAIGN, SIGNED_IN, WITH_BODY, error_responses
 
 
 def _valid(serializer_class, data):
@@ -37,6 +39,11 @@ class TokenObtainApi(APIView):
     class OutputSerializer(serializers.Serializer):
         token = serializers.CharField()
 
+    @extend_schema(
+        summary="Exchange a username and password for an API token",
+        request=InputSerializer,
+        responses={200: OutputSerializer, **error_responses(*WITH_BODY, 429)},
+    )
     def post(self, request):
         data = _valid(self.InputSerializer, request.data)
         user = authenticate(request, username=data["username"], password=data["password"])
@@ -79,9 +86,19 @@ class ContestantSerializer(serializers.Serializer):
     )
 
 
+class CampaignProgressSerializer(serializers.Serializer):
+    prompts = serializers.IntegerField()
+    responses_done = serializers.IntegerField()
+    responses_failed = serializers.IntegerField()
+    responses_total = serializers.IntegerField()
+    comparisons = serializers.IntegerField()
+    votes = serializers.IntegerField()
+    votes_target = serializers.IntegerField()
+
+
 class CampaignOutputSerializer(serializers.ModelSerializer):
     contestants = ContestantSerializer(many=True, read_only=True)
-    progress = serializers.SerializerMethodField()
+    progress = extend_schema_field(CampaignProgressSerializer)(serializers.SerializerMethodField())
     is_simulated = serializers.BooleanField(read_only=True)
 
     class Meta:
@@ -139,10 +156,19 @@ class CampaignListCreateApi(APIView):
         min_seconds_per_vote = serializers.FloatField(required=False, default=3.0, min_value=0)
         contestants = ContestantSerializer(many=True)
 
+    @extend_schema(
+        summary="List campaigns (the 200 newest)",
+        responses={200: CampaignOutputSerializer(many=True), **error_responses(*SIGNED_IN)},
+    )
     def get(self, request):
         campaigns = Campaign.objects.prefetch_related("contestants")[:200]
         return Response(CampaignOutputSerializer(campaigns, many=True).data)
 
+    @extend_schema(
+        summary="Create a campaign with its contestants",
+        request=InputSerializer,
+        responses={201: CampaignOutputSerializer, **error_responses(*WITH_BODY, *SIGNED_IN)},
+    )
     def post(self, request):
         data = _valid(self.InputSerializer, request.data)
         specs = [campaign_services.ContestantSpec(**c) for c in data.pop("contestants")]
@@ -153,9 +179,36 @@ class CampaignListCreateApi(APIView):
 class CampaignDetailApi(APIView):
     permission_classes = [IsLead]
 
+    @extend_schema(
+        summary="A campaign, with its status and progress",
+        responses={200: CampaignOutputSerializer, **error_responses(*LEAD_CAMPAIGN)},
+    )
     def get(self, request, campaign_id):
         campaign = access_campaign_for_lead(user=request.user, campaign_id=campaign_id)
         return Response(CampaignOutputSerializer(campaign).data)
+
+
+class PromptRowSerializer(serializers.Serializer):
+    """One prompt of a JSON list or JSONL line (documentation only: `arena.imports` reads them)."""
+
+    text = serializers.CharField(required=False, help_text="The prompt; give `text` or `messages`, not both.")
+    messages = serializers.ListField(
+        child=serializers.DictField(), required=False, help_text="OpenAI chat messages, instead of `text`."
+    )
+    external_id = serializers.CharField(required=False, allow_blank=True, max_length=200)
+    category = serializers.CharField(required=False, allow_blank=True, max_length=100)
+    metadata = serializers.DictField(required=False)
+
+
+class PromptFileSerializer(serializers.Serializer):
+    file = serializers.FileField(
+        help_text="CSV (columns `text`, `external_id`, `category`; header required), JSONL, or a JSON list."
+    )
+
+
+class PromptImportOutputSerializer(serializers.Serializer):
+    created = serializers.IntegerField(help_text="Prompts this upload added.")
+    prompts = serializers.IntegerField(help_text="Prompts the campaign has now.")
 
 
 class PromptImportApi(APIView):
@@ -166,6 +219,15 @@ class PromptImportApi(APIView):
     # limit on other bodies; files stream through UploadSizeLimitHandler to the same limit.
     parser_classes = [PromptListJSONParser, MultiPartParser, LimitedFormParser]
 
+    @extend_schema(
+        summary="Add prompts to a draft campaign (all or nothing)",
+        description="A bad row rejects the whole upload with 400 and its line number; a campaign past draft: 409.",
+        request={
+            "application/json": PromptRowSerializer(many=True),
+            "multipart/form-data": PromptFileSerializer,
+        },
+        responses={201: PromptImportOutputSerializer, **error_responses(*WITH_BODY, *LEAD_CAMPAIGN, 409)},
+    )
     def post(self, request, campaign_id):
         campaign = access_campaign_for_lead(user=request.user, campaign_id=campaign_id)
         upload = request.FILES.get("file")
@@ -189,6 +251,15 @@ class ReviewersAddApi(APIView):
     class InputSerializer(serializers.Serializer):
         usernames = serializers.ListField(child=serializers.CharField(), allow_empty=False)
 
+    class OutputSerializer(serializers.Serializer):
+        added = serializers.ListField(child=serializers.CharField(), help_text="Usernames new to the campaign.")
+        reviewers = serializers.ListField(child=serializers.CharField(), help_text="All its reviewers.")
+
+    @extend_schema(
+        summary="Make existing users reviewers of the campaign",
+        request=InputSerializer,
+        responses={200: OutputSerializer, **error_responses(*WITH_BODY, *LEAD_CAMPAIGN)},
+    )
     def post(self, request, campaign_id):
         campaign = access_campaign_for_lead(user=request.user, campaign_id=campaign_id)
         data = _valid(self.InputSerializer, request.data)
@@ -200,6 +271,11 @@ class ReviewersAddApi(APIView):
 class CampaignGenerateApi(APIView):
     permission_classes = [IsLead]
 
+    @extend_schema(
+        summary="Start generating every contestant's responses",
+        request=None,
+        responses={202: CampaignOutputSerializer, **error_responses(*LEAD_CAMPAIGN, 409)},
+    )
     def post(self, request, campaign_id):
         campaign = access_campaign_for_lead(user=request.user, campaign_id=campaign_id)
         generation_services.generation_start(campaign=campaign)
@@ -210,6 +286,11 @@ class CampaignGenerateApi(APIView):
 class CampaignOpenApi(APIView):
     permission_classes = [IsLead]
 
+    @extend_schema(
+        summary="Open review: build the comparisons and hand them to reviewers",
+        request=None,
+        responses={200: CampaignOutputSerializer, **error_responses(*LEAD_CAMPAIGN, 409)},
+    )
     def post(self, request, campaign_id):
         campaign = access_campaign_for_lead(user=request.user, campaign_id=campaign_id)
         campaign_services.campaign_open(campaign=campaign)
@@ -219,6 +300,11 @@ class CampaignOpenApi(APIView):
 class CampaignCloseApi(APIView):
     permission_classes = [IsLead]
 
+    @extend_schema(
+        summary="Close review",
+        request=None,
+        responses={200: CampaignOutputSerializer, **error_responses(*LEAD_CAMPAIGN, 409)},
+    )
     def post(self, request, campaign_id):
         campaign = access_campaign_for_lead(user=request.user, campaign_id=campaign_id)
         campaign_services.campaign_close(campaign=campaign)
