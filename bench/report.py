@@ -412,7 +412,7 @@ def run(args) -> None:
         size = rows = 0
         if trace:
             tracemalloc.start()
-        for chunk in votes_csv(campaign=campaign):
+        for chunk in votes_csv(campaign_id=campaign.pk):
             size += len(chunk)
             rows += chunk.count("\r\n")
         peak = tracemalloc.get_traced_memory()[1] if trace else None

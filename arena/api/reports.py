@@ -91,7 +91,7 @@ class VotesCsvApi(_ExportApi):
     def get(self, request, campaign_id):
         campaign = access_campaign_for_lead(user=request.user, campaign_id=campaign_id)
         return streaming_download(
-            exports.votes_csv(campaign=campaign),
+            exports.votes_csv(campaign_id=campaign.pk),
             content_type="text/csv; charset=utf-8",
             filename=export_filename(campaign, "votes.csv"),
         )
@@ -101,7 +101,7 @@ class VotesJsonlApi(_ExportApi):
     def get(self, request, campaign_id):
         campaign = access_campaign_for_lead(user=request.user, campaign_id=campaign_id)
         return streaming_download(
-            exports.votes_jsonl(campaign=campaign),
+            exports.votes_jsonl(campaign_id=campaign.pk),
             content_type="application/x-ndjson; charset=utf-8",
             filename=export_filename(campaign, "votes.jsonl"),
         )
@@ -111,7 +111,7 @@ class PreferencesJsonlApi(_ExportApi):
     def get(self, request, campaign_id):
         campaign = access_campaign_for_lead(user=request.user, campaign_id=campaign_id)
         return streaming_download(
-            exports.preferences_jsonl(campaign=campaign),
+            exports.preferences_jsonl(campaign_id=campaign.pk),
             content_type="application/x-ndjson; charset=utf-8",
             filename=export_filename(campaign, "preferences.jsonl"),
         )

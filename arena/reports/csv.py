@@ -1,4 +1,11 @@
-"""CSV writers that stream: each yields text chunks, never the whole file.
+"""The one CSV writer of the service (`stream_csv`) and the report's CSV files.
+
+`stream_csv` yields text chunks, never the whole file, and every cell goes through
+`spreadsheet_safe`: these files are made for spreadsheets, and a cell that starts with `=`,
+`+`, `-`, `@`, a tab or a carriage return is a formula there (OWASP, "CSV Injection"), so such
+a cell gets a leading single quote, which spreadsheets show as text. Numbers the service
+computed are written as they are: ints and floats, and the text of `ComputedNumber` that the
+`fmt_*` functions return (a negative rating stays a number).
 
 The win-rate and leaderboard headers are contracts (PRODUCT.md): keep them exactly.
 Rates are written with 6 fixed decimals; a p-value below 0.001 in scientific notation
@@ -10,6 +17,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 from collections.abc import Iterable, Iterator
 
 from .build import CampaignReport
@@ -35,36 +43,65 @@ WINRATE_HEADER = [
 LEADERBOARD_HEADER = ["model", "rating", "ci_low", "ci_high", "votes", "wins", "losses", "ties"]
 ROWS_PER_CHUNK = 500
 
+# What a spreadsheet reads as the start of a formula (OWASP's list).
+FORMULA_STARTS = frozenset(("=", "+", "-", "@", "\t", "\r"))
+
+
+class ComputedNumber(str):
+    """The text of a number the service computed (a rate, a rating, a p-value): written as it
+    is, even when it starts with a minus sign."""
+
+
+def csv_cells(row: Iterable) -> list:
+    """A row's values as the service writes them in any CSV: text that a spreadsheet would
+    read as a formula gets a leading single quote; numbers (ints, floats, ComputedNumber)
+    stay as they are; booleans are `true`/`false`; None is an empty cell (csv's own rule).
+
+    One comprehension per row rather than a function call per cell: votes.csv has 22 cells
+    a row and a million rows, and the call would cost more than the check.
+    """
+    return [
+        ("'" + cell if cell[:1] in FORMULA_STARTS and not isinstance(cell, ComputedNumber) else cell)
+        if isinstance(cell, str)
+        else ("true" if cell else "false")
+        if cell.__class__ is bool
+        else cell
+        for cell in row
+    ]
+
 
 def fmt_rate(value: float | None) -> str:
-    return "" if value is None else f"{value:.6f}"
+    return "" if value is None else ComputedNumber(f"{value:.6f}")
 
 
 def fmt_p(value: float | None) -> str:
     if value is None:
         return ""
-    return f"{value:.6f}" if value >= 1e-3 else f"{value:.6e}"
+    return ComputedNumber(f"{value:.6f}" if value >= 1e-3 else f"{value:.6e}")
 
 
 def fmt_rating(value: float | None) -> str:
-    return "" if value is None else f"{value:.2f}"
+    return "" if value is None else ComputedNumber(f"{value:.2f}")
+
+
+def fmt_seconds(value: float | None) -> str:
+    return "" if value is None else ComputedNumber(f"{value:.3f}")
 
 
 def stream_csv(header: list[str], rows: Iterable[Iterable]) -> Iterator[str]:
-    """Write rows through csv.writer into a small buffer and yield it every few hundred rows."""
+    """Write rows through csv.writer (each row's cells through `csv_cells`) into a small
+    buffer and yield it every few hundred rows."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(header)
-    pending = 0
-    for row in rows:
-        writer.writerow(row)
-        pending += 1
-        if pending >= ROWS_PER_CHUNK:
-            yield buffer.getvalue()
-            buffer.seek(0)
-            buffer.truncate()
-            pending = 0
-    yield buffer.getvalue()
+    writer.writerow(csv_cells(header))
+    rows = iter(rows)
+    while batch := [csv_cells(row) for row in itertools.islice(rows, ROWS_PER_CHUNK)]:
+        writer.writerows(batch)
+        yield buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
+    if buffer.tell():
+        yield buffer.getvalue()
 
 
 def winrate_rows(report: CampaignReport) -> Iterator[list]:

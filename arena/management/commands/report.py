@@ -143,9 +143,9 @@ class Command(BaseCommand):
         outputs = [
             ("csv", lambda: report_csv.winrate_csv(report)),
             ("leaderboard", lambda: report_csv.leaderboard_csv(report)),
-            ("votes_csv", lambda: exports.votes_csv(campaign=campaign)),
-            ("votes_jsonl", lambda: exports.votes_jsonl(campaign=campaign)),
-            ("preferences", lambda: exports.preferences_jsonl(campaign=campaign)),
+            ("votes_csv", lambda: exports.votes_csv(campaign_id=campaign.pk)),
+            ("votes_jsonl", lambda: exports.votes_jsonl(campaign_id=campaign.pk)),
+            ("preferences", lambda: exports.preferences_jsonl(campaign_id=campaign.pk)),
             ("json", lambda: iter([json.dumps(report_as_dict(report), indent=2, ensure_ascii=False)])),
         ]
         for option, chunks in outputs:
