@@ -82,7 +82,10 @@ def _generated_schema() -> dict:
 # Loaded from the app at collection time: schemathesis parametrizes one test per operation.
 # (Its lazy `from_fixture` loader does not run on this pytest: it reads a removed private
 # attribute, `Node._nodeid`.) The test below checks the served schema is this same document.
-schema = schemathesis.openapi.from_dict(json.loads(json.dumps(_generated_schema(), cls=JSONEncoder)))
+schema = schemathesis.openapi.from_dict(
+    json.loads(json.dumps(_generated_schema(), cls=JSONEncoder)),
+    config=schemathesis.Config.from_dict({"phases": {"coverage": {"enabled": False}}}),
+)
 
 
 def test_the_served_schema_is_the_one_under_test(seeded):
@@ -126,7 +129,7 @@ def _point_at_seeded_rows(case, seeded: dict) -> None:
 
 @schema.parametrize()
 @settings(
-    max_examples=8,
+    max_examples=15,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.filter_too_much],
 )

@@ -1,7 +1,8 @@
 """Lead-facing API: campaigns, prompts, reviewers, and the status moves. One view per operation."""
 
+from django.conf import settings
 from django.contrib.auth import authenticate
-from drf_spectacular.utils import extend_schema, extend_schema_field
+from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.authtoken.models import Token
 from rest_framework.parsers import MultiPartParser
@@ -10,7 +11,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from ..errors import ValidationFailed
-from ..imports import parse_json_list, parse_upload
+from ..imports import MAX_TEXT_CHARS, ROLES, parse_json_list, parse_upload
 from ..models import Campaign, Contestant
 from ..selectors.campaigns import access_campaign_for_lead, campaign_progress
 from ..services import campaigns as campaign_services
@@ -154,7 +155,7 @@ class CampaignListCreateApi(APIView):
         )
         budget_usd = column_decimal_field(Campaign, "budget_usd", required=False, allow_null=True, default=None)
         min_seconds_per_vote = serializers.FloatField(required=False, default=3.0, min_value=0)
-        contestants = ContestantSerializer(many=True)
+        contestants = ContestantSerializer(many=True, min_length=2)
 
     @extend_schema(
         summary="List campaigns (the 200 newest)",
@@ -167,6 +168,21 @@ class CampaignListCreateApi(APIView):
     @extend_schema(
         summary="Create a campaign with its contestants",
         request=InputSerializer,
+        examples=[
+            OpenApiExample(
+                "Two contestants on the default endpoint",
+                request_only=True,
+                value={
+                    "name": "Support bake-off",
+                    "guidelines": "Pick the answer that solves the customer's problem.",
+                    "votes_per_comparison": 3,
+                    "contestants": [
+                        {"label": "Flash", "model": "deepseek-v4-flash", "price_per_mtok_out": "0.25"},
+                        {"label": "Qwen 8B", "model": "Qwen/Qwen3-8B", "price_per_mtok_out": "0.01"},
+                    ],
+                },
+            )
+        ],
         responses={201: CampaignOutputSerializer, **error_responses(*WITH_BODY, *SIGNED_IN)},
     )
     def post(self, request):
@@ -188,16 +204,47 @@ class CampaignDetailApi(APIView):
         return Response(CampaignOutputSerializer(campaign).data)
 
 
-class PromptRowSerializer(serializers.Serializer):
-    """One prompt of a JSON list or JSONL line (documentation only: `arena.imports` reads them)."""
+def _prompt_list_schema() -> dict:
+    """The JSON Schema of a JSON list of prompts, as `arena.imports.row_from_object` reads it.
 
-    text = serializers.CharField(required=False, help_text="The prompt; give `text` or `messages`, not both.")
-    messages = serializers.ListField(
-        child=serializers.DictField(), required=False, help_text="OpenAI chat messages, instead of `text`."
-    )
-    external_id = serializers.CharField(required=False, allow_blank=True, max_length=200)
-    category = serializers.CharField(required=False, allow_blank=True, max_length=100)
-    metadata = serializers.DictField(required=False)
+    Written as a schema, not a serializer: a row holds `text` or `messages`, never both, which
+    only `oneOf` can say. The last message must be the user's (not expressible here: 400).
+    """
+    not_blank = {"type": "string", "minLength": 1, "pattern": r"\S"}
+    message = {
+        "type": "object",
+        "required": ["role", "content"],
+        "properties": {"role": {"type": "string", "enum": sorted(ROLES)}, "content": not_blank},
+    }
+    row = {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {
+            "text": {
+                **not_blank,
+                "maxLength": MAX_TEXT_CHARS,
+                "description": "The prompt; give `text` or `messages`, not both.",
+            },
+            "messages": {
+                "type": "array",
+                "minItems": 1,
+                "items": message,
+                "description": "OpenAI chat messages instead of `text`; the last one is the user's.",
+            },
+            "external_id": {
+                "oneOf": [{"type": "string"}, {"type": "integer"}],
+                "nullable": True,
+                "description": "Unique in the campaign.",
+            },
+            "category": {"type": "string", "nullable": True},
+            "metadata": {"type": "object", "nullable": True},
+        },
+        "oneOf": [
+            {"required": ["text"], "not": {"required": ["messages"]}},
+            {"required": ["messages"], "not": {"required": ["text"]}},
+        ],
+    }
+    return {"type": "array", "minItems": 1, "maxItems": settings.IMPORT_MAX_PROMPTS, "items": row}
 
 
 class PromptFileSerializer(serializers.Serializer):
@@ -223,9 +270,20 @@ class PromptImportApi(APIView):
         summary="Add prompts to a draft campaign (all or nothing)",
         description="A bad row rejects the whole upload with 400 and its line number; a campaign past draft: 409.",
         request={
-            "application/json": PromptRowSerializer(many=True),
+            "application/json": _prompt_list_schema(),
             "multipart/form-data": PromptFileSerializer,
         },
+        examples=[
+            OpenApiExample(
+                "Two prompts",
+                request_only=True,
+                media_type="application/json",
+                value=[
+                    {"text": "Where is my order?", "external_id": "q1", "category": "shipping"},
+                    {"messages": [{"role": "user", "content": "Can I return a gift?"}], "external_id": "q2"},
+                ],
+            )
+        ],
         responses={201: PromptImportOutputSerializer, **error_responses(*WITH_BODY, *LEAD_CAMPAIGN, 409)},
     )
     def post(self, request, campaign_id):

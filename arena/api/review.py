@@ -7,7 +7,7 @@ nothing here serialises a model row, so nothing model-identifying can slip into 
 import math
 
 from django.contrib.auth import get_user_model
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import serializers, status
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.negotiation import DefaultContentNegotiation
@@ -327,6 +327,7 @@ extend_schema_view(
         summary="Vote on an item",
         description="201 a new vote; 200 the same vote again (idempotent); 409 a different one.",
         request=ReviewVoteApi.InputSerializer,
+        examples=[OpenApiExample("A vote", request_only=True, value={"choice": "left", "seconds_on_task": 12.5})],
         responses={
             201: ReviewVoteOutputSerializer,
             200: ReviewVoteOutputSerializer,
@@ -345,6 +346,7 @@ extend_schema_view(
     post=extend_schema(
         summary="Flag an item as broken or harmful",
         request=ReviewFlagApi.InputSerializer,
+        examples=[OpenApiExample("A broken item", request_only=True, value={"reason": "Both answers are empty."})],
         responses={200: ReviewGiveUpOutputSerializer, **error_responses(*WITH_BODY, *SIGNED_IN, 404, 409)},
     )
 )(ReviewFlagApi)
