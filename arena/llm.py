@@ -10,8 +10,12 @@ after. Every call has a timeout. Errors are classified once:
 
 Backoff after a retryable error is exponential with full jitter (AWS architecture blog,
 "Exponential Backoff And Jitter"): sleep uniform(0, min(cap, base * 2**(n-1))). A 429 waits at
-least its Retry-After instead, plus a little jitter so that throttled callers do not return at
-the same instant.
+least its Retry-After instead (capped), plus a little jitter so that throttled callers do not
+return at the same instant. Retrying goes on until a per-response deadline
+(LLM_RETRY_DEADLINE_SECONDS), not for a fixed count: a provider with a bad quarter of an hour
+still ends with every answer. A 429 is the provider asking us to wait, not a failed attempt,
+so it does not count towards LLM_MAX_ATTEMPTS, which is only a safety bound against a hot
+loop (a zero backoff base).
 
 No key is ever stored: the key is read from the environment variable the contestant names, at
 call time, and the stored request is the JSON body without it. Before the key is read and again
@@ -66,10 +70,13 @@ class LLMError(Exception):
 
 @dataclass(frozen=True)
 class RetryPolicy:
+    # Failed attempts, 429s not counted, after which a response fails even before its deadline.
     max_attempts: int
     backoff_base: float
     backoff_max: float
     timeout: float
+    # No attempt starts, and no wait is begun, past this many seconds after the first attempt.
+    deadline_seconds: float = 900.0
 
     @classmethod
     def from_settings(cls) -> RetryPolicy:
@@ -80,6 +87,7 @@ class RetryPolicy:
             backoff_base=settings.LLM_BACKOFF_BASE,
             backoff_max=settings.LLM_BACKOFF_MAX,
             timeout=settings.LLM_REQUEST_TIMEOUT,
+            deadline_seconds=settings.LLM_RETRY_DEADLINE_SECONDS,
         )
 
 
@@ -297,14 +305,18 @@ def chat_completion_with_retries(
     before_attempt: Callable[[int], bool] | None = None,
     after_failure: Callable[[int, LLMError], bool] | None = None,
     sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
 ) -> Completion:
-    """Up to `policy.max_attempts` attempts; raises the last LLMError when they are used up.
+    """Attempts until one succeeds, a permanent error, or the policy's deadline or bound.
 
-    `before_attempt(n)` runs before attempt n is sent (the caller records it, and waits for the
-    rate limiter); it returns False when the caller no longer owns the work, which stops here.
-    `after_failure(n, error)` records the error; False stops as well.
+    Raises the last LLMError. `before_attempt(n)` runs before attempt n is sent (the caller
+    records it, and waits for the rate limiter); it returns False when the caller no longer
+    owns the work, which stops here. `after_failure(n, error)` records the error; False stops
+    as well.
     """
+    deadline = clock() + policy.deadline_seconds
     attempt = 0
+    counted_failures = 0  # the failures that use up an attempt: every retryable one but a 429
     while True:
         attempt += 1
         if before_attempt is not None and not before_attempt(attempt):
@@ -314,6 +326,22 @@ def chat_completion_with_retries(
         except LLMError as error:
             if after_failure is not None and not after_failure(attempt, error):
                 raise
-            if not error.retryable or attempt >= policy.max_attempts:
+            if not error.retryable:
                 raise
-            sleep(backoff_delay(attempt=attempt, policy=policy, error=error))
+            if error.status != 429:
+                counted_failures += 1
+            tried = f"{attempt} attempt{'' if attempt == 1 else 's'}"
+            if counted_failures >= policy.max_attempts:
+                raise LLMError(
+                    f"gave up after {tried} ({counted_failures} failed, 429s not counted): {error.message}",
+                    retryable=False,
+                    status=error.status,
+                ) from error
+            delay = backoff_delay(attempt=attempt, policy=policy, error=error)
+            if clock() + delay > deadline:
+                raise LLMError(
+                    f"gave up after {tried} in the {policy.deadline_seconds:g} s retry deadline: {error.message}",
+                    retryable=False,
+                    status=error.status,
+                ) from error
+            sleep(delay)

@@ -149,6 +149,11 @@ class Contestant(models.Model):
     max_concurrency = models.PositiveSmallIntegerField(default=16)
     requests_per_minute = models.PositiveIntegerField(null=True, blank=True)
     tokens_per_minute = models.PositiveIntegerField(null=True, blank=True)
+    # The generation drain lease (services/generation_engine.py): the token of the drain that
+    # runs this contestant's rows ("" while one is only queued) and its heartbeat, renewed every
+    # few seconds. A heartbeat older than GENERATION_STUCK_AFTER_SECONDS means no live drain.
+    drain_token = models.CharField(max_length=32, blank=True, editable=False)
+    drain_heartbeat_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["position", "id"]

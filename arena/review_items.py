@@ -1,17 +1,17 @@
 """THE blind boundary: the one place that turns an assignment into what a reviewer sees.
 
-`review_item_build` reads an allow-list of columns (prompt text, the two response texts, the
-campaign's name and guidelines) with one query and returns a plain `ReviewItem`. Reviewer-facing
+`review_item_build` reads an allow-list of columns (`_ITEM_SQL`: prompt text, the two response
+texts, the campaign's name and guidelines) with one query and returns a plain `ReviewItem`. Reviewer-facing
 code (API, views, templates) only ever gets a `ReviewItem`: never a Response, Contestant or
 Comparison object, so no label, model id, response id, cost or token count can leak by accident.
 Whether an item is a repeat check is not part of it either.
 """
 
-import json
 from dataclasses import dataclass
 
-from .db import hot_cursor
 from .models import Assignment, Campaign, Comparison, Prompt, Response, Vote
+from .raw_sql import Names, fetch_one
+from .raw_sql import from_db as _from_db
 from .rendering import render_markdown
 from .selectors.reviewers import reviewer_progress
 
@@ -60,66 +60,53 @@ def _stored_html(model, pk: int, html: str, text: str) -> str:
     if html or not text:
         return html
     html = render_markdown(text)
-    with hot_cursor() as cursor:  # SQL: the ORM's UPDATE cost more CPU than rendering
-        cursor.execute(f"UPDATE {model._meta.db_table} SET html = %s WHERE id = %s AND html = ''", [html, pk])
+    model.objects.filter(pk=pk, html="").update(html=html)
     return html
 
 
-_A, _K, _C, _P, _R, _V = (m._meta.db_table for m in (Assignment, Campaign, Comparison, Prompt, Response, Vote))
+_A, _K, _C, _P, _R, _V = (Names(m) for m in (Assignment, Campaign, Comparison, Prompt, Response, Vote))
+# The allow-list: the only columns a reviewer's item is built from. SQL, not the ORM: see
+# arena/raw_sql.py. The reviewer's vote count is an index-only scan of their own counted votes
+# (the partial index vote_counted_by_reviewer); `+ 0` keeps the planner off the (campaign,
+# counted, resolved) index, which it combined with stale statistics into a bitmap of every vote
+# in the campaign (2 ms at 14k votes).
+_ITEM_SQL = f"""
+SELECT a.{_A.token}, a.{_A.a_on_left}, a.{_A.campaign}, a.{_A.reviewer},
+       (SELECT COUNT(*) FROM {_V} v WHERE v.{_V.reviewer} = a.{_A.reviewer}
+        AND v.{_V.campaign} + 0 = a.{_A.campaign} AND v.{_V.counted}),
+       k.{_K.name}, k.{_K.guidelines}, k.{_K.votes_per_comparison}, k.{_K.created_at},
+       p.{_P.id}, p.{_P.text}, p.{_P.messages}, p.{_P.html},
+       ra.{_R.id}, ra.{_R.text}, ra.{_R.html}, rb.{_R.id}, rb.{_R.text}, rb.{_R.html}
+FROM {_A} a
+JOIN {_K} k ON k.{_K.id} = a.{_A.campaign}
+JOIN {_C} c ON c.{_C.id} = a.{_A.comparison}
+JOIN {_P} p ON p.{_P.id} = c.{_C.prompt}
+JOIN {_R} ra ON ra.{_R.id} = c.{_C.response_a}
+JOIN {_R} rb ON rb.{_R.id} = c.{_C.response_b}
+WHERE a.{_A.id} = %s"""
 
 
-# Written as SQL because this is the hot path of review: the ORM spent about 2 ms of CPU building
-# this one statement, several times what the database needs to run it.
-# The reviewer's vote count is an index-only scan of their own counted votes (the partial index
-# vote_counted_by_reviewer): before it, a heap visit per vote they ever cast, growing through the
-# campaign. `+ 0` keeps the planner off the (campaign, counted, ...) index, which it combined
-# with stale statistics into a bitmap of every vote in the campaign (2 ms at 14k votes).
-def item_select(source: str, *, lead: str = "") -> str:
-    """The item's SELECT over `source` aliased `a`: the assignment table, or a CTE that returns
-    an assignment's token, a_on_left, campaign_id, reviewer_id and comparison_id (the claim on
-    PostgreSQL reads the item in the statement that creates the lease: one round trip fewer).
-    `lead` puts other columns of `a` first (e.g. "a.id, ")."""
-    return f"""
-SELECT {lead}a.token, a.a_on_left, a.campaign_id, a.reviewer_id,
-       (SELECT COUNT(*) FROM {_V} v WHERE v.reviewer_id = a.reviewer_id AND v.campaign_id + 0 = a.campaign_id
-        AND v.counted),
-       k.name, k.guidelines, k.votes_per_comparison, k.created_at,
-       p.id, p.text, p.messages, p.html, ra.id, ra.text, ra.html, rb.id, rb.text, rb.html
-FROM {source} a
-JOIN {_K} k ON k.id = a.campaign_id
-JOIN {_C} c ON c.id = a.comparison_id
-JOIN {_P} p ON p.id = c.prompt_id
-JOIN {_R} ra ON ra.id = c.response_a_id
-JOIN {_R} rb ON rb.id = c.response_b_id"""
-
-
-_ITEM_SQL = item_select(_A) + "\nWHERE a.id = %s"
-
-
-def review_item_build(*, assignment: Assignment) -> ReviewItem:
-    """One query: the allow-listed columns, the stored HTML and the reviewer's vote count.
-
-    No query when the claim already read that row (`assignment.item_row`, `item_select`'s columns).
-    """
-    row = assignment.__dict__.get("item_row")
-    if row is None:
-        with hot_cursor() as cursor:
-            cursor.execute(_ITEM_SQL, [assignment.pk])
-            row = cursor.fetchone()
+def review_item_build(*, assignment_id: int) -> ReviewItem:
+    """The item of this assignment as its reviewer sees it: one query for the allow-listed
+    columns and the reviewer's vote count, and the stored HTML (rendered on first view)."""
+    row = fetch_one(_ITEM_SQL, [assignment_id])
     if row is None:
         raise Assignment.DoesNotExist
-    (token, a_on_left, campaign_id, reviewer_id, done, name, guidelines, k, created) = row[:9]
+    token, a_on_left, campaign_id, reviewer_id, done, name, guidelines, k, created = row[:9]
     prompt_id, prompt_text, messages, prompt_html = row[9:13]
-    if isinstance(messages, str):  # JSON comes back as text to a raw cursor
-        messages = json.loads(messages)
-    if isinstance(created, str):
-        created = Campaign._meta.get_field("created_at").to_python(created)
-    prompt = Prompt(text=prompt_text, messages=messages).display_text
+    prompt = Prompt(text=prompt_text, messages=_from_db(Prompt, "messages", messages)).display_text
     sides = [
         (row[14], _stored_html(Response, row[13], row[15], row[14])),
         (row[17], _stored_html(Response, row[16], row[18], row[17])),
     ]
     (left, left_html), (right, right_html) = sides if a_on_left else sides[::-1]
+    progress = reviewer_progress(
+        campaign_id=campaign_id,
+        reviewer_id=reviewer_id,
+        k=k,
+        created=_from_db(Campaign, "created_at", created),
+        done=done,
+    )
     return ReviewItem(
         token=token,
         campaign_id=campaign_id,
@@ -128,7 +115,7 @@ def review_item_build(*, assignment: Assignment) -> ReviewItem:
         left=left,
         right=right,
         guidelines=guidelines,
-        progress=reviewer_progress(campaign_id=campaign_id, reviewer=reviewer_id, k=k, created=created, done=done),
+        progress=progress,
         prompt_html=_stored_html(Prompt, prompt_id, prompt_html, prompt),
         left_html=left_html,
         right_html=right_html,

@@ -9,6 +9,7 @@ import os
 
 from celery import shared_task
 from celery.signals import worker_process_init, worker_ready
+from django.conf import settings
 
 from .services import generation, generation_engine, prerender
 
@@ -37,10 +38,14 @@ def html_prerender(campaign_id: int) -> int:
 
 @worker_ready.connect
 def sweep_when_a_worker_starts(sender=None, **kwargs):
-    # A worker that starts after another was killed picks the dead worker's rows up at once
-    # (once their heartbeat is older than GENERATION_STUCK_AFTER_SECONDS) instead of waiting
-    # for beat's next sweep.
+    # A worker that starts after the others were killed gives their contestants a drain at
+    # once when their heartbeats are already dead, and sweeps again as soon as the heartbeats
+    # of a worker killed just now would be: recovery does not wait for beat (which sweeps every
+    # GENERATION_SWEEP_SECONDS as well), nor for the broker to redeliver the killed tasks.
     generation_sweep_stuck.delay()
+    generation_sweep_stuck.apply_async(
+        countdown=settings.GENERATION_STUCK_AFTER_SECONDS + settings.GENERATION_HEARTBEAT_SECONDS
+    )
 
 
 @worker_process_init.connect

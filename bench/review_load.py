@@ -2,7 +2,8 @@
 
     .venv/bin/python bench/review_load.py            # 100,000 comparisons vs a 1,000 baseline
     .venv/bin/python bench/review_load.py --comparisons 20000 --seconds 8 --rates 100,200 --skip-baseline
-    .venv/bin/python bench/review_load.py --app-root /path/to/older/checkout   # before/after
+    .venv/bin/python bench/review_load.py --app-root /path/to/older/checkout   # another checkout
+    .venv/bin/python bench/review_load.py --versus /path/to/older/checkout     # both, and the ratio
 
 It creates (and drops at the start) its own database (`review_bench`, or BENCH_DB_NAME) on the
 PostgreSQL of BENCH_PG_URL (default postgres://postgres@127.0.0.1:5432), seeds two open campaigns
@@ -15,6 +16,11 @@ rates of `--rates` (votes/s over all reviewers, Poisson arrivals), each `--secon
 prints p50/p95/p99 per request, votes/s served, the highest offered rate with p99 < 50 ms, the
 result at 200 votes/s and the big/baseline ratios. Bounded in time; talks to 127.0.0.1 only;
 stops the gunicorn it started.
+
+`--versus ROOT` measures two checkouts in one invocation: this bench runs itself once for
+`--app-root` (this checkout by default) and once for ROOT, each on a copy of the same seeded
+database with the same options, one after the other on the same machine, and prints the ratio
+of the first to the second (votes/s closed loop, and p99 at each offered rate) beside the figures.
 """
 
 import argparse
@@ -52,13 +58,20 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def recreate_database(server_url: str, name: str) -> str:
+def recreate_database(server_url: str, name: str, *, template: str | None = None) -> str:
     import psycopg
 
     with psycopg.connect(f"{server_url}/postgres", autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
+        conn.execute(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
     return f"{server_url}/{name}"
+
+
+def database_exists(server_url: str, name: str) -> bool:
+    import psycopg
+
+    with psycopg.connect(f"{server_url}/postgres", autocommit=True) as conn:
+        return conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone() is not None
 
 
 # A realistic answer (about 1 KB of markdown: list, table, code block, quote), so the bench pays
@@ -142,7 +155,6 @@ def seed(*, comparisons: int, baseline: int, reviewers: int) -> dict:
     User.objects.bulk_create(users)
     users = list(User.objects.filter(username__startswith="bench").order_by("username"))
     tokens = [Token.objects.create(user=u).key for u in users]
-    sessions = [logged_in_session(u) for u in users]
     ids = {}
     for label, size in (("baseline", baseline), ("big", comparisons)):
         started = time.monotonic()
@@ -182,7 +194,22 @@ def seed(*, comparisons: int, baseline: int, reviewers: int) -> dict:
         cursor.execute("VACUUM ANALYZE")
         cursor.execute("CHECKPOINT")
     connection.close()
-    return {"campaigns": ids, "tokens": tokens, "sessions": sessions}
+    return {"campaigns": ids, "tokens": tokens}
+
+
+def log_in_reviewers() -> list[str]:
+    """A session for each bench reviewer, made by the measured checkout's own SESSION_ENGINE and
+    authentication backend (a copied seed may come from another checkout)."""
+    import django
+
+    django.setup()
+    from django.contrib.auth import get_user_model
+    from django.db import connection
+
+    users = list(get_user_model().objects.filter(username__startswith="bench").order_by("username"))
+    sessions = [logged_in_session(u) for u in users]
+    connection.close()
+    return sessions
 
 
 def logged_in_session(user) -> str:
@@ -195,7 +222,7 @@ def logged_in_session(user) -> str:
 
     session = import_module(settings.SESSION_ENGINE).SessionStore()
     session[SESSION_KEY] = str(user.pk)
-    session[BACKEND_SESSION_KEY] = settings.AUTHENTICATION_BACKENDS[0]
+    session[BACKEND_SESSION_KEY] = settings.AUTHENTICATION_BACKENDS[-1]
     session[HASH_SESSION_KEY] = user.get_session_auth_hash()
     session.create()
     return session.session_key
@@ -512,15 +539,30 @@ def main():
         default=[],
         help="extra gunicorn option, e.g. --gunicorn-arg=--http-parser=python",
     )
+    parser.add_argument("--versus", help="also measure this checkout, and print the ratio of --app-root to it")
+    parser.add_argument("--json-out", help="write the results as JSON to this file too")
+    parser.add_argument("--reuse-seed", action="store_true", help="copy the database an earlier run seeded")
     args = parser.parse_args()
+    if args.versus:
+        return compare(args)
     rates = [float(r) for r in args.rates.split(",") if r]
     app_root = Path(args.app_root).resolve()
     sys.path.insert(0, str(app_root))
+    # Celery (loaded with the settings) puts the working directory first on sys.path: run from
+    # the measured checkout, or its settings would be read with another checkout's `arena`.
+    os.chdir(app_root)
 
     server = os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432").rstrip("/")
     assert urlparse(server).hostname in ("127.0.0.1", "localhost"), "loopback only"
     var_dir = Path(os.environ.get("BENCH_VAR_DIR", "/tmp/review-bench-var"))
-    db_url = recreate_database(server, os.environ.get("BENCH_DB_NAME", "review_bench"))
+    db_name = os.environ.get("BENCH_DB_NAME", "review_bench")
+    # --reuse-seed: the seeded database is kept as a template (`<name>_seed`, with the seed's
+    # tokens and sessions beside it) and the next run copies it instead of seeding again; both
+    # checkouts of a --versus run then start from the same rows (their schemas are the same).
+    seed_db = f"{db_name}_seed"
+    seed_file = var_dir / f"{seed_db}-{args.comparisons}-{args.baseline}-{args.reviewers}.json"
+    reuse = args.reuse_seed and seed_file.exists() and database_exists(server, seed_db)
+    db_url = recreate_database(server, db_name, template=seed_db if reuse else None)
     env = {
         **os.environ,
         "DATABASE_URL": db_url,
@@ -533,7 +575,17 @@ def main():
     }
     os.environ.update(env)
     calibration = cpu_calibration()
-    data = seed(comparisons=args.comparisons, baseline=args.baseline, reviewers=args.reviewers)
+    if reuse:
+        data = json.loads(seed_file.read_text())
+        print(f"seed copied from {seed_db}", flush=True)
+    else:
+        data = seed(comparisons=args.comparisons, baseline=args.baseline, reviewers=args.reviewers)
+        if args.reuse_seed:
+            recreate_database(server, seed_db, template=db_name)
+            var_dir.mkdir(parents=True, exist_ok=True)
+            seed_file.write_text(json.dumps(data))
+    if args.auth == "session":
+        data["sessions"] = log_in_reviewers()
 
     port = free_port()
     gunicorn = subprocess.Popen(
@@ -621,12 +673,57 @@ def main():
                     f"p99 x{g['all_p99'] / b['all_p99']:.2f}, votes/s x{g['votes_per_s'] / b['votes_per_s']:.2f}"
                 )
         print(json.dumps(results))
+        if args.json_out:
+            Path(args.json_out).write_text(json.dumps({"app_root": str(app_root), "results": results}))
     finally:
         os.killpg(gunicorn.pid, signal.SIGTERM)
         try:
             gunicorn.wait(timeout=20)
         except subprocess.TimeoutExpired:
             os.killpg(gunicorn.pid, signal.SIGKILL)
+
+
+def compare(args) -> None:
+    """Run this bench on `--app-root` and on `--versus`, one after the other, and print the
+    ratio of the first to the second. Each run is a process of its own (Django is set up once
+    per process, from the checkout it measures)."""
+    import tempfile
+
+    forwarded = []
+    skip = False
+    for arg in sys.argv[1:]:  # every option but --versus, --app-root and --json-out
+        if skip:
+            skip = False
+            continue
+        name = arg.split("=", 1)[0]
+        if name in ("--versus", "--app-root", "--json-out"):
+            skip = "=" not in arg
+            continue
+        forwarded.append(arg)
+    roots = [str(Path(args.app_root).resolve()), str(Path(args.versus).resolve())]
+    # Both runs start from copies of one seed (made by the first run unless an earlier run left
+    # one of the same sizes): the same rows for both checkouts, and one seeding instead of two.
+    if "--reuse-seed" not in forwarded:
+        forwarded.append("--reuse-seed")
+    runs = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for i, root in enumerate(roots):
+            out = Path(tmp) / f"run{i}.json"
+            command = [sys.executable, __file__, *forwarded, "--app-root", root, "--json-out", str(out)]
+            subprocess.run(command, check=True)
+            runs.append(json.loads(out.read_text())["results"]["big"])
+    new, old = runs
+    print(f"ratio {roots[0]} / {roots[1]} (big campaign):")
+    for n, o in zip(new, old, strict=True):
+        mode = f"offered {n['offered_votes_per_s']:g}" if n["offered_votes_per_s"] else "closed loop"
+        print(
+            f"  {mode:14} votes/s {n['votes_per_s']} vs {o['votes_per_s']} "
+            f"(x{n['votes_per_s'] / o['votes_per_s']:.2f}), "
+            f"all p99 {n['all_p99']} vs {o['all_p99']} ms (x{n['all_p99'] / o['all_p99']:.2f})",
+            flush=True,
+        )
+    if args.json_out:
+        Path(args.json_out).write_text(json.dumps({"roots": roots, "results": runs}))
 
 
 if __name__ == "__main__":

@@ -5,27 +5,38 @@ broker that lives on disk (kombu's filesystem transport), so a fresh laptop need
 `DATABASE_URL=postgres://...` and `CELERY_BROKER_URL=redis://...` switch to PostgreSQL and Redis.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONE, SELF
+from django.core.exceptions import ImproperlyConfigured
 
-from .env import env_bool, env_float, env_int, env_list, env_str
+from .env import ImproperlyConfiguredEnv, env_bool, env_float, env_int, env_list, env_str
+from .private_files import private_dir, private_empty_file, write_private_file
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-VAR_DIR = Path(env_str("EVALSITE_VAR_DIR", str(BASE_DIR / "var")))
-VAR_DIR.mkdir(parents=True, exist_ok=True)
+# Owner-only: it holds the secret key, the demo logins, the SQLite database and the disk broker.
+VAR_DIR = private_dir(Path(env_str("EVALSITE_VAR_DIR", str(BASE_DIR / "var"))))
 
 DEBUG = env_bool("DEBUG", False)
 # Production sets SECRET_KEY. A laptop run gets a random key made once and kept in ./var
 # (ignored by git), so no key is ever committed and sessions survive a restart.
 SECRET_KEY = env_str("SECRET_KEY", "")
 if not SECRET_KEY:
-    _key_file = VAR_DIR / "secret_key"
-    if not _key_file.exists():
-        import secrets
+    import secrets
 
-        _key_file.write_text(secrets.token_urlsafe(50))
+    _key_file = VAR_DIR / "secret_key"
+    write_private_file(_key_file, secrets.token_urlsafe(50), only_if_absent=True)
     SECRET_KEY = _key_file.read_text().strip()
+# A given key must be strong: it signs sessions, CSRF tokens and password-reset links. The rule
+# is Django's own (security.W009), applied at start-up so that a weak key stops the process
+# instead of waiting for someone to run `check --deploy`.
+if len(SECRET_KEY) < 50 or len(set(SECRET_KEY)) < 5 or SECRET_KEY.startswith("django-insecure-"):
+    raise ImproperlyConfiguredEnv(
+        "SECRET_KEY is too weak: use at least 50 random characters, e.g. "
+        "python -c 'import secrets; print(secrets.token_urlsafe(50))'"
+    )
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "testserver"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
@@ -39,6 +50,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    "axes",
     "arena",
 ]
 
@@ -51,6 +63,9 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
+    # Last, as django-axes asks: it turns a locked-out login form into its lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "evalsite.urls"
@@ -75,6 +90,9 @@ TEMPLATES = [
 DATABASE_URL = env_str("DATABASE_URL", f"sqlite:///{VAR_DIR / 'db.sqlite3'}")
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 0))}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Made owner-only before SQLite opens it (SQLite would create it 0644).
+    if DATABASES["default"]["NAME"] not in ("", ":memory:"):
+        private_empty_file(Path(DATABASES["default"]["NAME"]))
     # IMMEDIATE transactions take SQLite's write lock at BEGIN, so two writers queue up instead
     # of failing with "database is locked" when a read transaction tries to upgrade; the long
     # timeout lets a web request wait for a worker's short write. WAL lets readers continue.
@@ -86,14 +104,6 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Tests that run a real worker process need a test database on disk that both can open.
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-db.sqlite3")}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
-DB_IS_POSTGRES = DATABASES["default"]["ENGINE"].startswith("django.db.backends.postgresql")
-if DB_IS_POSTGRES:
-    # The review hot path's SQL runs on server-binding cursors (`arena.db.hot_cursor`), which
-    # psycopg prepares after this many runs per connection, so PostgreSQL stops re-planning
-    # them; the ORM's client-binding cursors never prepare. 0 turns it off (needed behind a
-    # transaction-pooling PgBouncer older than 1.21).
-    _prepare = env_int("DB_PREPARE_THRESHOLD", 5, minimum=0)
-    DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = _prepare or None
 
 # --- Auth, i18n, static ---------------------------------------------------------------------
 # Django's four validators: "password" (common) or "12345678" (numeric) are refused on every
@@ -120,20 +130,74 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
 WHITENOISE_USE_FINDERS = True
-# Django's database sessions and ModelBackend, with their per-request reads on prepared
-# statements on PostgreSQL (arena/sessions.py): the browser UI's path of next + vote.
-SESSION_ENGINE = "arena.sessions"
-AUTHENTICATION_BACKENDS = ["arena.sessions.UserBackend"]
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", False)
 CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", False)
 X_FRAME_OPTIONS = "DENY"
 
+# --- Login throttling (django-axes) ---------------------------------------------------------
+# Failed logins are counted per username and client address together, on the login form, the
+# admin's and the token endpoint alike (all go through `authenticate()`). At the limit that pair
+# is refused, even with the right password, until the cool-off has passed with no new attempt
+# (an attempt during the lockout starts the cool-off again). Counting the pair, not the address
+# alone, keeps one mistyping reviewer from locking out a whole office behind one NAT address.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(seconds=env_float("LOGIN_COOLOFF_SECONDS", 15 * 60, minimum=1))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_HTTP_RESPONSE_CODE = 429
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+# The number of proxies in front of the web process that append to X-Forwarded-For (docker
+# compose behind one TLS proxy: 1). 0 ignores the header, which a client could forge.
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0, minimum=0)
+AXES_CLIENT_IP_CALLABLE = "arena.client_address.client_address"
+
+# --- API tokens -----------------------------------------------------------------------------
+# A token expires this long after it was issued (arena/api/token_auth.py); a password change
+# revokes the user's token at once.
+API_TOKEN_TTL_HOURS = env_float("API_TOKEN_TTL_HOURS", 24 * 30, minimum=0.001)
+
+# --- HTTPS, cookies and the Content-Security-Policy ------------------------------------------
+# Off by default so that a laptop run on http://127.0.0.1 works; production behind a TLS proxy
+# turns each on, with SESSION_COOKIE_SECURE and CSRF_COOKIE_SECURE above (docker-compose.yml
+# does), and `manage.py check --deploy` then warns of nothing.
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+# "HTTP_X_FORWARDED_PROTO,https": the header the TLS proxy sets, and the value meaning https.
+# Only for a proxy that always sets (or strips) that header; otherwise a client could claim https.
+_ssl_header = env_list("SECURE_PROXY_SSL_HEADER", [])
+if _ssl_header and len(_ssl_header) != 2:
+    raise ImproperlyConfiguredEnv(f"SECURE_PROXY_SSL_HEADER={_ssl_header!r} must be 'HEADER,value'")
+SECURE_PROXY_SSL_HEADER = tuple(_ssl_header) or None
+# Every page's scripts and styles are files of this site (static/arena/): no inline script or
+# style attribute, nothing from another origin, so an injected `<script>` or `onerror=` would not
+# run even if the sanitiser (arena/rendering.py) let one through. The charts are inline SVG
+# elements, which `img-src` does not govern.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
+
 # --- REST API -------------------------------------------------------------------------------
 REST_FRAMEWORK = {
+    # The token class first: DRF answers a failed authentication with the first class's
+    # challenge, so a bad or expired token gets 401 with `WWW-Authenticate: Token` (with the
+    # session class first it would be a 403 that tells a script nothing).
     "DEFAULT_AUTHENTICATION_CLASSES": [
+        "arena.api.token_auth.ExpiringTokenAuthentication",  # DRF's, plus expiry
         "rest_framework.authentication.SessionAuthentication",
-        "arena.api.auth.TokenAuthentication",  # DRF's rules, one SQL lookup
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "arena.api.schema.ArenaAutoSchema",
@@ -153,8 +217,9 @@ SPECTACULAR_SETTINGS = {
 BROKER_DIR = VAR_DIR / "broker"
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://")
 if CELERY_BROKER_URL.startswith("filesystem://"):
+    private_dir(BROKER_DIR)
     for sub in ("queue", "processed", "control"):
-        (BROKER_DIR / sub).mkdir(parents=True, exist_ok=True)
+        private_dir(BROKER_DIR / sub)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(BROKER_DIR / "queue"),
         "data_folder_out": str(BROKER_DIR / "queue"),
@@ -177,9 +242,7 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 1800, minimum=1)
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 1860, minimum=1)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BEAT_SCHEDULE = {
-    "sweep-stuck-generation": {"task": "arena.tasks.generation_sweep_stuck", "schedule": 60.0},
-}
+# CELERY_BEAT_SCHEDULE is set with generation's settings below (its period is one of them).
 
 # --- Model API ------------------------------------------------------------------------------
 GLOBAL_API_BASE_URL = env_str("GLOBAL_API_BASE_URL", "https://global-apis.com/v1")
@@ -187,10 +250,10 @@ GLOBAL_API_KEY_ENV = "GLOBAL_API_KEY"
 # The local simulated OpenAI-compatible endpoint that `make run` serves when no key is set.
 SIMULATED_API_BASE_URL = env_str("SIMULATED_API_BASE_URL", "http://127.0.0.1:8001/v1")
 LLM_REQUEST_TIMEOUT = env_float("LLM_REQUEST_TIMEOUT", 120.0, minimum=0.1)
-LLM_MAX_ATTEMPTS = env_int("LLM_MAX_ATTEMPTS", 6, minimum=1)
+LLM_MAX_ATTEMPTS = env_int("LLM_MAX_ATTEMPTS", 50, minimum=1)
 LLM_BACKOFF_BASE = env_float("LLM_BACKOFF_BASE", 1.0, minimum=0.0)
 LLM_BACKOFF_MAX = env_float("LLM_BACKOFF_MAX", 60.0, minimum=0.0)
-GENERATION_STUCK_AFTER_SECONDS = env_int("GENERATION_STUCK_AFTER_SECONDS", 600, minimum=1)
+GENERATION_STUCK_AFTER_SECONDS = env_int("GENERATION_STUCK_AFTER_SECONDS", 30, minimum=1)
 # The shared limiter counts requests and tokens per endpoint over a sliding window of this
 # many seconds ("per minute" in production; tests shorten it to stay fast).
 RATE_LIMIT_WINDOW_SECONDS = env_float("RATE_LIMIT_WINDOW_SECONDS", 60.0, minimum=0.1)
@@ -220,6 +283,38 @@ else:
             "OPTIONS": {"MAX_ENTRIES": 2000},
         }
     }
+# Django's sessions: database rows, read through the Redis cache when there is one (`cached_db`
+# writes through to the database, so losing Redis logs nobody out); without Redis, the database.
+SESSION_ENGINE = "django.contrib.sessions.backends.cached_db" if REDIS_URL else "django.contrib.sessions.backends.db"
+
+# --- Generation that survives restarts -----------------------------------------------------
+# A response is retried on transient errors (5xx, timeouts, connection errors, malformed
+# bodies, 429s) until this many seconds after its first attempt; LLM_MAX_ATTEMPTS (429s not
+# counted) is only a safety bound against a hot loop.
+LLM_RETRY_DEADLINE_SECONDS = env_float("LLM_RETRY_DEADLINE_SECONDS", 900.0, minimum=1.0)
+# A drain renews the heartbeat of its claimed rows and of its contestant's drain lease this
+# often, calls in flight or not; a heartbeat older than GENERATION_STUCK_AFTER_SECONDS means
+# the drain is dead: its rows are taken back and its contestant gets a fresh drain.
+GENERATION_HEARTBEAT_SECONDS = env_float("GENERATION_HEARTBEAT_SECONDS", 5.0, minimum=0.1)
+if GENERATION_HEARTBEAT_SECONDS * 3 > GENERATION_STUCK_AFTER_SECONDS:
+    # Two missed heartbeats (a busy database, a GIL-bound process) must not look like a death.
+    raise ImproperlyConfigured(
+        f"GENERATION_HEARTBEAT_SECONDS ({GENERATION_HEARTBEAT_SECONDS:g}) must be at most a third of "
+        f"GENERATION_STUCK_AFTER_SECONDS ({GENERATION_STUCK_AFTER_SECONDS})"
+    )
+# A drain out of time stops claiming but lets its calls finish, each within its retry
+# deadline: the task must still end before Celery's soft time limit interrupts it.
+_drain_longest = GENERATION_TASK_SECONDS + LLM_RETRY_DEADLINE_SECONDS + LLM_REQUEST_TIMEOUT
+if _drain_longest >= CELERY_TASK_SOFT_TIME_LIMIT:
+    raise ImproperlyConfigured(
+        f"CELERY_TASK_SOFT_TIME_LIMIT ({CELERY_TASK_SOFT_TIME_LIMIT}) must be above GENERATION_TASK_SECONDS + "
+        f"LLM_RETRY_DEADLINE_SECONDS + LLM_REQUEST_TIMEOUT ({_drain_longest:g})"
+    )
+# How often beat runs the sweep that takes back dead claims and starts missing drains.
+GENERATION_SWEEP_SECONDS = env_float("GENERATION_SWEEP_SECONDS", 15.0, minimum=1.0)
+CELERY_BEAT_SCHEDULE = {
+    "sweep-stuck-generation": {"task": "arena.tasks.generation_sweep_stuck", "schedule": GENERATION_SWEEP_SECONDS},
+}
 
 # --- Reviewing ------------------------------------------------------------------------------
 REVIEW_LEASE_MINUTES = env_int("REVIEW_LEASE_MINUTES", 30, minimum=1)

@@ -56,7 +56,7 @@ def seeded(transactional_db, live_server, lead, reviewer):
     opened = make_campaign(name="Open bake-off", prompts=4, k=2)
     open_campaign(opened)
     add_reviewers(opened, reviewer.username)
-    assignment = assignment_services.access_next_assignment(campaign_id=opened.pk, reviewer=reviewer)
+    assignment = assignment_services.assignment_next_for_reviewer(campaign_id=opened.pk, reviewer_id=reviewer.pk)
     invite, _key = invite_services.invite_create(campaign=opened, created_by=lead, days=7, max_uses=3)
     return {
         "base_url": live_server.url,

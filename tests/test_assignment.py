@@ -39,10 +39,10 @@ def open_with(prompts=4, k=3, reviewers=("r1", "r2", "r3"), **kw):
 
 
 def take_and_vote(campaign, user, choice="left"):
-    assignment = assignment_next_for_reviewer(campaign=campaign, reviewer=user)
+    assignment = assignment_next_for_reviewer(campaign_id=campaign.id, reviewer_id=user.id)
     if assignment is None:
         return None
-    vote_submit(token=assignment.token, reviewer=user, choice=choice)
+    vote_submit(token=assignment.token, reviewer_id=user.id, choice=choice)
     return assignment
 
 
@@ -64,7 +64,7 @@ def test_every_comparison_gets_exactly_k_votes_from_different_reviewers():
         assert len(voters) == 3
         assert len(set(voters)) == 3
     for user in users:
-        assert assignment_next_for_reviewer(campaign=campaign, reviewer=user) is None
+        assert assignment_next_for_reviewer(campaign_id=campaign.id, reviewer_id=user.id) is None
 
 
 def test_a_reviewer_never_judges_the_same_comparison_twice():
@@ -76,8 +76,8 @@ def test_a_reviewer_never_judges_the_same_comparison_twice():
 
 def test_reload_returns_the_same_unexpired_lease():
     campaign, _, (r1, *_) = open_with()
-    first = assignment_next_for_reviewer(campaign=campaign, reviewer=r1)
-    again = assignment_next_for_reviewer(campaign=campaign, reviewer=r1)
+    first = assignment_next_for_reviewer(campaign_id=campaign.id, reviewer_id=r1.id)
+    again = assignment_next_for_reviewer(campaign_id=campaign.id, reviewer_id=r1.id)
     assert again.token == first.token
     assert Assignment.objects.filter(reviewer=r1).count() == 1
 
@@ -85,10 +85,10 @@ def test_reload_returns_the_same_unexpired_lease():
 def test_expired_lease_returns_its_slot_to_the_pool(settings):
     campaign, (comparison,), users = open_with(prompts=1, k=1, reviewers=("r1", "r2"))
     r1, r2 = users
-    held = assignment_next_for_reviewer(campaign=campaign, reviewer=r1)
-    assert assignment_next_for_reviewer(campaign=campaign, reviewer=r2) is None  # k=1 is taken
+    held = assignment_next_for_reviewer(campaign_id=campaign.id, reviewer_id=r1.id)
+    assert assignment_next_for_reviewer(campaign_id=campaign.id, reviewer_id=r2.id) is None  # k=1 is taken
     Assignment.objects.filter(pk=held.pk).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
-    given = assignment_next_for_reviewer(campaign=campaign, reviewer=r2)
+    given = assignment_next_for_reviewer(campaign_id=campaign.id, reviewer_id=r2.id)
     assert given is not None and given.comparison_id == comparison.id
     held.refresh_from_db()
     assert held.status == Assignment.Status.EXPIRED
@@ -99,14 +99,14 @@ def test_expired_lease_returns_its_slot_to_the_pool(settings):
 def test_lease_lasts_the_configured_minutes(settings):
     settings.REVIEW_LEASE_MINUTES = 7
     campaign, _, (r1, *_) = open_with()
-    a = assignment_next_for_reviewer(campaign=campaign, reviewer=r1)
+    a = assignment_next_for_reviewer(campaign_id=campaign.id, reviewer_id=r1.id)
     assert a.lease_expires_at - a.leased_at == timedelta(minutes=7)
 
 
 def test_assignments_expire_ends_only_overdue_leases():
     campaign, _, (r1, r2, _r3) = open_with()
-    a1 = assignment_next_for_reviewer(campaign=campaign, reviewer=r1)
-    a2 = assignment_next_for_reviewer(campaign=campaign, reviewer=r2)
+    a1 = assignment_next_for_reviewer(campaign_id=campaign.id, reviewer_id=r1.id)
+    a2 = assignment_next_for_reviewer(campaign_id=campaign.id, reviewer_id=r2.id)
     Assignment.objects.filter(pk=a1.pk).update(lease_expires_at=timezone.now() - timedelta(minutes=1))
     assert assignments_expire() == 1
     statuses = dict(Assignment.objects.values_list("pk", "status"))
@@ -115,22 +115,22 @@ def test_assignments_expire_ends_only_overdue_leases():
 
 def test_skipped_item_returns_at_once_and_is_not_offered_to_that_reviewer_again():
     campaign, (comparison,), (r1, r2) = open_with(prompts=1, k=1, reviewers=("r1", "r2"))
-    a = assignment_next_for_reviewer(campaign=campaign, reviewer=r1)
-    assignment_skip(token=a.token, reviewer=r1)
-    assert assignment_next_for_reviewer(campaign=campaign, reviewer=r1) is None
-    other = assignment_next_for_reviewer(campaign=campaign, reviewer=r2)
+    a = assignment_next_for_reviewer(campaign_id=campaign.id, reviewer_id=r1.id)
+    assignment_skip(token=a.token, reviewer_id=r1.id)
+    assert assignment_next_for_reviewer(campaign_id=campaign.id, reviewer_id=r1.id) is None
+    other = assignment_next_for_reviewer(campaign_id=campaign.id, reviewer_id=r2.id)
     assert other.comparison_id == comparison.id
 
 
 def test_flag_needs_a_reason_and_frees_the_item():
     campaign, (comparison,), (r1, r2) = open_with(prompts=1, k=1, reviewers=("r1", "r2"))
-    a = assignment_next_for_reviewer(campaign=campaign, reviewer=r1)
+    a = assignment_next_for_reviewer(campaign_id=campaign.id, reviewer_id=r1.id)
     with pytest.raises(ValidationFailed):
-        assignment_flag(token=a.token, reviewer=r1, reason="  ")
-    assignment_flag(token=a.token, reviewer=r1, reason="The left answer is cut off")
+        assignment_flag(token=a.token, reviewer_id=r1.id, reason="  ")
+    assignment_flag(token=a.token, reviewer_id=r1.id, reason="The left answer is cut off")
     a.refresh_from_db()
     assert (a.status, a.flag_reason) == ("flagged", "The left answer is cut off")
-    assert assignment_next_for_reviewer(campaign=campaign, reviewer=r2).comparison_id == comparison.id
+    assert assignment_next_for_reviewer(campaign_id=campaign.id, reviewer_id=r2.id).comparison_id == comparison.id
 
 
 def test_least_voted_comparisons_come_first():
@@ -138,7 +138,7 @@ def test_least_voted_comparisons_come_first():
     r1, r2, r3, r4 = users
     # r1 votes two items; r2 must get one of the two nobody has touched yet.
     touched = {take_and_vote(campaign, r1).comparison_id, take_and_vote(campaign, r1).comparison_id}
-    fresh = assignment_next_for_reviewer(campaign=campaign, reviewer=r2)
+    fresh = assignment_next_for_reviewer(campaign_id=campaign.id, reviewer_id=r2.id)
     assert fresh.comparison_id not in touched
 
 
@@ -200,9 +200,9 @@ def test_repeat_checks_reshow_a_voted_item_with_sides_swapped_and_do_not_count(s
 def test_consistent_reviewer_scores_full_self_consistency(settings):
     settings.REVIEW_REPEAT_SHARE = 0.25
     campaign, _, (r1,) = open_with(prompts=8, k=1, reviewers=("r1",))
-    while (a := assignment_next_for_reviewer(campaign=campaign, reviewer=r1)) is not None:
+    while (a := assignment_next_for_reviewer(campaign_id=campaign.id, reviewer_id=r1.id)) is not None:
         # A consistent reviewer always prefers the answer of the contestant listed first.
-        vote_submit(token=a.token, reviewer=r1, choice="left" if a.a_on_left else "right")
+        vote_submit(token=a.token, reviewer_id=r1.id, choice="left" if a.a_on_left else "right")
     (quality,) = reviewer_quality(campaign=campaign)
     assert (quality["repeats"], quality["self_consistency"]) == (2, 1.0)
 
@@ -211,8 +211,8 @@ def test_gold_accuracy_counts_votes_matching_the_expected_answer():
     campaign, comparisons, (r1,) = open_with(prompts=4, k=1, reviewers=("r1",))
     for comparison in comparisons[:2]:
         comparison_set_gold(comparison=comparison, gold="a")
-    while (a := assignment_next_for_reviewer(campaign=campaign, reviewer=r1)) is not None:
-        vote_submit(token=a.token, reviewer=r1, choice="left" if a.a_on_left else "right")  # always A
+    while (a := assignment_next_for_reviewer(campaign_id=campaign.id, reviewer_id=r1.id)) is not None:
+        vote_submit(token=a.token, reviewer_id=r1.id, choice="left" if a.a_on_left else "right")  # always A
     (quality,) = reviewer_quality(campaign=campaign)
     assert (quality["gold_votes"], quality["gold_correct"], quality["gold_accuracy"]) == (2, 2, 1.0)
     Vote.objects.filter(comparison=comparisons[0]).update(resolved="b")
@@ -230,12 +230,12 @@ def test_excluded_reviewer_gets_no_items_and_their_votes_are_reoffered_to_others
     campaign, comparisons, users = open_with(prompts=2, k=1, reviewers=("r1", "r2"))
     r1, r2 = users
     drain(campaign, [r1])
-    assert assignment_next_for_reviewer(campaign=campaign, reviewer=r2) is None
+    assert assignment_next_for_reviewer(campaign_id=campaign.id, reviewer_id=r2.id) is None
     result = reviewer_exclude(campaign=campaign, user=r1)
     assert result["votes_freed"] == 2
     assert CampaignReviewer.objects.get(campaign=campaign, user=r1).excluded
     with pytest.raises(NotFound):
-        assignment_next_for_reviewer(campaign=campaign, reviewer=r1)
+        assignment_next_for_reviewer(campaign_id=campaign.id, reviewer_id=r1.id)
     drain(campaign, [r2])
     assert Vote.objects.filter(reviewer=r2).count() == 2
     for comparison in comparisons:
@@ -256,7 +256,8 @@ def test_closed_campaign_hands_out_nothing():
     campaign, _, (r1, *_) = open_with()
     campaign.status = "closed"
     campaign.save(update_fields=["status"])
-    assert assignment_next_for_reviewer(campaign=campaign, reviewer=r1) is None
+    with pytest.raises(NotFound):
+        assignment_next_for_reviewer(campaign_id=campaign.id, reviewer_id=r1.id)
 
 
 def _queries(fn) -> int:
@@ -273,8 +274,10 @@ def test_queries_per_next_and_per_vote_do_not_grow_with_campaign_size():
                 take_and_vote(campaign, user)
         reviewer = users[3]
         holder = {}
-        next_q = _queries(lambda: holder.update(a=assignment_next_for_reviewer(campaign=campaign, reviewer=reviewer)))
-        vote_q = _queries(lambda: vote_submit(token=holder["a"].token, reviewer=reviewer, choice="tie"))
+        next_q = _queries(
+            lambda: holder.update(a=assignment_next_for_reviewer(campaign_id=campaign.id, reviewer_id=reviewer.id))
+        )
+        vote_q = _queries(lambda: vote_submit(token=holder["a"].token, reviewer_id=reviewer.id, choice="tie"))
         return next_q, vote_q
 
     small = measure(5)

@@ -67,8 +67,7 @@ def test_the_scan_can_fail(blind_campaign):
 
 @pytest.mark.parametrize("auth", ["session", "token"])
 def test_reviewer_json_and_html_name_no_model(blind_campaign, reviewer, settings, auth):
-    """Through the browser's session and through an API token (which next and vote match inside
-    their own statements, arena/tokens.py): the same scan, every answer."""
+    """Through the browser's session and through an API token: the same scan, every answer."""
     settings.REVIEW_REPEAT_SHARE = 0.5  # repeat checks are shown too
     campaign = blind_campaign
     add_reviewers(campaign, reviewer.username)

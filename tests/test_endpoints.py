@@ -139,7 +139,8 @@ def test_the_worker_sends_no_key_to_an_endpoint_or_from_a_variable_off_the_lists
         env_overrides={
             "LLM_ALLOWED_HOSTS": f"127.0.0.1:{sim.port},localhost:{sim.port}",
             "GLOBAL_API_KEY": "sk-global-listed",
-            "SECRET_KEY": "django-secret-that-must-stay-home",
+            "SECRET_KEY": "django-secret-that-must-stay-home-"
+            + "x7Kq2Lm9Pz4Rt8Wv3Yb6Nc1Hd5Jf0Gs",  # strong enough to start
         }
     )
 

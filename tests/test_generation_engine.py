@@ -119,7 +119,12 @@ def test_worker_killed_mid_generation_leaves_nothing_stuck_or_duplicated(sim, st
     # Once the dead worker's rows are older than the stuck timeout, a new worker takes them.
     time.sleep(stuck_after + 0.5)
     start_worker(
-        env_overrides={**FAST_WORKER, "LLM_REQUEST_TIMEOUT": "5", "GENERATION_STUCK_AFTER_SECONDS": stuck_after}
+        env_overrides={
+            **FAST_WORKER,
+            "LLM_REQUEST_TIMEOUT": "5",
+            "GENERATION_STUCK_AFTER_SECONDS": stuck_after,
+            "GENERATION_HEARTBEAT_SECONDS": stuck_after / 4,
+        }
     )
     wait_until(lambda: status_of(campaign) == "ready", timeout=60, message="generation to finish after the kill")
 

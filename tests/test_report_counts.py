@@ -138,12 +138,12 @@ def test_report_counts_equal_a_vote_by_vote_recount_through_votes_repeats_and_ex
     # Votes through the review services (the hot path), with a client-side timer.
     for _ in range(3):
         for reviewer in reviewers[:4]:
-            assignment = assignment_next_for_reviewer(campaign=campaign, reviewer=reviewer)
+            assignment = assignment_next_for_reviewer(campaign_id=campaign.id, reviewer_id=reviewer.id)
             if assignment is None:
                 continue
             vote_submit(
                 token=assignment.token,
-                reviewer=reviewer,
+                reviewer_id=reviewer.id,
                 choice=rng.choice(["left", "right", "tie", "both_bad"]),
                 seconds_on_task=rng.choice([0.5, 1.25, 2.0]),
             )
@@ -161,9 +161,9 @@ def test_report_counts_equal_a_vote_by_vote_recount_through_votes_repeats_and_ex
     assert_report_matches_the_votes(campaign)
     # Others fill the freed slots while ann is out.
     for reviewer in reviewers[1:4]:
-        assignment = assignment_next_for_reviewer(campaign=campaign, reviewer=reviewer)
+        assignment = assignment_next_for_reviewer(campaign_id=campaign.id, reviewer_id=reviewer.id)
         if assignment is not None:
-            vote_submit(token=assignment.token, reviewer=reviewer, choice="left", seconds_on_task=1.0)
+            vote_submit(token=assignment.token, reviewer_id=reviewer.id, choice="left", seconds_on_task=1.0)
     assert_report_matches_the_votes(campaign)
 
     comparison_set_excluded(comparison=Comparison.objects.get(pk=first[0].comparison_id), excluded=True)

@@ -52,7 +52,7 @@ def test_forty_parallel_reviewers_fill_every_comparison_with_exactly_k_votes(set
 
         def send():
             try:
-                results.append(vote_submit(token=token, reviewer=user, choice=choice)[1])
+                results.append(vote_submit(token=token, reviewer_id=user.id, choice=choice)[1])
             finally:
                 connections.close_all()
 
@@ -68,7 +68,7 @@ def test_forty_parallel_reviewers_fill_every_comparison_with_exactly_k_votes(set
         try:
             start.wait()
             while True:
-                assignment = assignment_next_for_reviewer(campaign=campaign, reviewer=user)
+                assignment = assignment_next_for_reviewer(campaign_id=campaign.id, reviewer_id=user.id)
                 if assignment is None:
                     break
                 choice = rng.choice(["left", "right", "tie", "both_bad"])
@@ -80,10 +80,10 @@ def test_forty_parallel_reviewers_fill_every_comparison_with_exactly_k_votes(set
                         replays["concurrent"] += 1
                     assert sorted(results) == [False, True], results
                 else:
-                    _, created = vote_submit(token=assignment.token, reviewer=user, choice=choice)
+                    _, created = vote_submit(token=assignment.token, reviewer_id=user.id, choice=choice)
                     assert created
                     if roll < 0.2:
-                        _, again = vote_submit(token=assignment.token, reviewer=user, choice=choice)
+                        _, again = vote_submit(token=assignment.token, reviewer_id=user.id, choice=choice)
                         assert not again
                         with lock:
                             replays["sequential"] += 1
@@ -133,7 +133,7 @@ def test_next_passes_over_an_own_expired_item_that_a_late_vote_holds(settings):
     campaign = make_campaign(prompts=1, k=1)
     (comparison,) = open_campaign(campaign)
     (user,) = add_reviewers(campaign, "twotabs")
-    held = assignment_next_for_reviewer(campaign=campaign, reviewer=user)
+    held = assignment_next_for_reviewer(campaign_id=campaign.id, reviewer_id=user.id)
     Assignment.objects.filter(pk=held.pk).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
     assert assignments_expire() == 1
 
@@ -154,7 +154,7 @@ def test_next_passes_over_an_own_expired_item_that_a_late_vote_holds(settings):
 
     def next_item():
         try:
-            outcome["next"] = assignment_next_for_reviewer(campaign=campaign, reviewer=user)
+            outcome["next"] = assignment_next_for_reviewer(campaign_id=campaign.id, reviewer_id=user.id)
         except BaseException as exc:  # noqa: BLE001 - reported by the main thread
             outcome["next"] = exc
         finally:
@@ -177,7 +177,7 @@ def test_next_passes_over_an_own_expired_item_that_a_late_vote_holds(settings):
     assert (comparison.active_assignments, comparison.votes_count) == (0, 0)  # nothing claimed
 
     # The late vote itself then goes through and takes the slot back.
-    vote, created = vote_submit(token=held.token, reviewer=user, choice="left")
+    vote, created = vote_submit(token=held.token, reviewer_id=user.id, choice="left")
     assert created and vote.counted
     comparison.refresh_from_db()
     assert (comparison.active_assignments, comparison.votes_count) == (1, 1)

@@ -1,10 +1,9 @@
 """Lead-facing API: campaigns, prompts, reviewers, and the status moves. One view per operation."""
 
 from django.conf import settings
-from django.contrib.auth import authenticate
+from django.contrib.auth import authenticate, user_logged_in
 from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_field
 from rest_framework import serializers, status
-from rest_framework.authtoken.models import Token
 from rest_framework.parsers import MultiPartParser
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
@@ -21,6 +20,7 @@ from .column_fields import column_decimal_field, column_integer_field
 from .parsers import LimitedFormParser, PromptListJSONParser
 from .permissions import IsLead
 from .schema import LEAD_CAMPAIGN, SIGNED_IN, WITH_BODY, error_responses
+from .token_auth import token_issue
 
 
 def _valid(serializer_class, data):
@@ -49,9 +49,17 @@ class TokenObtainApi(APIView):
         data = _valid(self.InputSerializer, request.data)
         user = authenticate(request, username=data["username"], password=data["password"])
         if user is None:
+            # django-axes flags the request when this username and address are locked out (the
+            # limit was reached now or earlier); the password was then not even checked.
+            if getattr(request, "axes_locked_out", False):
+                seconds = int(settings.AXES_COOLOFF_TIME.total_seconds())
+                detail = f"too many failed logins for this username from this address; try again in {seconds} s"
+                return Response({"error": "locked_out", "detail": detail}, status=429, headers={"Retry-After": seconds})
             return Response({"error": "invalid", "detail": "wrong username or password"}, status=400)
-        token, _ = Token.objects.get_or_create(user=user)
-        return Response({"token": token.key})
+        # A token request is a login: the signal records it (last_login) and lets django-axes
+        # clear this username's failures, as a login through the form does.
+        user_logged_in.send(sender=user.__class__, request=request, user=user)
+        return Response({"token": token_issue(user=user).key})
 
 
 class ContestantSerializer(serializers.Serializer):

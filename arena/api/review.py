@@ -4,26 +4,21 @@ Reviewer responses are built from `ReviewItem.as_api()` or from literal allow-li
 nothing here serialises a model row, so nothing model-identifying can slip into the JSON.
 """
 
-import math
-
 from django.contrib.auth import get_user_model
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import serializers, status
-from rest_framework.authentication import SessionAuthentication
-from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from ..errors import NotFound, ValidationFailed
-from ..models import Comparison
+from ..errors import NotFound
+from ..models import Comparison, Vote
 from ..review_items import review_item_build
 from ..selectors.campaigns import access_campaign_for_lead
 from ..selectors.reviewers import flagged_items, reviewer_quality
 from ..services import assignment as assignment_services
 from ..services import quality as quality_services
-from ..services.voting import vote_submit
-from .auth import DeferredTokenAuthentication, TokenCheckedOnError
+from ..services.voting import COMMENT_MAX, vote_submit
 from .permissions import IsLead
 from .schema import LEAD_CAMPAIGN, SIGNED_IN, WITH_BODY, error_responses
 
@@ -34,80 +29,45 @@ def _valid(serializer_class, data):
     return serializer.validated_data
 
 
-class _JsonFirst(DefaultContentNegotiation):
-    """For the JSON-only hot endpoints: no Accept-header parsing when the header allows JSON.
-
-    Anything else (a `?format=`, an Accept without JSON) goes through DRF's negotiation, so the
-    answers (406 included) are unchanged.
-    """
-
-    def select_renderer(self, request, renderers, format_suffix=None):
-        accept = request.META.get("HTTP_ACCEPT", "*/*")
-        plain = "*/*" in accept or "application/json" in accept
-        if plain and len(renderers) == 1 and not format_suffix and "format" not in request.query_params:
-            return renderers[0], renderers[0].media_type
-        return super().select_renderer(request, renderers, format_suffix)
-
-
-# Next and vote: the session as everywhere, and an API token matched by the service's first
-# statement instead of a lookup of its own (arena/tokens.py).
-_HOT_AUTHENTICATION = [SessionAuthentication, DeferredTokenAuthentication]
-
-
-class ReviewNextApi(TokenCheckedOnError, APIView):
+class ReviewNextApi(APIView):
     """`GET /api/review/next/?campaign={id}`: 200 with the item, or 204 when nothing is left.
 
-    The hot path of review: JSON only (no browsable-API rendering to negotiate), and the access
-    check (404 unless an included reviewer of an open campaign) is made by the service inside
-    the transaction that locks the reviewer's membership, not by a query of its own.
+    JSON only. The access check (404 unless an included reviewer of an open campaign) is made
+    by the service on the membership row it locks, not by a query of its own.
     """
 
     renderer_classes = [JSONRenderer]
-    content_negotiation_class = _JsonFirst
-    authentication_classes = _HOT_AUTHENTICATION
+
+    class InputSerializer(serializers.Serializer):
+        # Bounded to the id column's range: a larger number is a 400 naming the field, not a
+        # database overflow (a 500) on either backend.
+        campaign = serializers.IntegerField(min_value=1, max_value=2**63 - 1)
 
     def get(self, request):
-        campaign_id = request.query_params.get("campaign")
-        if not campaign_id:
-            raise ValidationFailed("give the campaign id as ?campaign=", field="campaign")
-        assignment = assignment_services.access_next_assignment(campaign_id=campaign_id, reviewer=request.user)
+        data = _valid(self.InputSerializer, request.query_params)
+        assignment = assignment_services.assignment_next_for_reviewer(
+            campaign_id=data["campaign"], reviewer_id=request.user.pk
+        )
         if assignment is None:
             return Response(status=status.HTTP_204_NO_CONTENT)
-        return Response(review_item_build(assignment=assignment).as_api())
+        return Response(review_item_build(assignment_id=assignment.pk).as_api())
 
 
-class ReviewVoteApi(TokenCheckedOnError, APIView):
+class ReviewVoteApi(APIView):
     """`POST /api/review/{assignment}/vote/`: 201 new, 200 the same vote again, 409 a different one."""
 
     renderer_classes = [JSONRenderer]
-    content_negotiation_class = _JsonFirst
-    authentication_classes = _HOT_AUTHENTICATION
-    CHOICES = ("left", "right", "tie", "both_bad")
 
     class InputSerializer(serializers.Serializer):
-        choice = serializers.ChoiceField(choices=["left", "right", "tie", "both_bad"])
-        comment = serializers.CharField(required=False, allow_blank=True, default="", max_length=5000)
+        choice = serializers.ChoiceField(choices=Vote.Choice.values)
+        comment = serializers.CharField(required=False, allow_blank=True, default="", max_length=COMMENT_MAX)
         seconds_on_task = serializers.FloatField(required=False, allow_null=True, default=None)
 
-    @classmethod
-    def plain_input(cls, data) -> dict | None:
-        """The usual body (a choice, an empty or missing comment, a finite number or null for
-        the seconds) read without the serializer, which cost as much CPU as the vote's SQL.
-        None for anything else: the serializer then decides, with its own error bodies."""
-        if not isinstance(data, dict) or not data.keys() <= {"choice", "comment", "seconds_on_task"}:
-            return None
-        choice, comment, seconds = data.get("choice"), data.get("comment", ""), data.get("seconds_on_task")
-        if type(choice) is not str or choice not in cls.CHOICES or comment != "":
-            return None
-        if seconds is not None and not (type(seconds) in (int, float) and math.isfinite(seconds)):
-            return None
-        return {"choice": choice, "comment": "", "seconds_on_task": None if seconds is None else float(seconds)}
-
     def post(self, request, token):
-        data = self.plain_input(request.data) or _valid(self.InputSerializer, request.data)
+        data = _valid(self.InputSerializer, request.data)
         vote, created = vote_submit(
             token=token,
-            reviewer=request.user,
+            reviewer_id=request.user.pk,
             choice=data["choice"],
             comment=data["comment"],
             seconds_on_task=data["seconds_on_task"],
@@ -118,17 +78,17 @@ class ReviewVoteApi(TokenCheckedOnError, APIView):
 
 class ReviewSkipApi(APIView):
     def post(self, request, token):
-        assignment_services.assignment_skip(token=token, reviewer=request.user)
+        assignment_services.assignment_skip(token=token, reviewer_id=request.user.pk)
         return Response({"assignment": token, "status": "skipped"})
 
 
 class ReviewFlagApi(APIView):
     class InputSerializer(serializers.Serializer):
-        reason = serializers.CharField(max_length=1000)
+        reason = serializers.CharField(max_length=assignment_services.FLAG_REASON_MAX)
 
     def post(self, request, token):
         data = _valid(self.InputSerializer, request.data)
-        assignment_services.assignment_flag(token=token, reviewer=request.user, reason=data["reason"])
+        assignment_services.assignment_flag(token=token, reviewer_id=request.user.pk, reason=data["reason"])
         return Response({"assignment": token, "status": "flagged"})
 
 
@@ -250,7 +210,7 @@ class ReviewItemSerializer(serializers.Serializer):
 
 class ReviewVoteOutputSerializer(serializers.Serializer):
     assignment = serializers.CharField()
-    choice = serializers.ChoiceField(choices=ReviewVoteApi.CHOICES)
+    choice = serializers.ChoiceField(choices=Vote.Choice.values)
     comment = serializers.CharField(allow_blank=True)
     created = serializers.BooleanField(help_text="False when the same vote was already stored.")
 
@@ -312,9 +272,7 @@ class ComparisonExcludeOutputSerializer(serializers.Serializer):
 extend_schema_view(
     get=extend_schema(
         summary="The reviewer's next item in a campaign",
-        parameters=[
-            OpenApiParameter("campaign", int, OpenApiParameter.QUERY, required=True, description="The campaign's id.")
-        ],
+        parameters=[ReviewNextApi.InputSerializer],
         responses={
             200: ReviewItemSerializer,
             204: OpenApiResponse(description="Nothing is left for this reviewer in this campaign."),

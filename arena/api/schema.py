@@ -10,17 +10,13 @@ come from here, so one status means one shape everywhere:
 - `ValidationError`: 400. Either an application error as above, or DRF's serializer errors,
   `{"<field>": ["message", ...]}` (nested as the body is), so no key is required.
 
-`ArenaAutoSchema` names the HackSoft-style nested serializers after their view, and the
-deferred token check of review's hot path is documented as the token scheme it is.
+`ArenaAutoSchema` names the HackSoft-style nested serializers after their view.
 """
 
-from drf_spectacular.drainage import set_override
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import serializers
-
-from .auth import DeferredTokenAuthentication
 
 
 class ArenaAutoSchema(AutoSchema):
@@ -36,12 +32,6 @@ class ArenaAutoSchema(AutoSchema):
             return super().get_serializer_name(serializer, direction)
         owner = owner.rpartition(".")[2].removesuffix("Api")
         return owner + own.removesuffix("Serializer")
-
-
-# Review's next and vote match the token inside their first statement
-# (`DeferredTokenAuthentication`, a subclass of the `TokenAuthentication` used everywhere else);
-# for a client it is the same `Token` header, so the same `tokenAuth` scheme, not a collision.
-set_override(DeferredTokenAuthentication, "suppress_collision_warning", True)
 
 
 class ErrorSerializer(serializers.Serializer):
@@ -66,7 +56,8 @@ class ValidationErrorSerializer(serializers.Serializer):
 
 _WHY = {
     400: "The body or a parameter is not valid; the answer names the field (or line).",
-    403: "Not signed in, a bad or expired token, or not allowed (e.g. not a lead).",
+    401: "Not signed in, or a bad or expired token.",
+    403: "Not allowed (e.g. not a lead), or a session request without its CSRF token.",
     404: "No such campaign, assignment or item for this user (or no endpoint at this path).",
     409: "The request conflicts with the current state (e.g. a different vote, a campaign not in the right status).",
     413: "The body or upload is larger than the configured limit.",
@@ -85,11 +76,12 @@ def error_responses(*statuses: int) -> dict:
     }
 
 
-# The statuses every signed-in endpoint may answer: DRF turns a missing or bad credential into
-# 403, not 401, because session authentication comes first and sends no WWW-Authenticate header.
-SIGNED_IN = (403,)
+# The statuses every signed-in endpoint may answer: 401 for a missing, bad or expired credential
+# (token authentication comes first, so DRF sends its WWW-Authenticate header), 403 for a user
+# who may not do this (not a lead; a session request without its CSRF token).
+SIGNED_IN = (401, 403)
 # A lead's operation on one campaign: also 404 for a campaign that does not exist.
-LEAD_CAMPAIGN = (403, 404)
+LEAD_CAMPAIGN = (*SIGNED_IN, 404)
 # Any operation that reads a JSON or form body.
 WITH_BODY = (400, 413, 415)
 

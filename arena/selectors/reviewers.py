@@ -64,15 +64,15 @@ def _review_totals(campaign_id: int, created) -> tuple[int, int]:
 
 
 def reviewer_progress(
-    *, campaign_id: int, reviewer, k: int | None = None, created=None, done: int | None = None
+    *, campaign_id: int, reviewer_id: int, k: int | None = None, created=None, done: int | None = None
 ) -> dict:
     """{"done": votes this reviewer cast here, "total": their share of the campaign}.
 
     The share is the campaign's vote target split over its included reviewers, capped at the
     number of comparisons (nobody judges one twice), and never less than what they did.
-    `done` may be given by a caller that counted it in its own query.
+    `k`, `created` (the campaign's) and `done` may be given by a caller that read them in its
+    own query.
     """
-    reviewer_id = getattr(reviewer, "pk", reviewer)
     if done is None:
         done = Vote.objects.filter(campaign_id=campaign_id, reviewer_id=reviewer_id, counted=True).count()
     if k is None or created is None:
@@ -87,7 +87,7 @@ def reviewer_campaigns_with_progress(*, user) -> list[dict]:
     from .campaigns import campaigns_for_reviewer
 
     return [
-        {"id": c.id, "name": c.name, "progress": reviewer_progress(campaign_id=c.id, reviewer=user)}
+        {"id": c.id, "name": c.name, "progress": reviewer_progress(campaign_id=c.id, reviewer_id=user.pk)}
         for c in campaigns_for_reviewer(user=user)
     ]
 

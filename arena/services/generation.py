@@ -5,10 +5,16 @@
   enqueues one task per contestant. That task runs the engine
   (`services/generation_engine.py`), which claims the rows and calls the model.
 * `generation_retry_failed` puts failed rows back to pending and enqueues them again.
-* A worker killed mid-call leaves rows `running`; `generation_sweep_stuck` (beat, and at every
-  worker start) resets rows whose heartbeat is older than GENERATION_STUCK_AFTER_SECONDS and
-  re-enqueues. A call the dead worker had in flight may have been paid; its answer is lost and
-  the row is fetched again: that is the only way a call is paid twice.
+* Each contestant has at most one live drain, known from the database alone: the drain lease
+  on the contestant row (a token and a heartbeat the drain renews every
+  GENERATION_HEARTBEAT_SECONDS, as it renews the heartbeat of every row it has claimed, calls in
+  flight or not). A worker killed mid-call leaves rows `running` and the lease held, and its
+  task is not redelivered (acks_late tasks of a dead worker wait for the broker's visibility
+  timeout). `generation_sweep_stuck` (beat every GENERATION_SWEEP_SECONDS, and at every worker
+  start) takes back rows whose heartbeat is older than GENERATION_STUCK_AFTER_SECONDS and
+  enqueues a drain for every contestant with pending rows and no live drain. A call the dead
+  worker had in flight may have been paid; its answer is lost and the row is fetched again:
+  that is the only way a call is paid twice.
 * The campaign moves generating -> ready by itself (`generation_finish_if_complete`) when
   nothing is pending or running, and pauses (`generation_pause_if_over_budget`, paused_reason)
   when the actual cost, summed from `done` rows only, reaches its budget.
@@ -25,12 +31,12 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from ..errors import Conflict, ValidationFailed
 from ..generation_requests import settings_freeze
-from ..models import Campaign, Response
+from ..models import Campaign, Contestant, Response
 from ..selectors.generation import generation_actual_cost
 from .prerender import html_prerender_later
 
@@ -39,7 +45,38 @@ logger = logging.getLogger(__name__)
 ACTIVE = (Response.Status.PENDING, Response.Status.RUNNING)
 
 
-def _enqueue_drains(campaign_id: int) -> None:
+def heartbeat_dead_before():
+    """The instant before which a claim's or a drain's heartbeat means its worker is gone."""
+    return timezone.now() - timedelta(seconds=settings.GENERATION_STUCK_AFTER_SECONDS)
+
+
+def drain_lease_free() -> Q:
+    """Contestants whose drain lease nobody holds: never taken, released, or its heartbeat dead."""
+    return Q(drain_heartbeat_at__isnull=True) | Q(drain_heartbeat_at__lt=heartbeat_dead_before())
+
+
+def _drain_promise(contestant_id: int) -> bool:
+    """Mark a drain as queued for this contestant unless a live one holds its lease.
+
+    The mark (no token, a fresh heartbeat) lets the first drain that starts take the lease, and
+    keeps the next sweeps from queueing more while it waits in the queue; if it never starts
+    (lost with a dead worker), the mark dies like any heartbeat and the sweep queues another.
+    """
+    return bool(
+        Contestant.objects.filter(pk=contestant_id)
+        .filter(drain_lease_free())
+        .update(drain_token="", drain_heartbeat_at=timezone.now())
+    )
+
+
+def _enqueue_drains(campaign_id: int, *, only_without_live_drain: bool = False) -> None:
+    """A drain task for every contestant of the campaign with pending rows.
+
+    The sweep passes `only_without_live_drain`: a contestant whose drain is alive (or queued in
+    the last GENERATION_STUCK_AFTER_SECONDS) gets none. A start or a retry enqueues regardless;
+    a drain that finds the lease held by a live one leaves at once, and that one claims the new
+    rows as well.
+    """
     from ..tasks import generation_run_contestant
 
     contestant_ids = (
@@ -48,7 +85,8 @@ def _enqueue_drains(campaign_id: int) -> None:
         .distinct()
     )
     for contestant_id in sorted(set(contestant_ids)):
-        generation_run_contestant.delay(contestant_id)
+        if _drain_promise(contestant_id) or not only_without_live_drain:
+            generation_run_contestant.delay(contestant_id)
 
 
 def generation_start(*, campaign: Campaign) -> None:
@@ -155,15 +193,21 @@ def generation_pause_if_over_budget(*, campaign_id: int, budget: Decimal) -> boo
 
 
 def generation_sweep_stuck() -> int:
-    """Reset rows whose worker died (heartbeat too old) to pending and re-enqueue; returns how many."""
-    cutoff = timezone.now() - timedelta(seconds=settings.GENERATION_STUCK_AFTER_SECONDS)
-    reset = Response.objects.filter(status=Response.Status.RUNNING, claimed_at__lt=cutoff).update(
-        status=Response.Status.PENDING, claim_token="", claimed_at=None
-    )
+    """Take back the rows of dead drains and give a drain to every contestant without a live one.
+
+    Returns how many rows were taken back. Rows are reset before drains are enqueued, so the
+    drain of a contestant whose worker died finds its rows pending. Only generating campaigns
+    are looked at (through the (campaign, status) index, every GENERATION_SWEEP_SECONDS).
+    """
+    generating = list(Campaign.objects.filter(status=Campaign.Status.GENERATING).values_list("id", "paused_reason"))
+    reset = Response.objects.filter(
+        campaign_id__in=[campaign_id for campaign_id, _ in generating],
+        status=Response.Status.RUNNING,
+        claimed_at__lt=heartbeat_dead_before(),
+    ).update(status=Response.Status.PENDING, claim_token="", claimed_at=None)
     if reset:
-        logger.warning("generation sweep: %s stuck responses reset to pending", reset)
-    for campaign_id in Campaign.objects.filter(status=Campaign.Status.GENERATING).values_list("id", flat=True):
-        if not generation_finish_if_complete(campaign_id=campaign_id):
-            if not Campaign.objects.filter(pk=campaign_id).exclude(paused_reason="").exists():
-                _enqueue_drains(campaign_id)
+        logger.warning("generation sweep: %s responses of dead drains taken back", reset)
+    for campaign_id, paused_reason in generating:
+        if not generation_finish_if_complete(campaign_id=campaign_id) and not paused_reason:
+            _enqueue_drains(campaign_id, only_without_live_drain=True)
     return reset

@@ -10,11 +10,19 @@ asyncio: the work is I/O bound, the sync `openai` client and the ORM are used as
 Claiming in batches, not one row per thread, keeps the contestant lock from becoming a queue
 (docs/BENCHMARKS.md, "Generation").
 
-Every attempt is recorded before it is sent (attempts + 1, `claimed_at` refreshed as a
-heartbeat, the exact request) and every outcome after, each as an UPDATE conditional on the
-claim token: when a row was taken over (by the stuck sweep) a late answer cannot overwrite it,
-so a row is stored and charged once. After each stored answer the budget is checked
-(`generation_pause_if_over_budget`).
+Every attempt is recorded before it is sent (attempts + 1, the exact request) and every
+outcome after, each as an UPDATE conditional on the claim token: when a row was taken back (by
+the sweep) a late answer cannot overwrite it, so a row is stored and charged once. After each
+stored answer the budget is checked (`generation_pause_if_over_budget`).
+
+A drain first takes its contestant's drain lease (`Contestant.drain_token`), and leaves at once
+when a live drain holds it. While it runs, the feeding thread renews, every
+GENERATION_HEARTBEAT_SECONDS, the lease and `claimed_at` of every row it has claimed, whether
+the row's call is in flight, backing off or waiting for the rate limiter: a call thread blocked
+in a two-minute request cannot renew anything itself. A worker that dies stops renewing both,
+and `generation_sweep_stuck` takes them back GENERATION_STUCK_AFTER_SECONDS later. A drain
+that finds its lease taken (it was too slow to renew) claims nothing more and lets its calls
+in flight finish, which are stored only if their rows are still theirs.
 
 A drain stops claiming after GENERATION_TASK_SECONDS and says whether rows are left; the task
 then enqueues a fresh one, so no task runs into Celery's time limits.
@@ -28,12 +36,13 @@ import re
 import threading
 import time
 import uuid
+from collections import Counter
 from dataclasses import dataclass, field
 from decimal import Decimal
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from .. import llm
@@ -41,7 +50,7 @@ from ..generation_requests import request_build, request_tokens_estimate, respon
 from ..models import Campaign, Contestant, Response
 from ..ratelimit import endpoint_key, limiter
 from .catalog import identity_leak_pattern
-from .generation import generation_finish_if_complete, generation_pause_if_over_budget
+from .generation import drain_lease_free, generation_finish_if_complete, generation_pause_if_over_budget
 
 logger = logging.getLogger(__name__)
 
@@ -60,9 +69,14 @@ class _Drain:
     rpm: int | None
     tpm: int | None
     limiter_key: str
+    lease_token: str
     out_of_time: bool = False
+    lease_lost: bool = False
     done: int = 0
     failed: int = 0
+    # Claim tokens with rows still being processed, and how many: the rows whose heartbeat the
+    # feeding thread renews.
+    live_claims: Counter = field(default_factory=Counter)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -141,14 +155,10 @@ def _process(drain: _Drain, claim: _Claim) -> None:
     reserved = request_tokens_estimate(body)
     permit = None
 
-    def heartbeat():
-        _owned(claim).update(claimed_at=timezone.now())
-
     def before_attempt(n: int) -> bool:
         nonlocal permit
-        permit = limiter().acquire(
-            key=drain.limiter_key, rpm=drain.rpm, tpm=drain.tpm, tokens=reserved, heartbeat=heartbeat
-        )
+        # While this waits, the feeding thread keeps the row's heartbeat fresh.
+        permit = limiter().acquire(key=drain.limiter_key, rpm=drain.rpm, tpm=drain.tpm, tokens=reserved)
         fields = {"attempts": F("attempts") + 1, "claimed_at": timezone.now()}
         if n == 1:
             fields["request"] = stored_request
@@ -224,17 +234,53 @@ def _process_or_fail(drain: _Drain, claim: _Claim) -> None:
         )
 
 
+def _lease_take(*, contestant_id: int, token: str) -> bool:
+    """Take the contestant's drain lease unless a live drain holds it (a queued mark is no holder)."""
+    return bool(
+        Contestant.objects.filter(pk=contestant_id)
+        .filter(Q(drain_token="") | drain_lease_free())
+        .update(drain_token=token, drain_heartbeat_at=timezone.now())
+    )
+
+
+def _lease_release(drain: _Drain) -> None:
+    Contestant.objects.filter(pk=drain.contestant_id, drain_token=drain.lease_token).update(
+        drain_token="", drain_heartbeat_at=None
+    )
+
+
+def _heartbeat(drain: _Drain) -> None:
+    """Renew the lease and the heartbeat of every row this drain is still processing."""
+    now = timezone.now()
+    renewed = Contestant.objects.filter(pk=drain.contestant_id, drain_token=drain.lease_token).update(
+        drain_heartbeat_at=now
+    )
+    if not renewed and not drain.lease_lost:
+        drain.lease_lost = True
+        logger.warning("the drain of contestant %s lost its lease; it claims nothing more", drain.contestant_id)
+    with drain.lock:
+        tokens = list(drain.live_claims)
+    if tokens:
+        Response.objects.filter(claim_token__in=tokens, status=Response.Status.RUNNING).update(claimed_at=now)
+
+
 def _run(drain: _Drain, *, threads: int) -> None:
-    """`threads` call threads fed by this thread, which claims rows in batches as they go idle."""
+    """`threads` call threads fed by this thread, which claims rows in batches as they go idle
+    and renews the heartbeats every GENERATION_HEARTBEAT_SECONDS until the last call is done."""
     work: queue.SimpleQueue[_Claim | None] = queue.SimpleQueue()
     idle_changed = threading.Condition()
     idle = threads
+    beat_every = settings.GENERATION_HEARTBEAT_SECONDS
 
     def call_thread() -> None:
         nonlocal idle
         try:
             while (claim := work.get()) is not None:
                 _process_or_fail(drain, claim)
+                with drain.lock:
+                    drain.live_claims[claim.token] -= 1
+                    if drain.live_claims[claim.token] <= 0:
+                        del drain.live_claims[claim.token]
                 with idle_changed:
                     idle += 1
                     idle_changed.notify()
@@ -247,25 +293,51 @@ def _run(drain: _Drain, *, threads: int) -> None:
     for thread in pool:
         thread.start()
     wanted = 1  # idle threads to wait for before claiming
+    claim_again_at = 0.0  # when the bound was full with other drains' rows: try again at this time
+    claiming = True  # until nothing is left to claim, time is up or the lease was lost
+    next_beat = time.monotonic() + beat_every
     try:
         while True:
             with idle_changed:
-                while idle < wanted:
-                    idle_changed.wait()
+                # Wake for an idle thread, or to beat; never wait past the next heartbeat.
+                while (idle < wanted if claiming else idle < threads) and time.monotonic() < next_beat:
+                    idle_changed.wait(timeout=max(0.0, next_beat - time.monotonic()))
                 free = idle
-            if time.monotonic() > drain.deadline:
+            now = time.monotonic()
+            if now >= next_beat:
+                _heartbeat(drain)
+                next_beat = now + beat_every
+                if drain.lease_lost:
+                    claiming = False
+            if not claiming:
+                if free == threads:
+                    return
+                continue
+            if free < wanted or now < claim_again_at:
+                if now < claim_again_at:
+                    with idle_changed:
+                        idle_changed.wait(timeout=min(claim_again_at, next_beat) - now)
+                continue
+            if now > drain.deadline:
                 drain.out_of_time = True
-                return
+                claiming = False
+                continue
             claims = _claim_batch(drain, limit=free)
-            if claims is None and free < threads:
-                # The bound is full with another task's calls as well as ours: wait for one more
-                # of ours to finish and try again, rather than leave the rest to that task alone
-                # (which may be finishing as well).
-                wanted = free + 1
+            if claims is None:
+                # The bound is full with rows of another drain (one that lost its lease and is
+                # finishing its calls, or a dead one whose rows the sweep has not taken back
+                # yet): wait for one of ours to finish, or try again in a moment if none runs.
+                if free < threads:
+                    wanted = free + 1
+                else:
+                    claim_again_at = now + min(1.0, beat_every)
                 continue
             if not claims:
-                return  # the calls in flight finish; nothing new starts
+                claiming = False  # the calls in flight finish; nothing new starts
+                continue
             wanted = 1
+            with drain.lock:
+                drain.live_claims[claims[0].token] += len(claims)
             with idle_changed:
                 idle -= len(claims)
             for claim in claims:
@@ -280,8 +352,10 @@ def _run(drain: _Drain, *, threads: int) -> None:
 def generation_drain(*, contestant_id: int) -> dict:
     """Fetch this contestant's pending responses with up to max_concurrency calls in flight.
 
-    Returns how many were stored and failed, and `more`: true when the drain stopped for time
-    with rows still pending, so that its caller (the task) hands over to a fresh task.
+    Returns how many were stored and failed, and `more`: true when rows are still pending and
+    nobody else will fetch them (the drain stopped for time, or rows became pending after its
+    last claim), so that its caller (the task) hands over to a fresh task. A drain that finds a
+    live drain on the contestant returns at once: that one fetches everything.
     """
     nothing = {"done": 0, "failed": 0, "more": False}
     contestant = Contestant.objects.select_related("campaign").filter(pk=contestant_id).first()
@@ -291,6 +365,9 @@ def generation_drain(*, contestant_id: int) -> dict:
     frozen = campaign.frozen_settings or {}
     frozen_contestant = (frozen.get("contestants") or {}).get(str(contestant.pk))
     if campaign.status != Campaign.Status.GENERATING or frozen_contestant is None:
+        return nothing
+    lease_token = uuid.uuid4().hex
+    if not _lease_take(contestant_id=contestant.pk, token=lease_token):
         return nothing
     models = list(campaign.contestants.values_list("model", flat=True))
     drain = _Drain(
@@ -306,11 +383,22 @@ def generation_drain(*, contestant_id: int) -> dict:
         rpm=contestant.requests_per_minute,
         tpm=contestant.tokens_per_minute,
         limiter_key=endpoint_key(base_url=frozen_contestant["base_url"], api_key_env=frozen_contestant["api_key_env"]),
+        lease_token=lease_token,
     )
-    # No more threads than rows to fetch (a retry of 3 failed rows needs 3, not 16).
     pending = Response.objects.filter(contestant_id=contestant.pk, status=Response.Status.PENDING)
-    if count := pending.count():
-        _run(drain, threads=min(drain.max_concurrency, count))
-    more = drain.out_of_time and pending.exists()
+    try:
+        # No more threads than rows to fetch (a retry of 3 failed rows needs 3, not 16).
+        if count := pending.count():
+            _run(drain, threads=min(drain.max_concurrency, count))
+    finally:
+        _lease_release(drain)
+    # A drain that lost its lease leaves the rest to the one that took it. Otherwise, rows left
+    # pending (time ran out, or a retry or a resume added rows after the last claim, whose own
+    # drain saw this one alive and left) are handed over, unless the campaign cannot go on.
+    more = (
+        not drain.lease_lost
+        and pending.exists()
+        and Campaign.objects.filter(pk=campaign.pk, status=Campaign.Status.GENERATING, paused_reason="").exists()
+    )
     generation_finish_if_complete(campaign_id=campaign.pk)
     return {"done": drain.done, "failed": drain.failed, "more": more}

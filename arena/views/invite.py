@@ -4,6 +4,7 @@ Every rule (expiry, use limit, revocation, one membership per user, Django's pas
 validators) lives in arena/services/invites.py; this page shows its form and its refusals.
 """
 
+from django.conf import settings
 from django.contrib.auth import get_user_model, login
 from django.contrib.auth.forms import UserCreationForm
 from django.shortcuts import redirect, render
@@ -57,6 +58,7 @@ def invite_page(request, key):
                 return _refused(request, error)
             form.add_error("password2" if error.field == "password" else "username", error.message)
         else:
-            login(request, user)  # the one configured backend (settings.AUTHENTICATION_BACKENDS)
+            # The password backend is the last one: django-axes' comes first and logs no one in.
+            login(request, user, backend=settings.AUTHENTICATION_BACKENDS[-1])
             return _after_joining(campaign)
     return render(request, "arena/invite.html", {**context, "form": form})

@@ -25,6 +25,6 @@ def review_page(request, campaign_id):
         # Says only that answers are simulated, which is true of both sides alike.
         "simulated": campaign.is_simulated,
         "guidelines_html": render_markdown(campaign.guidelines),
-        "progress": reviewer_progress(campaign_id=campaign.id, reviewer=request.user),
+        "progress": reviewer_progress(campaign_id=campaign.id, reviewer_id=request.user.pk),
     }
     return render(request, "arena/review.html", context)

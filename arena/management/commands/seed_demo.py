@@ -24,6 +24,7 @@ from django.test.utils import override_settings
 from arena.imports import parse_jsonl
 from arena.models import Campaign
 from arena.services.campaigns import ContestantSpec, campaign_create, prompts_import, reviewers_add
+from evalsite.private_files import write_private_file
 
 DEMO_NAME = "Demo: Northwind Supply support answers"
 PROMPTS_FILE = Path(__file__).resolve().parents[2] / "demo" / "prompts.jsonl"
@@ -50,7 +51,7 @@ class Command(BaseCommand):
         if not Campaign.objects.filter(name=DEMO_NAME).exists():
             with self._simulator_allowed(simulated=simulated):
                 logins = self._seed(simulated=simulated)
-            logins_file.write_text(json.dumps(logins))
+            write_private_file(logins_file, json.dumps(logins))  # passwords: owner-only (0600)
         logins = json.loads(logins_file.read_text()) if logins_file.exists() else {}
         campaign = Campaign.objects.get(name=DEMO_NAME)
         source = (
