@@ -82,13 +82,13 @@ def test_report_csv_is_recomputed_row_for_row_from_votes_csv_alone(client, lead,
     }
     # Every reviewer judges every comparison through the review services, as in the web UI.
     for reviewer in reviewers:
-        while assignment := assignment_next_for_reviewer(campaign=campaign, reviewer=reviewer):
+        while assignment := assignment_next_for_reviewer(campaign_id=campaign.pk, reviewer_id=reviewer.pk):
             comparison = assignment.comparison
             resolved = rng.choice(leanings[(comparison.contestant_a.label, comparison.contestant_b.label)])
             choice = {"a": "left", "b": "right"}.get(resolved, resolved)
             if resolved in ("a", "b") and not assignment.a_on_left:
                 choice = {"left": "right", "right": "left"}[choice]
-            vote_submit(token=assignment.token, reviewer=reviewer, choice=choice, seconds_on_task=4.0)
+            vote_submit(token=assignment.token, reviewer_id=reviewer.pk, choice=choice, seconds_on_task=4.0)
     # Repeat checks (not counted), one agreeing with the first vote and one not.
     cast_vote(by_pair[("Ant", "Bee")][0], reviewers[1], "a", kind="repeat", a_on_left=False)
     cast_vote(by_pair[("Ant", "Cat")][1], reviewers[2], "both_bad", kind="repeat")
