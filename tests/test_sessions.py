@@ -81,18 +81,20 @@ def session_of(client):
 
 
 def test_an_expired_session_is_no_login(browser, campaign):
+    """No login is a 401 with DRF's token challenge (the token class comes first in the settings)."""
     session = session_of(browser)
     session.load()
     session.set_expiry(-1)  # its expiry date passed a second ago
     session.save()
     r = next_item(browser, campaign)
-    assert r.status_code == 403 and r.json() == {"detail": "Authentication credentials were not provided."}
+    assert r.status_code == 401 and r.json() == {"detail": "Authentication credentials were not provided."}
+    assert r["WWW-Authenticate"] == "Token"
 
 
 def test_an_unknown_session_key_is_no_login(browser, campaign):
     session_of(browser).delete()
     r = next_item(browser, campaign)
-    assert r.status_code == 403 and r.json() == {"detail": "Authentication credentials were not provided."}
+    assert r.status_code == 401 and r.json() == {"detail": "Authentication credentials were not provided."}
 
 
 def test_a_deactivated_user_is_logged_out(browser, campaign):
@@ -100,7 +102,7 @@ def test_a_deactivated_user_is_logged_out(browser, campaign):
     browser.user.is_active = False
     browser.user.save(update_fields=["is_active"])
     r = next_item(browser, campaign)
-    assert r.status_code == 403 and r.json() == {"detail": "Authentication credentials were not provided."}
+    assert r.status_code == 401 and r.json() == {"detail": "Authentication credentials were not provided."}
     page = browser.get(f"/review/{campaign.id}/")  # not only the API: no page either
     assert page.status_code == 302 and "/accounts/login/" in page["Location"]
 
@@ -110,7 +112,7 @@ def test_a_password_change_elsewhere_ends_the_session(browser, campaign):
     browser.user.set_password("a-new-password-456")
     browser.user.save()
     r = next_item(browser, campaign)
-    assert r.status_code == 403
+    assert r.status_code == 401
     # ... and the review page sends them to the login form.
     page = browser.get(f"/review/{campaign.id}/")
     assert page.status_code == 302 and "/accounts/login/" in page["Location"]
@@ -120,4 +122,4 @@ def test_a_deleted_user_is_logged_out(browser, campaign):
     assert next_item(browser, campaign).status_code == 200
     browser.user.delete()
     r = next_item(browser, campaign)
-    assert r.status_code == 403
+    assert r.status_code == 401
