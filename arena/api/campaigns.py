@@ -2,7 +2,7 @@
 
 from django.conf import settings
 from django.contrib.auth import authenticate, user_logged_in
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.parsers import MultiPartParser
 from rest_framework.permissions import AllowAny
@@ -10,7 +10,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from ..errors import ValidationFailed
-from ..imports import parse_json_list, parse_upload
+from ..imports import MAX_TEXT_CHARS, ROLES, parse_json_list, parse_upload
 from ..models import Campaign, Contestant
 from ..selectors.campaigns import access_campaign_for_lead, campaign_progress
 from ..services import campaigns as campaign_services
@@ -19,6 +19,7 @@ from ..untrusted_json import untrusted_json_loads
 from .column_fields import column_decimal_field, column_integer_field
 from .parsers import LimitedFormParser, PromptListJSONParser
 from .permissions import IsLead
+from .schema import LEAD_CAMPAIGN, SIGNED_IN, WITH_BODY, error_responses
 from .token_auth import token_issue
 
 
@@ -40,12 +41,9 @@ class TokenObtainApi(APIView):
         token = serializers.CharField()
 
     @extend_schema(
+        summary="Exchange a username and password for an API token",
         request=InputSerializer,
-        responses={
-            200: OutputSerializer,
-            400: OpenApiResponse(description="Wrong username or password."),
-            429: OpenApiResponse(description="Too many failed logins for this username from this address."),
-        },
+        responses={200: OutputSerializer, **error_responses(*WITH_BODY, 429)},
     )
     def post(self, request):
         data = _valid(self.InputSerializer, request.data)
@@ -97,9 +95,19 @@ class ContestantSerializer(serializers.Serializer):
     )
 
 
+class CampaignProgressSerializer(serializers.Serializer):
+    prompts = serializers.IntegerField()
+    responses_done = serializers.IntegerField()
+    responses_failed = serializers.IntegerField()
+    responses_total = serializers.IntegerField()
+    comparisons = serializers.IntegerField()
+    votes = serializers.IntegerField()
+    votes_target = serializers.IntegerField()
+
+
 class CampaignOutputSerializer(serializers.ModelSerializer):
     contestants = ContestantSerializer(many=True, read_only=True)
-    progress = serializers.SerializerMethodField()
+    progress = extend_schema_field(CampaignProgressSerializer)(serializers.SerializerMethodField())
     is_simulated = serializers.BooleanField(read_only=True)
 
     class Meta:
@@ -155,12 +163,36 @@ class CampaignListCreateApi(APIView):
         )
         budget_usd = column_decimal_field(Campaign, "budget_usd", required=False, allow_null=True, default=None)
         min_seconds_per_vote = serializers.FloatField(required=False, default=3.0, min_value=0)
-        contestants = ContestantSerializer(many=True)
+        contestants = ContestantSerializer(many=True, min_length=2)
 
+    @extend_schema(
+        summary="List campaigns (the 200 newest)",
+        responses={200: CampaignOutputSerializer(many=True), **error_responses(*SIGNED_IN)},
+    )
     def get(self, request):
         campaigns = Campaign.objects.prefetch_related("contestants")[:200]
         return Response(CampaignOutputSerializer(campaigns, many=True).data)
 
+    @extend_schema(
+        summary="Create a campaign with its contestants",
+        request=InputSerializer,
+        examples=[
+            OpenApiExample(
+                "Two contestants on the default endpoint",
+                request_only=True,
+                value={
+                    "name": "Support bake-off",
+                    "guidelines": "Pick the answer that solves the customer's problem.",
+                    "votes_per_comparison": 3,
+                    "contestants": [
+                        {"label": "Flash", "model": "deepseek-v4-flash", "price_per_mtok_out": "0.25"},
+                        {"label": "Qwen 8B", "model": "Qwen/Qwen3-8B", "price_per_mtok_out": "0.01"},
+                    ],
+                },
+            )
+        ],
+        responses={201: CampaignOutputSerializer, **error_responses(*WITH_BODY, *SIGNED_IN)},
+    )
     def post(self, request):
         data = _valid(self.InputSerializer, request.data)
         specs = [campaign_services.ContestantSpec(**c) for c in data.pop("contestants")]
@@ -171,9 +203,67 @@ class CampaignListCreateApi(APIView):
 class CampaignDetailApi(APIView):
     permission_classes = [IsLead]
 
+    @extend_schema(
+        summary="A campaign, with its status and progress",
+        responses={200: CampaignOutputSerializer, **error_responses(*LEAD_CAMPAIGN)},
+    )
     def get(self, request, campaign_id):
         campaign = access_campaign_for_lead(user=request.user, campaign_id=campaign_id)
         return Response(CampaignOutputSerializer(campaign).data)
+
+
+def _prompt_list_schema() -> dict:
+    """The JSON Schema of a JSON list of prompts, as `arena.imports.row_from_object` reads it.
+
+    Written as a schema, not a serializer: a row holds `text` or `messages`, never both, which
+    only `oneOf` can say. The last message must be the user's (not expressible here: 400).
+    """
+    not_blank = {"type": "string", "minLength": 1, "pattern": r"\S"}
+    message = {
+        "type": "object",
+        "required": ["role", "content"],
+        "properties": {"role": {"type": "string", "enum": sorted(ROLES)}, "content": not_blank},
+    }
+    row = {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {
+            "text": {
+                **not_blank,
+                "maxLength": MAX_TEXT_CHARS,
+                "description": "The prompt; give `text` or `messages`, not both.",
+            },
+            "messages": {
+                "type": "array",
+                "minItems": 1,
+                "items": message,
+                "description": "OpenAI chat messages instead of `text`; the last one is the user's.",
+            },
+            "external_id": {
+                "oneOf": [{"type": "string"}, {"type": "integer"}],
+                "nullable": True,
+                "description": "Unique in the campaign.",
+            },
+            "category": {"type": "string", "nullable": True},
+            "metadata": {"type": "object", "nullable": True},
+        },
+        "oneOf": [
+            {"required": ["text"], "not": {"required": ["messages"]}},
+            {"required": ["messages"], "not": {"required": ["text"]}},
+        ],
+    }
+    return {"type": "array", "minItems": 1, "maxItems": settings.IMPORT_MAX_PROMPTS, "items": row}
+
+
+class PromptFileSerializer(serializers.Serializer):
+    file = serializers.FileField(
+        help_text="CSV (columns `text`, `external_id`, `category`; header required), JSONL, or a JSON list."
+    )
+
+
+class PromptImportOutputSerializer(serializers.Serializer):
+    created = serializers.IntegerField(help_text="Prompts this upload added.")
+    prompts = serializers.IntegerField(help_text="Prompts the campaign has now.")
 
 
 class PromptImportApi(APIView):
@@ -184,6 +274,26 @@ class PromptImportApi(APIView):
     # limit on other bodies; files stream through UploadSizeLimitHandler to the same limit.
     parser_classes = [PromptListJSONParser, MultiPartParser, LimitedFormParser]
 
+    @extend_schema(
+        summary="Add prompts to a draft campaign (all or nothing)",
+        description="A bad row rejects the whole upload with 400 and its line number; a campaign past draft: 409.",
+        request={
+            "application/json": _prompt_list_schema(),
+            "multipart/form-data": PromptFileSerializer,
+        },
+        examples=[
+            OpenApiExample(
+                "Two prompts",
+                request_only=True,
+                media_type="application/json",
+                value=[
+                    {"text": "Where is my order?", "external_id": "q1", "category": "shipping"},
+                    {"messages": [{"role": "user", "content": "Can I return a gift?"}], "external_id": "q2"},
+                ],
+            )
+        ],
+        responses={201: PromptImportOutputSerializer, **error_responses(*WITH_BODY, *LEAD_CAMPAIGN, 409)},
+    )
     def post(self, request, campaign_id):
         campaign = access_campaign_for_lead(user=request.user, campaign_id=campaign_id)
         upload = request.FILES.get("file")
@@ -207,6 +317,15 @@ class ReviewersAddApi(APIView):
     class InputSerializer(serializers.Serializer):
         usernames = serializers.ListField(child=serializers.CharField(), allow_empty=False)
 
+    class OutputSerializer(serializers.Serializer):
+        added = serializers.ListField(child=serializers.CharField(), help_text="Usernames new to the campaign.")
+        reviewers = serializers.ListField(child=serializers.CharField(), help_text="All its reviewers.")
+
+    @extend_schema(
+        summary="Make existing users reviewers of the campaign",
+        request=InputSerializer,
+        responses={200: OutputSerializer, **error_responses(*WITH_BODY, *LEAD_CAMPAIGN)},
+    )
     def post(self, request, campaign_id):
         campaign = access_campaign_for_lead(user=request.user, campaign_id=campaign_id)
         data = _valid(self.InputSerializer, request.data)
@@ -218,6 +337,11 @@ class ReviewersAddApi(APIView):
 class CampaignGenerateApi(APIView):
     permission_classes = [IsLead]
 
+    @extend_schema(
+        summary="Start generating every contestant's responses",
+        request=None,
+        responses={202: CampaignOutputSerializer, **error_responses(*LEAD_CAMPAIGN, 409)},
+    )
     def post(self, request, campaign_id):
         campaign = access_campaign_for_lead(user=request.user, campaign_id=campaign_id)
         generation_services.generation_start(campaign=campaign)
@@ -228,6 +352,11 @@ class CampaignGenerateApi(APIView):
 class CampaignOpenApi(APIView):
     permission_classes = [IsLead]
 
+    @extend_schema(
+        summary="Open review: build the comparisons and hand them to reviewers",
+        request=None,
+        responses={200: CampaignOutputSerializer, **error_responses(*LEAD_CAMPAIGN, 409)},
+    )
     def post(self, request, campaign_id):
         campaign = access_campaign_for_lead(user=request.user, campaign_id=campaign_id)
         campaign_services.campaign_open(campaign=campaign)
@@ -237,6 +366,11 @@ class CampaignOpenApi(APIView):
 class CampaignCloseApi(APIView):
     permission_classes = [IsLead]
 
+    @extend_schema(
+        summary="Close review",
+        request=None,
+        responses={200: CampaignOutputSerializer, **error_responses(*LEAD_CAMPAIGN, 409)},
+    )
     def post(self, request, campaign_id):
         campaign = access_campaign_for_lead(user=request.user, campaign_id=campaign_id)
         campaign_services.campaign_close(campaign=campaign)

@@ -1,6 +1,7 @@
 """Lead-only generation endpoints: cost estimate, progress, and retrying failed responses."""
 
-from rest_framework import status
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -8,11 +9,95 @@ from ..selectors.campaigns import access_campaign_for_lead
 from ..selectors.generation import generation_estimate, generation_payload, jsonable
 from ..services import generation as generation_services
 from .permissions import IsLead
+from .schema import LEAD_CAMPAIGN, error_responses
+
+# Money goes out as decimal strings ("0.011000"), never as floats (`selectors.generation.jsonable`).
+
+
+class _Money(serializers.DecimalField):
+    def __init__(self, **kwargs):
+        super().__init__(max_digits=20, decimal_places=6, coerce_to_string=True, **kwargs)
+
+
+class GenerationEstimateContestantSerializer(serializers.Serializer):
+    contestant_id = serializers.IntegerField()
+    label = serializers.CharField()
+    model = serializers.CharField()
+    calls = serializers.IntegerField()
+    output_tokens = serializers.IntegerField()
+    price_per_mtok_out = _Money()
+    usd = _Money()
+
+
+class GenerationEstimateSerializer(serializers.Serializer):
+    prompts = serializers.IntegerField()
+    contestants = GenerationEstimateContestantSerializer(many=True)
+    calls = serializers.IntegerField()
+    expected_output_tokens = serializers.IntegerField()
+    total_usd = _Money()
+    budget_usd = _Money(allow_null=True)
+
+
+class GenerationContestantProgressSerializer(serializers.Serializer):
+    contestant_id = serializers.IntegerField()
+    label = serializers.CharField()
+    model = serializers.CharField()
+    done = serializers.IntegerField()
+    failed = serializers.IntegerField()
+    pending = serializers.IntegerField()
+    running = serializers.IntegerField()
+    total = serializers.IntegerField()
+    attempts = serializers.IntegerField()
+    cost_usd = _Money()
+    model_mismatch = serializers.IntegerField()
+    self_identifies = serializers.IntegerField()
+
+
+class GenerationFailureSerializer(serializers.Serializer):
+    response_id = serializers.IntegerField()
+    prompt = serializers.CharField(help_text="The prompt's external_id, else `#position`.")
+    contestant = serializers.CharField(help_text="The contestant's label.")
+    attempts = serializers.IntegerField()
+    last_error = serializers.CharField()
+
+
+class GenerationFlaggedSerializer(serializers.Serializer):
+    response_id = serializers.IntegerField()
+    prompt = serializers.CharField()
+    contestant = serializers.CharField()
+    asked_model = serializers.CharField()
+    served_model = serializers.CharField()
+    model_mismatch = serializers.BooleanField()
+    self_identifies = serializers.BooleanField()
+    excerpt = serializers.CharField()
+
+
+class GenerationProgressSerializer(serializers.Serializer):
+    status = serializers.CharField()
+    paused_reason = serializers.CharField()
+    is_simulated = serializers.BooleanField()
+    contestants = GenerationContestantProgressSerializer(many=True)
+    done = serializers.IntegerField()
+    failed = serializers.IntegerField()
+    pending = serializers.IntegerField()
+    running = serializers.IntegerField()
+    attempts = serializers.IntegerField()
+    total = serializers.IntegerField()
+    calls_per_second = serializers.FloatField()
+    eta_seconds = serializers.FloatField(allow_null=True)
+    cost_usd = _Money()
+    budget_usd = _Money(allow_null=True)
+    failures = GenerationFailureSerializer(many=True)
+    flagged = GenerationFlaggedSerializer(many=True)
 
 
 class GenerationEstimateApi(APIView):
     permission_classes = [IsLead]
 
+    @extend_schema(
+        summary="What generation will cost, before it starts",
+        responses={200: GenerationEstimateSerializer, **error_responses(*LEAD_CAMPAIGN)},
+    )
     def get(self, request, campaign_id):
         campaign = access_campaign_for_lead(user=request.user, campaign_id=campaign_id)
         return Response(jsonable(generation_estimate(campaign=campaign)))
@@ -21,6 +106,10 @@ class GenerationEstimateApi(APIView):
 class GenerationProgressApi(APIView):
     permission_classes = [IsLead]
 
+    @extend_schema(
+        summary="Generation progress, failures and flagged responses",
+        responses={200: GenerationProgressSerializer, **error_responses(*LEAD_CAMPAIGN)},
+    )
     def get(self, request, campaign_id):
         campaign = access_campaign_for_lead(user=request.user, campaign_id=campaign_id)
         return Response(generation_payload(campaign=campaign))
@@ -29,6 +118,15 @@ class GenerationProgressApi(APIView):
 class GenerationRetryFailedApi(APIView):
     permission_classes = [IsLead]
 
+    class OutputSerializer(serializers.Serializer):
+        retried = serializers.IntegerField(help_text="Failed responses queued again.")
+        status = serializers.CharField(help_text="The campaign's status.")
+
+    @extend_schema(
+        summary="Queue the failed responses again",
+        request=None,
+        responses={202: OutputSerializer, **error_responses(*LEAD_CAMPAIGN, 409)},
+    )
     def post(self, request, campaign_id):
         campaign = access_campaign_for_lead(user=request.user, campaign_id=campaign_id)
         retried = generation_services.generation_retry_failed(campaign=campaign)

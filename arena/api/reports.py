@@ -12,6 +12,8 @@ from __future__ import annotations
 import re
 
 from django.http import StreamingHttpResponse
+from drf_spectacular.utils import extend_schema, extend_schema_view
+from rest_framework import serializers
 from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -22,6 +24,7 @@ from ..reports import exports
 from ..reports.build import campaign_report, report_as_dict
 from ..selectors.campaigns import access_campaign_for_lead
 from .permissions import IsLead
+from .schema import LEAD_CAMPAIGN, error_responses, file_responses
 
 
 class FirstRendererNegotiation(BaseContentNegotiation):
@@ -112,3 +115,58 @@ class PreferencesJsonlApi(_ExportApi):
             content_type="application/x-ndjson; charset=utf-8",
             filename=export_filename(campaign, "preferences.jsonl"),
         )
+
+
+# --- The OpenAPI description of the views above -----------------------------------------------
+# Kept in one block, apart from the views, so the views' code and their description can change
+# independently; `extend_schema_view` decorates the classes in place.
+
+
+class ReportSerializer(serializers.Serializer):
+    """`arena.reports.build.CampaignReport` as JSON; numbers that are undefined are null."""
+
+    campaign_id = serializers.IntegerField()
+    campaign = serializers.CharField()
+    status = serializers.CharField()
+    pairing = serializers.CharField()
+    is_simulated = serializers.BooleanField()
+    votes = serializers.IntegerField()
+    overall = serializers.DictField(help_text="Pairs, leaderboard and win matrix over every counted vote.")
+    categories = serializers.ListField(child=serializers.DictField(), help_text="The same, per prompt category.")
+    reviewers = serializers.ListField(child=serializers.DictField())
+    agreement = serializers.DictField(help_text="Inter-reviewer agreement.")
+    position_bias = serializers.DictField(help_text="Decisive votes for the left side.")
+    length_bias = serializers.DictField(help_text="Decisive votes for the longer response.")
+    same_length_votes = serializers.IntegerField()
+    median_seconds = serializers.FloatField(allow_null=True)
+    too_fast_votes = serializers.IntegerField()
+    summary = serializers.CharField()
+    generated_at = serializers.CharField()
+    bootstrap_rounds = serializers.IntegerField()
+    excluded_reviewers = serializers.IntegerField()
+    fingerprint = serializers.CharField()
+    extra = serializers.DictField()
+
+
+_CSV = "text/csv"
+_JSONL = "application/x-ndjson"
+
+for _view, _summary, _media_type, _file in [
+    (ReportCsvApi, "Win rates per model pair (CSV)", _CSV, "One row per pair; the header is in the product contract."),
+    (LeaderboardCsvApi, "Bradley-Terry leaderboard (CSV)", _CSV, "One row per contestant."),
+    (VotesCsvApi, "Every vote (CSV)", _CSV, "One row per vote."),
+    (VotesJsonlApi, "Every vote (JSON Lines)", _JSONL, "One JSON object per line, per vote."),
+    (PreferencesJsonlApi, "Preference pairs for DPO (JSON Lines)", _JSONL, "One JSON object per line."),
+]:
+    extend_schema_view(
+        get=extend_schema(
+            summary=_summary,
+            responses={**file_responses(_media_type, _file), **error_responses(*LEAD_CAMPAIGN)},
+        )
+    )(_view)
+extend_schema_view(
+    get=extend_schema(
+        summary="The full report (JSON)",
+        responses={200: ReportSerializer, **error_responses(*LEAD_CAMPAIGN)},
+    )
+)(ReportApi)

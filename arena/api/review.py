@@ -5,6 +5,7 @@ nothing here serialises a model row, so nothing model-identifying can slip into 
 """
 
 from django.contrib.auth import get_user_model
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import serializers, status
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
@@ -19,6 +20,7 @@ from ..services import assignment as assignment_services
 from ..services import quality as quality_services
 from ..services.voting import COMMENT_MAX, vote_submit
 from .permissions import IsLead
+from .schema import LEAD_CAMPAIGN, SIGNED_IN, WITH_BODY, error_responses
 
 
 def _valid(serializer_class, data):
@@ -176,3 +178,173 @@ class ComparisonExcludeApi(APIView):
             comparison=_comparison(campaign, comparison_id), excluded=data["excluded"]
         )
         return Response({"comparison": comparison.pk, "excluded": comparison.excluded})
+
+
+# --- The OpenAPI description of the views above -----------------------------------------------
+# Kept in one block, apart from the views, so the views' code and their description can change
+# independently; `extend_schema_view` decorates the classes in place.
+
+
+class ReviewSideSerializer(serializers.Serializer):
+    text = serializers.CharField(help_text="The answer, as the model wrote it (markdown).")
+    html = serializers.CharField(help_text="The same, rendered to safe HTML.")
+
+
+class ReviewCampaignSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+
+
+class ReviewItemSerializer(serializers.Serializer):
+    """`ReviewItem.as_api()`: nothing in it names or hints at a model."""
+
+    assignment = serializers.CharField(help_text="Opaque random id: vote, skip or flag with it.")
+    campaign = ReviewCampaignSerializer()
+    prompt = serializers.CharField()
+    prompt_html = serializers.CharField()
+    left = ReviewSideSerializer()
+    right = ReviewSideSerializer()
+    guidelines = serializers.CharField(help_text="The campaign's guidelines (markdown).")
+    progress = serializers.DictField(help_text="The reviewer's own progress in this campaign.")
+
+
+class ReviewVoteOutputSerializer(serializers.Serializer):
+    assignment = serializers.CharField()
+    choice = serializers.ChoiceField(choices=Vote.Choice.values)
+    comment = serializers.CharField(allow_blank=True)
+    created = serializers.BooleanField(help_text="False when the same vote was already stored.")
+
+
+class ReviewGiveUpOutputSerializer(serializers.Serializer):
+    assignment = serializers.CharField()
+    status = serializers.ChoiceField(choices=["skipped", "flagged"])
+
+
+class ReviewerExcludeOutputSerializer(serializers.Serializer):
+    username = serializers.CharField()
+    excluded = serializers.BooleanField()
+    leases_ended = serializers.IntegerField(help_text="Open items taken back from the reviewer.")
+    votes_freed = serializers.IntegerField(help_text="Their counted votes whose slots went back to the pool.")
+
+
+class ReviewerQualityRowSerializer(serializers.Serializer):
+    username = serializers.CharField()
+    excluded = serializers.BooleanField()
+    votes = serializers.IntegerField()
+    too_fast = serializers.IntegerField()
+    median_seconds = serializers.FloatField(allow_null=True)
+    repeats = serializers.IntegerField()
+    repeats_consistent = serializers.IntegerField()
+    self_consistency = serializers.FloatField(allow_null=True)
+    gold_votes = serializers.IntegerField()
+    gold_correct = serializers.IntegerField()
+    gold_accuracy = serializers.FloatField(allow_null=True)
+    skips = serializers.IntegerField()
+    flags = serializers.IntegerField()
+
+
+class ReviewerQualityOutputSerializer(serializers.Serializer):
+    reviewers = ReviewerQualityRowSerializer(many=True)
+
+
+class FlagSerializer(serializers.Serializer):
+    comparison_id = serializers.IntegerField()
+    comparison__prompt__external_id = serializers.CharField(allow_blank=True)
+    reviewer__username = serializers.CharField()
+    flag_reason = serializers.CharField()
+    leased_at = serializers.DateTimeField(allow_null=True)
+
+
+class FlagListOutputSerializer(serializers.Serializer):
+    flags = FlagSerializer(many=True)
+
+
+class ComparisonGoldOutputSerializer(serializers.Serializer):
+    comparison = serializers.IntegerField()
+    gold = serializers.CharField(allow_blank=True)
+
+
+class ComparisonExcludeOutputSerializer(serializers.Serializer):
+    comparison = serializers.IntegerField()
+    excluded = serializers.BooleanField()
+
+
+extend_schema_view(
+    get=extend_schema(
+        summary="The reviewer's next item in a campaign",
+        parameters=[ReviewNextApi.InputSerializer],
+        responses={
+            200: ReviewItemSerializer,
+            204: OpenApiResponse(description="Nothing is left for this reviewer in this campaign."),
+            **error_responses(400, *SIGNED_IN, 404),
+        },
+    )
+)(ReviewNextApi)
+extend_schema_view(
+    post=extend_schema(
+        summary="Vote on an item",
+        description="201 a new vote; 200 the same vote again (idempotent); 409 a different one.",
+        request=ReviewVoteApi.InputSerializer,
+        examples=[OpenApiExample("A vote", request_only=True, value={"choice": "left", "seconds_on_task": 12.5})],
+        responses={
+            201: ReviewVoteOutputSerializer,
+            200: ReviewVoteOutputSerializer,
+            **error_responses(*WITH_BODY, *SIGNED_IN, 404, 409),
+        },
+    )
+)(ReviewVoteApi)
+extend_schema_view(
+    post=extend_schema(
+        summary="Skip an item",
+        request=None,
+        responses={200: ReviewGiveUpOutputSerializer, **error_responses(*SIGNED_IN, 404, 409)},
+    )
+)(ReviewSkipApi)
+extend_schema_view(
+    post=extend_schema(
+        summary="Flag an item as broken or harmful",
+        request=ReviewFlagApi.InputSerializer,
+        examples=[OpenApiExample("A broken item", request_only=True, value={"reason": "Both answers are empty."})],
+        responses={200: ReviewGiveUpOutputSerializer, **error_responses(*WITH_BODY, *SIGNED_IN, 404, 409)},
+    )
+)(ReviewFlagApi)
+extend_schema_view(
+    post=extend_schema(
+        summary="Leave a reviewer's votes out of every figure",
+        request=None,
+        responses={200: ReviewerExcludeOutputSerializer, **error_responses(*LEAD_CAMPAIGN)},
+    )
+)(ReviewerExcludeApi)
+extend_schema_view(
+    post=extend_schema(
+        summary="Count a reviewer's votes again",
+        request=None,
+        responses={200: ReviewerExcludeOutputSerializer, **error_responses(*LEAD_CAMPAIGN)},
+    )
+)(ReviewerIncludeApi)
+extend_schema_view(
+    get=extend_schema(
+        summary="Each reviewer's self-consistency, gold accuracy and too-fast votes",
+        responses={200: ReviewerQualityOutputSerializer, **error_responses(*LEAD_CAMPAIGN)},
+    )
+)(ReviewerQualityApi)
+extend_schema_view(
+    get=extend_schema(
+        summary="Items reviewers flagged, with their reasons",
+        responses={200: FlagListOutputSerializer, **error_responses(*LEAD_CAMPAIGN)},
+    )
+)(FlagListApi)
+extend_schema_view(
+    post=extend_schema(
+        summary="Set (or clear) a comparison's gold answer",
+        request=ComparisonGoldApi.InputSerializer,
+        responses={200: ComparisonGoldOutputSerializer, **error_responses(*WITH_BODY, *LEAD_CAMPAIGN)},
+    )
+)(ComparisonGoldApi)
+extend_schema_view(
+    post=extend_schema(
+        summary="Leave a comparison out of review and reports (or bring it back)",
+        request=ComparisonExcludeApi.InputSerializer,
+        responses={200: ComparisonExcludeOutputSerializer, **error_responses(*WITH_BODY, *LEAD_CAMPAIGN)},
+    )
+)(ComparisonExcludeApi)
