@@ -249,3 +249,25 @@ def test_admin_shows_a_response_with_every_field_read_only(lead_browser):
     html = page.content.decode()
     assert response.text in html
     assert 'name="text"' not in html and 'name="status"' not in html
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("extra_params", '{"note": "a\\u0000b"}', "note holds a NUL character"),
+        ("contestant", '{"stop": ["x", "\\u0000"]}', "stop[1] holds a NUL character"),
+        ("extra_params", "[" * 1000 + "]" * 1000, "nested deeper than"),
+    ],
+)
+def test_admin_refuses_json_the_database_cannot_store_with_the_reason_on_the_form(lead_browser, field, value, message):
+    """A NUL inside a JSON string (PostgreSQL cannot store it) and JSON nested 1,000 deep (the
+    decoder would recurse) are form errors naming the key, not a 500; nothing is saved."""
+    if field == "contestant":  # the second contestant's extra_params, in the inline
+        form = campaign_form(contestants=[GOOD_PAIR[0], {**GOOD_PAIR[1], "extra_params": value}])
+    else:
+        form = campaign_form(contestants=GOOD_PAIR, **{field: value})
+    page = lead_browser.post("/admin/arena/campaign/add/", form)
+    assert page.status_code == 200
+    assert message in page.content.decode()
+    assert not Campaign.objects.exists()
