@@ -7,9 +7,7 @@ import dataclasses
 import re
 
 from django import forms
-from django.conf import settings
 from django.contrib import admin, messages
-from django.db import models
 from django.db.models import Count, F, Q
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
@@ -18,6 +16,7 @@ from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
 from .errors import ArenaError
+from .forms import STORABLE_JSON
 from .imports import parse_upload
 from .models import (
     Assignment,
@@ -37,7 +36,6 @@ from .services import campaigns as campaign_services
 from .services import generation as generation_services
 from .services.invites import DEFAULT_DAYS, invite_create, invite_revoke
 from .services.quality import comparison_set_excluded, comparison_set_gold, reviewer_exclude
-from .untrusted_json import json_nesting_depth_exceeds, unstorable_string
 
 
 def campaign_action(description: str, done: str, run):
@@ -78,35 +76,6 @@ def _generation_start_with_estimate(campaign: Campaign) -> str:
     estimate = generation_selectors.generation_estimate(campaign=campaign)
     generation_services.generation_start(campaign=campaign)
     return f"estimated cost ${estimate['total_usd']}"
-
-
-class StorableJSONField(forms.JSONField):
-    """Admin's JSON fields under the API's rules (arena/untrusted_json.py): nesting deeper than
-    JSON_MAX_DEPTH is refused before decoding (the decoder recurses), and a string the database
-    cannot store (a NUL, which PostgreSQL refuses with a 500, or a lone surrogate) is a form
-    error naming its key."""
-
-    def to_python(self, value):
-        if isinstance(value, str) and json_nesting_depth_exceeds(value, settings.JSON_MAX_DEPTH):
-            raise forms.ValidationError(f"nested deeper than {settings.JSON_MAX_DEPTH} levels")
-        return super().to_python(value)
-
-    def bound_data(self, data, initial):
-        # The form shown again with its errors decodes what was posted: not when it is too deep.
-        if isinstance(data, str) and json_nesting_depth_exceeds(data, settings.JSON_MAX_DEPTH):
-            return forms.fields.InvalidJSONInput(data)
-        return super().bound_data(data, initial)
-
-    def validate(self, value):
-        super().validate(value)
-        found = unstorable_string(value)
-        if found:
-            path, problem = found
-            raise forms.ValidationError(f"{path} {problem}")
-
-
-# Every admin form that edits a JSON column uses StorableJSONField.
-STORABLE_JSON = {models.JSONField: {"form_class": StorableJSONField}}
 
 
 class ContestantInlineFormSet(forms.BaseInlineFormSet):
