@@ -25,11 +25,9 @@ import argparse
 import inspect
 import json
 import os
-import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import tracemalloc
 from pathlib import Path
@@ -106,33 +104,14 @@ def main() -> None:
         measure(args)
         return
     sys.path.insert(0, str(ROOT))
-    tmp_var = Path(tempfile.mkdtemp(prefix="bench-exports-"))
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "evalsite.settings")
-    # A private var dir: the SQLite database and the secret key (hence the pseudonyms) live
-    # there, shared by the child processes, and go away with it.
-    os.environ["EVALSITE_VAR_DIR"] = str(tmp_var)
-    import django
+    from scratch_database import scratch_database
 
-    django.setup()
-    from django.conf import settings
-    from django.db import connection
+    with scratch_database("bench-exports"):
+        from django.db import connection
 
-    from evalsite.env import database_url_of
+        from evalsite.env import database_url_of
 
-    is_pg = connection.vendor == "postgresql"
-    test_name = f"bench_exports_{os.getpid()}" if is_pg else str(tmp_var / "bench.sqlite3")
-    settings.DATABASES["default"].setdefault("TEST", {})["NAME"] = test_name
-    old_name = connection.settings_dict["NAME"]
-    created = None
-    try:
-        created = connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False)
-        print(f"database: {connection.vendor} ({created})")
         run(args, database_url=database_url_of(connection.settings_dict))
-    finally:
-        if created is not None:
-            connection.close()
-            connection.creation.destroy_test_db(old_name, verbosity=0)
-        shutil.rmtree(tmp_var, ignore_errors=True)
 
 
 def load() -> str:

@@ -28,9 +28,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import sys
-import tempfile
 import time
 import tracemalloc
 from datetime import UTC, datetime, timedelta
@@ -54,30 +52,10 @@ def parse_args():
 
 def main() -> None:
     args = parse_args()
-    tmp_var = Path(tempfile.mkdtemp(prefix="bench-report-"))
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "evalsite.settings")
-    # A private var dir: the SQLite database, the file cache and the secret key live there
-    # and go away with it.
-    os.environ["EVALSITE_VAR_DIR"] = str(tmp_var)
-    import django
+    from scratch_database import scratch_database
 
-    django.setup()
-    from django.conf import settings
-    from django.db import connection
-
-    is_pg = connection.vendor == "postgresql"
-    test_name = f"bench_report_{os.getpid()}" if is_pg else str(tmp_var / "bench.sqlite3")
-    settings.DATABASES["default"].setdefault("TEST", {})["NAME"] = test_name
-    old_name = connection.settings_dict["NAME"]
-    created = None
-    try:
-        created = connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False)
-        print(f"database: {connection.vendor} ({created})")
+    with scratch_database("bench-report"):
         run(args)
-    finally:
-        if created is not None:
-            connection.creation.destroy_test_db(old_name, verbosity=0)
-        shutil.rmtree(tmp_var, ignore_errors=True)
 
 
 def fast_insert(model, names: list[str], rows) -> None:
