@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from ..errors import Conflict, Forbidden, NotFound, ValidationFailed
 from ..models import Assignment, Campaign, CampaignReviewer, Comparison, Vote
+from ..prepared import PreparedInsert, PreparedUpdate, Q
 from ..raw_sql import Names, fetch_one, from_db, row_lock
 from .assignment import slot_retake
 
@@ -90,6 +91,18 @@ def _assignment_locked(*, token: str, reviewer_id: int) -> dict | None:
     return assignment
 
 
+# The writes of a vote, compiled once (arena/prepared.py).
+_VOTE_COUNTED = PreparedUpdate(
+    Comparison,
+    where=lambda s: Q(pk=s.comparison_id, votes_count__lt=s.k),
+    values=lambda s: {"votes_count": F("votes_count") + 1},
+)
+_ASSIGNMENT_VOTED = PreparedUpdate(
+    Assignment, where=lambda s: Q(pk=s.assignment_id), values=lambda s: {"status": Assignment.Status.VOTED}
+)
+_VOTE_INSERT = PreparedInsert(Vote)
+
+
 def vote_submit(
     *, token: str, reviewer_id: int, choice: str, comment: str = "", seconds_on_task: float | None = None
 ) -> tuple[Vote, bool]:
@@ -135,14 +148,11 @@ def vote_submit(
                 raise Conflict("this item expired and was given to someone else; load the next one")
             # Never past k: the count moves only while it is below k, and the row lock this
             # UPDATE takes orders concurrent votes on one comparison.
-            filled = Comparison.objects.filter(pk=comparison_id, votes_count__lt=k).update(
-                votes_count=F("votes_count") + 1
-            )
-            if filled != 1:
+            if _VOTE_COUNTED.run(comparison_id=comparison_id, k=k) != 1:
                 raise Conflict("this item already has all its votes")
-        Assignment.objects.filter(pk=assignment["id"]).update(status=Assignment.Status.VOTED)
+        _ASSIGNMENT_VOTED.run(assignment_id=assignment["id"])
         seconds = time_on_task(leased_at=assignment["leased_at"], now=now, client_seconds=seconds_on_task)
-        vote = Vote.objects.create(
+        vote = Vote(
             assignment_id=assignment["id"],
             campaign_id=assignment["campaign_id"],
             comparison_id=comparison_id,
@@ -155,4 +165,5 @@ def vote_submit(
             seconds_on_task=seconds,
             too_fast=seconds < assignment["min_seconds"],
         )
+        _VOTE_INSERT.insert(vote)
     return vote, True

@@ -1,0 +1,127 @@
+"""ORM statements built once and run many times: the review path's writes.
+
+Building `Comparison.objects.filter(...).update(...)` or `Vote.objects.create(...)` costs about
+1 ms of CPU per call (cloning the query, resolving expressions, compiling the SQL), against
+0.1 ms to send the finished statement: on the review path, whose next + vote makes seven such
+writes, that was most of the server's CPU (docs/BENCHMARKS.md). Here the ORM compiles each
+statement once per database alias, with a `Slot` standing for every value that changes from
+call to call, and later calls only fill in the values. The statement is still written once, as
+ORM filters and expressions; nothing here is hand-written SQL, and table and column names, casts
+and the RETURNING clause are the ORM's own.
+
+- `PreparedUpdate(model, where=lambda s: Q(...), values=lambda s: {...}).run(**values)` is
+  `model.objects.filter(where).update(**values)`; it returns the row count.
+- `PreparedInsert(model).insert(model(**values))` is `model.objects.create(**values)` (field
+  defaults and `auto_now_add` applied as `save()` applies them) without signals. No receiver
+  listens to the models it is used on (a test checks).
+"""
+
+from django.db import connections, router
+from django.db.models import Expression, IntegerField, Q
+from django.db.models import sql as orm_sql
+
+
+class Slot(Expression):
+    """A value given when the statement runs: compiles to one placeholder whose parameter is the
+    slot itself, replaced by the call's value (prepared for its field by `prepare`)."""
+
+    def __init__(self, name: str, output_field=None):
+        super().__init__(output_field=output_field or IntegerField())
+        self.name = name
+
+    def as_sql(self, compiler, connection):
+        return "%s", [self]
+
+    def __repr__(self):
+        return f"Slot({self.name!r})"
+
+
+class _Slots:
+    """`s.comparison_id` in a statement's builder is `Slot("comparison_id")`; `s("at", field)`
+    gives one of another type."""
+
+    def __getattr__(self, name: str) -> Slot:
+        return Slot(name)
+
+    def __call__(self, name: str, output_field) -> Slot:
+        return Slot(name, output_field)
+
+
+def _bind(params, values: dict, connection) -> list:
+    bound = []
+    for param in params:
+        if isinstance(param, Slot):
+            value = values[param.name]
+            field = param.output_field
+            bound.append(field.get_db_prep_value(value, connection, prepared=False))
+        else:
+            bound.append(param)
+    return bound
+
+
+class PreparedUpdate:
+    def __init__(self, model, *, where, values):
+        self.model = model
+        self._where, self._values = where, values
+        self._compiled: dict[str, tuple[str, tuple]] = {}
+
+    def _compile(self, alias: str) -> tuple[str, tuple]:
+        slots = _Slots()
+        query = self.model._base_manager.filter(self._where(slots)).query.chain(orm_sql.UpdateQuery)
+        query.add_update_values(self._values(slots))
+        query.clear_select_clause()
+        if query.related_updates:
+            raise ValueError(f"{self.model.__name__}: a prepared update must touch one table")
+        return query.get_compiler(alias).as_sql()
+
+    def run(self, **values) -> int:
+        alias = router.db_for_write(self.model)
+        compiled = self._compiled.get(alias) or self._compiled.setdefault(alias, self._compile(alias))
+        sql, params = compiled
+        connection = connections[alias]
+        with connection.cursor() as cursor:
+            cursor.execute(sql, _bind(params, values, connection))
+            return cursor.rowcount
+
+
+class PreparedInsert:
+    def __init__(self, model):
+        self.model = model
+        opts = model._meta
+        self._fields = [f for f in opts.concrete_fields if not f.generated and f is not opts.auto_field]
+        if any(getattr(f, "get_placeholder", None) for f in self._fields):
+            raise ValueError(f"{model.__name__}: a field needs its own placeholder; use create()")
+        self._compiled: dict[str, tuple[str, bool]] = {}
+
+    def _compile(self, alias: str) -> tuple[str, bool]:
+        connection = connections[alias]
+        obj = self.model(**{f.attname: Slot(f.attname, f) for f in self._fields})
+        query = orm_sql.InsertQuery(self.model)
+        # raw: the slots themselves, not what pre_save() (auto_now_add) would put in their place
+        query.insert_values(self._fields, [obj], raw=True)
+        compiler = query.get_compiler(alias)
+        returning = bool(self.model._meta.auto_field) and connection.features.can_return_columns_from_insert
+        compiler.returning_fields = [self.model._meta.auto_field] if returning else None
+        [(sql, params)] = compiler.as_sql()
+        slots = [p for p in params if isinstance(p, Slot)]
+        if len(slots) != len(params) or [s.name for s in slots] != [f.attname for f in self._fields]:
+            raise ValueError(f"{self.model.__name__}: unexpected insert shape")
+        return sql, returning
+
+    def insert(self, obj):
+        """Insert the unsaved instance `obj` (built as `Model(**values)`, so its field defaults
+        are set) as `save()` would, and return it with its primary key."""
+        alias = router.db_for_write(self.model)
+        compiled = self._compiled.get(alias) or self._compiled.setdefault(alias, self._compile(alias))
+        sql, returning = compiled
+        connection = connections[alias]
+        params = [f.get_db_prep_save(f.pre_save(obj, add=True), connection) for f in self._fields]
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            if self.model._meta.auto_field:
+                obj.pk = cursor.fetchone()[0] if returning else cursor.lastrowid
+        obj._state.adding, obj._state.db = False, alias
+        return obj
+
+
+__all__ = ["PreparedInsert", "PreparedUpdate", "Q", "Slot"]

@@ -1,0 +1,79 @@
+"""arena/prepared.py: ORM statements compiled once, on both databases."""
+
+import pytest
+from django.db.models import F, signals
+from django.utils import timezone
+
+from arena.models import Assignment, CampaignReviewer, Comparison, Vote
+from arena.prepared import PreparedInsert, PreparedUpdate, Q
+from tests.factories import make_open_campaign
+
+pytestmark = pytest.mark.django_db(transaction=False)
+
+
+def test_a_prepared_update_is_conditional_and_counts_its_rows(lead, reviewer):
+    campaign = make_open_campaign(prompts=2)
+    comparison = Comparison.objects.filter(campaign=campaign).first()
+    bump = PreparedUpdate(
+        Comparison,
+        where=lambda s: Q(pk=s.comparison_id, votes_count__lt=s.k),
+        values=lambda s: {"votes_count": F("votes_count") + s.by},
+    )
+    assert bump.run(comparison_id=comparison.pk, k=2, by=1) == 1
+    assert bump.run(comparison_id=comparison.pk, k=2, by=1) == 1
+    assert bump.run(comparison_id=comparison.pk, k=2, by=1) == 0  # the condition holds at k
+    assert bump.run(comparison_id=-1, k=9, by=1) == 0
+    comparison.refresh_from_db()
+    assert comparison.votes_count == 2
+
+
+def test_a_prepared_insert_applies_defaults_and_auto_now_add_like_create(lead, reviewer):
+    campaign = make_open_campaign(prompts=2)
+    comparison = Comparison.objects.filter(campaign=campaign).first()
+    now = timezone.now()
+    insert = PreparedInsert(Assignment)
+    made = [
+        insert.insert(
+            Assignment(
+                campaign_id=campaign.pk,
+                comparison_id=comparison.pk,
+                reviewer_id=reviewer.pk,
+                kind=kind,
+                a_on_left=True,
+                leased_at=now,
+                lease_expires_at=now,
+            )
+        )
+        for kind in (Assignment.Kind.NORMAL, Assignment.Kind.REPEAT)
+    ]
+    rows = {a.pk: a for a in Assignment.objects.filter(pk__in=[m.pk for m in made])}
+    assert len(rows) == 2 and all(m.pk for m in made)
+    for m in made:
+        stored = rows[m.pk]
+        assert stored.token == m.token and len(stored.token) >= 20  # the model's default token
+        assert stored.status == Assignment.Status.LEASED and stored.kind == m.kind
+        assert stored.leased_at == now
+    assert made[0].token != made[1].token
+    vote = PreparedInsert(Vote).insert(
+        Vote(
+            assignment_id=made[0].pk,
+            campaign_id=campaign.pk,
+            comparison_id=comparison.pk,
+            reviewer_id=reviewer.pk,
+            choice=Vote.Choice.LEFT,
+            resolved=Vote.Resolved.A,
+            a_on_left=True,
+            counted=True,
+        )
+    )
+    stored = Vote.objects.get(pk=made[0].pk)
+    assert vote.pk == made[0].pk and stored.created_at is not None  # auto_now_add
+    assert abs((stored.created_at - timezone.now()).total_seconds()) < 60
+
+
+def test_no_signal_receiver_listens_to_the_rows_written_by_prepared_statements():
+    """The prepared statements send no model signals, as `create()` and `update()` would:
+    nothing may rely on them for these models."""
+    for model in (Assignment, Vote, Comparison, CampaignReviewer):
+        for signal in (signals.pre_save, signals.post_save):
+            assert not signal.has_listeners(model), (model.__name__, signal)
