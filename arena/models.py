@@ -97,6 +97,10 @@ class CampaignReviewer(models.Model):
     )
     normal_served = models.PositiveIntegerField(default=0)
     repeats_served = models.PositiveIntegerField(default=0)
+    # Counted votes cast here, moved by the vote service in the vote's transaction: the
+    # reviewer's progress without counting their votes on every "next" (a count that grew with
+    # their history: 1 ms at 300 votes, and a reviewer of a big campaign casts thousands).
+    votes_cast = models.PositiveIntegerField(default=0, editable=False)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["campaign", "user"], name="one_membership_per_user")]

@@ -9,7 +9,7 @@ Whether an item is a repeat check is not part of it either.
 
 from dataclasses import dataclass
 
-from .models import Assignment, Campaign, Comparison, Prompt, Response, Vote
+from .models import Assignment, Campaign, CampaignReviewer, Comparison, Prompt, Response
 from .raw_sql import Names, fetch_one
 from .raw_sql import from_db as _from_db
 from .rendering import render_markdown
@@ -64,16 +64,14 @@ def _stored_html(model, pk: int, html: str, text: str) -> str:
     return html
 
 
-_A, _K, _C, _P, _R, _V = (Names(m) for m in (Assignment, Campaign, Comparison, Prompt, Response, Vote))
+_A, _K, _C, _P, _R, _M = (Names(m) for m in (Assignment, Campaign, Comparison, Prompt, Response, CampaignReviewer))
 # The allow-list: the only columns a reviewer's item is built from. SQL, not the ORM: see
-# arena/raw_sql.py. The reviewer's vote count is an index-only scan of their own counted votes
-# (the partial index vote_counted_by_reviewer); `+ 0` keeps the planner off the (campaign,
-# counted, resolved) index, which it combined with stale statistics into a bitmap of every vote
-# in the campaign (2 ms at 14k votes).
+# arena/raw_sql.py. The reviewer's vote count is their membership's counter (a subquery: the
+# membership may be gone, the item is still theirs).
 _ITEM_SQL = f"""
 SELECT a.{_A.token}, a.{_A.a_on_left}, a.{_A.campaign}, a.{_A.reviewer},
-       (SELECT COUNT(*) FROM {_V} v WHERE v.{_V.reviewer} = a.{_A.reviewer}
-        AND v.{_V.campaign} + 0 = a.{_A.campaign} AND v.{_V.counted}),
+       COALESCE((SELECT m.{_M.votes_cast} FROM {_M} m
+                 WHERE m.{_M.campaign} = a.{_A.campaign} AND m.{_M.user} = a.{_A.reviewer}), 0),
        k.{_K.name}, k.{_K.guidelines}, k.{_K.votes_per_comparison}, k.{_K.created_at},
        p.{_P.id}, p.{_P.text}, p.{_P.messages}, p.{_P.html},
        ra.{_R.id}, ra.{_R.text}, ra.{_R.html}, rb.{_R.id}, rb.{_R.text}, rb.{_R.html}

@@ -155,3 +155,28 @@ def test_time_on_task_rounds_exact_milliseconds_half_up_and_trusts_the_client_wi
     assert time_on_task(leased_at=t0, now=at(4_000_000), client_seconds=6.001) == 4.0  # beyond: server
     for untrusted in (-1, float("nan"), float("inf"), "soon", None):
         assert time_on_task(leased_at=t0, now=at(4_000_000), client_seconds=untrusted) == 4.0
+
+
+def test_progress_counts_counted_votes_only_and_holds_for_a_vote_sent_twice(settings):
+    """The reviewer's `done` is their membership's counter: moved by counted votes, once per
+    vote (a vote sent again changes nothing), never by a repeat check's vote."""
+    from arena.models import CampaignReviewer
+    from arena.review_items import review_item_build
+    from arena.selectors.reviewers import reviewer_progress
+
+    settings.REVIEW_REPEAT_SHARE = 0.5  # a repeat after every second normal item
+    campaign = make_open_campaign(prompts=6, k=1)
+    (r,) = add_reviewers(campaign, "r")
+    kinds = []
+    for _ in range(6):
+        a = assignment_next_for_reviewer(campaign_id=campaign.id, reviewer_id=r.id)
+        kinds.append(a.kind)
+        item = review_item_build(assignment_id=a.pk)
+        counted_before = Vote.objects.filter(campaign=campaign, reviewer=r, counted=True).count()
+        assert item.progress["done"] == counted_before
+        vote_submit(token=a.token, reviewer_id=r.id, choice="left")
+        vote_submit(token=a.token, reviewer_id=r.id, choice="left")  # the same again: 200
+    counted = Vote.objects.filter(campaign=campaign, reviewer=r, counted=True).count()
+    assert Assignment.Kind.REPEAT in kinds and 0 < counted < 6
+    assert CampaignReviewer.objects.get(campaign=campaign, user=r).votes_cast == counted
+    assert reviewer_progress(campaign_id=campaign.id, reviewer_id=r.id)["done"] == counted

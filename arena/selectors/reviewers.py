@@ -74,7 +74,11 @@ def reviewer_progress(
     own query.
     """
     if done is None:
-        done = Vote.objects.filter(campaign_id=campaign_id, reviewer_id=reviewer_id, counted=True).count()
+        done = (
+            CampaignReviewer.objects.filter(campaign_id=campaign_id, user_id=reviewer_id)
+            .values_list("votes_cast", flat=True)
+            .first()
+        ) or 0
     if k is None or created is None:
         k, created = Campaign.objects.filter(pk=campaign_id).values_list("votes_per_comparison", "created_at").get()
     comparisons, reviewers = _review_totals(campaign_id, created)

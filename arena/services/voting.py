@@ -101,6 +101,11 @@ _ASSIGNMENT_VOTED = PreparedUpdate(
     Assignment, where=lambda s: Q(pk=s.assignment_id), values=lambda s: {"status": Assignment.Status.VOTED}
 )
 _VOTE_INSERT = PreparedInsert(Vote)
+_VOTE_CAST = PreparedUpdate(
+    CampaignReviewer,
+    where=lambda s: Q(campaign_id=s.campaign_id, user_id=s.reviewer_id),
+    values=lambda s: {"votes_cast": F("votes_cast") + 1},
+)
 
 
 def vote_submit(
@@ -166,4 +171,8 @@ def vote_submit(
             too_fast=seconds < assignment["min_seconds"],
         )
         _VOTE_INSERT.insert(vote)
+        if counted:
+            # The reviewer's progress. Locked last: "next" holds this row and only skips locked
+            # comparisons, so it never waits for a vote, and the two cannot deadlock.
+            _VOTE_CAST.run(campaign_id=assignment["campaign_id"], reviewer_id=reviewer_id)
     return vote, True
