@@ -33,6 +33,7 @@ Endpoints (every path also works without the ``/v1`` prefix):
 * ``GET  /_control/stats``        counters, see ``SimulatorServer.stats``
 * ``POST /_control/reset``        clears stats, per-key fault counts, the rpm window; reseeds the RNG
 * ``GET  /_control/health``       ``{"status": "ok"}``
+* ``GET  /_control/received``     every chat request received (model, messages, decoded images)
 
 Which exception the real ``openai`` client (3.x, httpx2 transport) raises for each fault
 (verified by tests/test_simulator.py, all with ``max_retries=0``):
