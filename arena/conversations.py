@@ -95,17 +95,21 @@ def messages_check(messages, *, where: str, line: int | None) -> tuple[list, lis
             )
         content, found = _content_check(message.get("content"), where=where, field=f"messages[{i}].content", line=line)
         stored.append({"role": message["role"], "content": content})
+        if len(images) + len(found) > MAX_IMAGES_PER_PROMPT:
+            # Name the first part past the limit.
+            j = [k for k, part in enumerate(content) if part["type"] == "image"][MAX_IMAGES_PER_PROMPT - len(images)]
+            at = f"messages[{i}].content[{j}]"
+            raise ValidationFailed(
+                f"{where}: {at} is image {MAX_IMAGES_PER_PROMPT + 1} of this prompt; "
+                f"at most {MAX_IMAGES_PER_PROMPT} are accepted",
+                field=at,
+                line=line,
+            )
         images.extend(found)
-    if len(images) > MAX_IMAGES_PER_PROMPT:
-        raise ValidationFailed(
-            f"{where}: {len(images)} images in one prompt; at most {MAX_IMAGES_PER_PROMPT} are accepted",
-            field="messages",
-            line=line,
-        )
     if messages[-1]["role"] != "user":
         raise ValidationFailed(
-            f"{where}: the conversation must end with a user turn (messages[{len(messages) - 1}] is "
-            f"{messages[-1]['role']!r}): each model writes the next assistant turn",
+            f"{where}: messages[{len(messages) - 1}].role is {messages[-1]['role']!r}: the conversation "
+            "must end with a user turn (each model writes the next assistant turn)",
             field=f"messages[{len(messages) - 1}].role",
             line=line,
         )
