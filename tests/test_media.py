@@ -333,3 +333,49 @@ def test_an_outsider_an_anonymous_user_and_other_reviewers_get_404(image_campaig
         assert response.status_code == 404, client
         assert "Content-Disposition" not in response and b"\x89PNG" not in response.content
     assert logged_in(outsider).get("/media/i/no-such-token/").status_code == 404
+
+
+# --- Where the bytes are stored ----------------------------------------------------------------
+
+
+def test_images_go_to_an_owner_only_directory_under_the_var_dir_by_default(tmp_path):
+    from tests.test_settings_env import _settings_in_subprocess
+
+    env = {"PATH": "/usr/bin:/bin", "EVALSITE_VAR_DIR": str(tmp_path)}
+    out = _settings_in_subprocess(env, "settings.STORAGES['images']['BACKEND'], settings.STORAGES['images']['OPTIONS']")
+    assert out.startswith("django.core.files.storage.FileSystemStorage {'location': '" + str(tmp_path / "images"))
+    assert (tmp_path / "images").stat().st_mode & 0o777 == 0o700
+
+
+def test_an_s3_compatible_bucket_is_configured_from_the_environment(tmp_path):
+    import subprocess
+    import sys
+
+    from tests.test_settings_env import ROOT, _settings_in_subprocess
+
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "EVALSITE_VAR_DIR": str(tmp_path),
+        "IMAGE_STORAGE": "s3",
+        "IMAGE_S3_BUCKET": "evals-images",
+        "IMAGE_S3_ENDPOINT_URL": "https://minio.internal:9000",
+    }
+    out = _settings_in_subprocess(env, "settings.STORAGES['images']")
+    assert "'BACKEND': 'storages.backends.s3.S3Storage'" in out
+    for option in (
+        "'bucket_name': 'evals-images'",
+        "'endpoint_url': 'https://minio.internal:9000'",
+        "'default_acl': 'private'",
+    ):
+        assert option in out
+    code = "import os; os.environ['DJANGO_SETTINGS_MODULE'] = 'evalsite.settings'; import django; django.setup()"
+    for bad in ({"IMAGE_STORAGE": "s3"}, {"IMAGE_STORAGE": "ftp"}):
+        result = subprocess.run(
+            [sys.executable, "-c", code],
+            cwd=ROOT,
+            env={**env, "IMAGE_S3_BUCKET": "", **bad},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert result.returncode != 0 and "IMAGE_STORAGE" in result.stderr
