@@ -379,3 +379,42 @@ def test_an_s3_compatible_bucket_is_configured_from_the_environment(tmp_path):
             timeout=60,
         )
         assert result.returncode != 0 and "IMAGE_STORAGE" in result.stderr
+
+
+def test_the_simulator_tells_over_http_what_it_received_with_the_image_bytes(sim):
+    import httpx
+
+    png = png_bytes(6, 6, seed=44)
+    messages = [
+        {
+            "role": "user",
+            "content": [{"type": "text", "text": "Look"}, {"type": "image_url", "image_url": {"url": data_url(png)}}],
+        }
+    ]
+    answer = httpx.post(
+        f"{sim.base_url}/chat/completions",
+        json={"model": "m", "messages": messages},
+        headers={"Authorization": "Bearer k"},
+    )
+    assert answer.status_code == 200
+    (entry,) = httpx.get(f"{sim.url}/_control/received").json()
+    assert entry["model"] == "m" and entry["messages"] == messages
+    assert entry["images"] == [
+        {"media_type": "image/png", "data": base64.b64encode(png).decode(), "sha256": hashlib.sha256(png).hexdigest()}
+    ]
+    sim.reset()
+    assert sim.received() == []
+
+
+def test_an_image_reserves_a_flat_token_allowance_from_the_rate_limit_not_its_bytes():
+    from arena.generation_requests import IMAGE_TOKENS_RESERVED, request_tokens_estimate
+
+    text_only = {"messages": [{"role": "user", "content": "hi"}], "max_tokens": 10}
+    with_image = request_build(
+        frozen={"max_tokens": 10, "contestants": {}},
+        contestant={"model": "m"},
+        prompt_text="",
+        prompt_messages=[{"role": "user", "content": [{"type": "image", "sha256": "ab" * 32, "token": "t"}]}],
+    )
+    assert request_tokens_estimate(with_image) - request_tokens_estimate(text_only) >= IMAGE_TOKENS_RESERVED
+    assert request_tokens_estimate(with_image) < IMAGE_TOKENS_RESERVED + 100
