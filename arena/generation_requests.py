@@ -11,8 +11,11 @@ import json
 import re
 from decimal import Decimal
 
+from .conversations import IMAGE_REF_PREFIX, request_messages
+
 MILLION = Decimal(1_000_000)
 COST_QUANTUM = Decimal("0.000001")
+IMAGE_TOKENS_RESERVED = 1_500  # about a high-detail 1024 x 1024 image on OpenAI's tile count
 
 
 def settings_freeze(campaign, contestants, previous: dict | None, *, frozen_at: str) -> dict:
@@ -55,7 +58,9 @@ def request_build(*, frozen: dict, contestant: dict, prompt_text: str, prompt_me
     if frozen.get("system_prompt"):
         messages.append({"role": "system", "content": frozen["system_prompt"]})
     if prompt_messages:
-        messages.extend({"role": m.get("role", "user"), "content": m.get("content", "")} for m in prompt_messages)
+        # The whole conversation, each image as a reference to its stored bytes: the worker puts
+        # the bytes in just before the call (arena/services/images.py, request_with_image_bytes).
+        messages.extend(request_messages(prompt_messages))
     else:
         messages.append({"role": "user", "content": prompt_text})
     body: dict = {"model": contestant["model"], "messages": messages}
@@ -73,8 +78,9 @@ def request_build(*, frozen: dict, contestant: dict, prompt_text: str, prompt_me
 def request_tokens_estimate(body: dict) -> int:
     """Tokens to reserve from a tokens-per-minute limit before the call: about four characters a
     token for what is sent, plus the most the answer may take. Settled to the real count after."""
-    chars = len(json.dumps(body.get("messages", []), ensure_ascii=False))
-    return chars // 4 + int(body.get("max_tokens") or 1024)
+    text = json.dumps(body.get("messages", []), ensure_ascii=False)
+    # An image costs a model's own count of tiles, not its bytes; reserve a flat allowance.
+    return len(text) // 4 + text.count(IMAGE_REF_PREFIX) * IMAGE_TOKENS_RESERVED + int(body.get("max_tokens") or 1024)
 
 
 def served_model_matches(asked: str, served: str) -> bool:

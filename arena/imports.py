@@ -14,11 +14,12 @@ from typing import BinaryIO
 from django.conf import settings
 from django.core.files.base import File
 
+from .conversations import MAX_TEXT_CHARS, ROLES, messages_check
 from .errors import TooLarge, ValidationFailed
+from .images import ImageBytes
 from .untrusted_json import string_problem, untrusted_json_loads
 
-MAX_TEXT_CHARS = 200_000
-ROLES = {"system", "user", "assistant"}
+__all__ = ["MAX_TEXT_CHARS", "ROLES", "PromptRow", "parse_csv", "parse_json_list", "parse_jsonl", "parse_upload"]
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,8 @@ class PromptRow:
     category: str
     metadata: dict = field(default_factory=dict)
     line: int | None = None
+    # The decoded images of `messages`, in order (stored by prompts_import, once per digest).
+    images: tuple[ImageBytes, ...] = ()
 
 
 def upload_lines(source: bytes | BinaryIO, *, filename: str = "upload") -> Iterator[str]:
@@ -69,25 +72,6 @@ def _check_count(count: int, *, source: str) -> None:
         )
 
 
-def _check_messages(messages, *, where: str, line: int | None) -> list:
-    if not isinstance(messages, list) or not messages:
-        raise ValidationFailed(f"{where}: 'messages' must be a non-empty list", field="messages", line=line)
-    for i, message in enumerate(messages):
-        if not isinstance(message, dict):
-            raise ValidationFailed(f"{where}: messages[{i}] must be an object", field="messages", line=line)
-        if message.get("role") not in ROLES:
-            raise ValidationFailed(
-                f"{where}: messages[{i}].role must be one of {sorted(ROLES)}", field="messages", line=line
-            )
-        if not isinstance(message.get("content"), str) or not message["content"].strip():
-            raise ValidationFailed(
-                f"{where}: messages[{i}].content must be non-empty text", field="messages", line=line
-            )
-    if messages[-1]["role"] != "user":
-        raise ValidationFailed(f"{where}: the last message must be from the user", field="messages", line=line)
-    return [{"role": m["role"], "content": m["content"]} for m in messages]
-
-
 def row_from_object(obj, *, where: str, line: int | None) -> PromptRow:
     """Validate one JSON object of the list or of a JSONL line."""
     if not isinstance(obj, dict):
@@ -99,8 +83,9 @@ def row_from_object(obj, *, where: str, line: int | None) -> PromptRow:
     messages = obj.get("messages")
     if text is not None and messages is not None:
         raise ValidationFailed(f"{where}: give 'text' or 'messages', not both", field="text", line=line)
+    images: list[ImageBytes] = []
     if messages is not None:
-        messages = _check_messages(messages, where=where, line=line)
+        messages, images = messages_check(messages, where=where, line=line)
         text = ""
     else:
         if not isinstance(text, str) or not text.strip():
@@ -125,6 +110,7 @@ def row_from_object(obj, *, where: str, line: int | None) -> PromptRow:
         category=category.strip()[:100],
         metadata=metadata,
         line=line,
+        images=tuple(images),
     )
 
 

@@ -265,10 +265,12 @@ def chat_completion_once(*, client: openai.OpenAI, request: dict, timeout: float
     endpoint_check_before_sending(str(client.base_url))
     started = time.monotonic()
     try:
-        # The stored request is posted as it is: the body sent is exactly the stored request,
-        # provider-specific parameters included, and the client skips re-validating the messages
-        # against its typed parameters (~0.5 ms of CPU per call, a tenth of what a call costs the
-        # worker). Errors and the parsed result are the same as chat.completions.create's.
+        # The stored request is posted as it is: the body sent is exactly the stored request
+        # (with each stored image's reference as the data: URL of its bytes, put in by the
+        # engine: arena/services/images.py), provider-specific parameters included, and the
+        # client skips re-validating the messages against its typed parameters (~0.5 ms of CPU
+        # per call, a tenth of what a call costs the worker). Errors and the parsed result are
+        # the same as chat.completions.create's.
         result = client.post("/chat/completions", body=request, cast_to=ChatCompletion, options={"timeout": timeout})
     except Exception as exc:  # noqa: BLE001 - classified into retryable/permanent right here
         raise classify(exc) from exc

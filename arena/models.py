@@ -13,6 +13,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from .conversations import last_user_text
+
 
 def random_order_key() -> int:
     """A random rank per comparison: reviewers see items in a shuffled order, not the pair order."""
@@ -208,9 +210,10 @@ class Prompt(models.Model):
 
     @property
     def display_text(self) -> str:
-        """The text a reviewer reads: the plain text, or the chat rendered turn by turn."""
+        """The prompt's text: the plain text, or the text of a conversation's last user turn
+        (the review page shows the whole conversation from `messages`)."""
         if self.messages:
-            return "\n\n".join(f"**{m.get('role', 'user')}:** {m.get('content', '')}" for m in self.messages)
+            return last_user_text(self.messages)
         return self.text
 
 
@@ -434,3 +437,7 @@ class RateLimitEvent(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["key", "at"])]
+
+
+# Prompt images live in their own module; imported here so that Django registers them.
+from .image_models import PromptImage, StoredImage  # noqa: E402, F401

@@ -1,14 +1,15 @@
 """THE blind boundary: the one place that turns an assignment into what a reviewer sees.
 
-`review_item_build` reads an allow-list of columns (`_ITEM_SQL`: prompt text, the two response
-texts, the campaign's name and guidelines) with one query and returns a plain `ReviewItem`. Reviewer-facing
-code (API, views, templates) only ever gets a `ReviewItem`: never a Response, Contestant or
-Comparison object, so no label, model id, response id, cost or token count can leak by accident.
-Whether an item is a repeat check is not part of it either.
+`review_item_build` reads an allow-list of columns (`_ITEM_SQL`: prompt text and messages, the
+two response texts, the campaign's name and guidelines) with one query and returns a plain
+`ReviewItem`. Reviewer-facing code (API, views, templates) only ever gets a `ReviewItem`:
+never a Response, Contestant or Comparison object, so no label, model id, response id, cost or
+token count can leak by accident. Whether an item is a repeat check is not part of it either.
 """
 
 from dataclasses import dataclass
 
+from .conversations import conversation_for_reviewer
 from .models import Assignment, Campaign, CampaignReviewer, Comparison, Prompt, Response
 from .raw_sql import Names, fetch_one
 from .raw_sql import from_db as _from_db
@@ -30,6 +31,8 @@ class ReviewItem:
     prompt_html: str
     left_html: str
     right_html: str
+    # A prompt given as messages: every turn before the answer (arena/conversations.py); else None.
+    conversation: list | None = None
 
     def as_api(self) -> dict:
         """The JSON of `GET /api/review/next/` (the contract fields plus progress and safe HTML).
@@ -45,6 +48,7 @@ class ReviewItem:
             "right": {"text": self.right, "html": self.right_html},
             "guidelines": self.guidelines,
             "progress": self.progress,
+            "conversation": self.conversation,
         }
 
 
@@ -92,7 +96,8 @@ def review_item_build(*, assignment_id: int) -> ReviewItem:
         raise Assignment.DoesNotExist
     token, a_on_left, campaign_id, reviewer_id, done, name, guidelines, k, created = row[:9]
     prompt_id, prompt_text, messages, prompt_html = row[9:13]
-    prompt = Prompt(text=prompt_text, messages=_from_db(Prompt, "messages", messages)).display_text
+    messages = _from_db(Prompt, "messages", messages)
+    prompt = Prompt(text=prompt_text, messages=messages).display_text
     sides = [
         (row[14], _stored_html(Response, row[13], row[15], row[14])),
         (row[17], _stored_html(Response, row[16], row[18], row[17])),
@@ -117,4 +122,5 @@ def review_item_build(*, assignment_id: int) -> ReviewItem:
         prompt_html=_stored_html(Prompt, prompt_id, prompt_html, prompt),
         left_html=left_html,
         right_html=right_html,
+        conversation=conversation_for_reviewer(messages) if messages else None,
     )

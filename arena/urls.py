@@ -1,6 +1,6 @@
 from django.urls import path
 
-from .views import campaign, home, invite, report, review
+from .views import campaign, home, images, invite, report, review
 
 urlpatterns = [
     path("", home.home, name="home"),
@@ -8,4 +8,5 @@ urlpatterns = [
     path("invite/<str:key>/", invite.invite_page, name="invite"),
     path("campaigns/<int:campaign_id>/", campaign.campaign_page, name="campaign-detail"),
     path("campaigns/<int:campaign_id>/report/", report.report_page, name="campaign-report"),
+    path("media/i/<str:token>/", images.image_view, name="prompt-image"),
 ]

@@ -363,3 +363,38 @@ REST_FRAMEWORK["DEFAULT_PARSER_CLASSES"] = [
 MIDDLEWARE.insert(
     MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1, "arena.middleware.NulCharacterMiddleware"
 )
+
+# --- Prompt images (arena/services/images.py) -----------------------------------------------
+# Stored once by digest through Django's storage API under the alias "images". By default a
+# private directory in the var dir; IMAGE_STORAGE=s3 uses django-storages' S3 backend (install
+# `django-storages[s3]`; not a dependency) on any S3-compatible bucket, with the credentials
+# boto3 reads from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY. Either way reviewers never get a
+# storage URL: the service reads the bytes and serves them itself, to those who may see them.
+IMAGE_STORAGE = env_str("IMAGE_STORAGE", "filesystem")
+if IMAGE_STORAGE == "filesystem":
+    STORAGES["images"] = {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {
+            "location": str(private_dir(Path(env_str("IMAGE_DIR", str(VAR_DIR / "images"))))),
+            "allow_overwrite": True,  # the same digest is the same bytes
+            "file_permissions_mode": 0o600,
+            "directory_permissions_mode": 0o700,
+        },
+    }
+elif IMAGE_STORAGE == "s3":
+    if not env_str("IMAGE_S3_BUCKET", ""):
+        raise ImproperlyConfiguredEnv("IMAGE_STORAGE=s3 needs IMAGE_S3_BUCKET")
+    STORAGES["images"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": env_str("IMAGE_S3_BUCKET", ""),
+            "endpoint_url": env_str("IMAGE_S3_ENDPOINT_URL", "") or None,
+            "region_name": env_str("IMAGE_S3_REGION", "") or None,
+            "location": env_str("IMAGE_S3_PREFIX", "images"),
+            "default_acl": "private",
+            "querystring_auth": True,
+            "file_overwrite": True,
+        },
+    }
+else:
+    raise ImproperlyConfiguredEnv(f"IMAGE_STORAGE={IMAGE_STORAGE!r} must be 'filesystem' or 's3'")

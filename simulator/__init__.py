@@ -22,7 +22,8 @@ Standalone: ``python -m simulator --port 8001 --latency 0.3`` (``--help`` lists 
 Modules: ``config`` (``SimulatorConfig``, the per-model defaults), ``faults`` (error bodies,
 injected 429 / 500 / hang / malformed answers, the rpm window), ``replies`` (answer texts from
 ``replies.json``), ``protocol`` (request validation, completion and chunk objects), ``stats``
-(the counters), ``server`` (HTTP, streaming, ``SimulatorServer``), ``__main__`` (the command).
+(the counters), ``received`` (every request's messages and image bytes, for tests),
+``server`` (HTTP, streaming, ``SimulatorServer``), ``__main__`` (the command).
 
 Endpoints (every path also works without the ``/v1`` prefix):
 
@@ -33,6 +34,7 @@ Endpoints (every path also works without the ``/v1`` prefix):
 * ``GET  /_control/stats``        counters, see ``SimulatorServer.stats``
 * ``POST /_control/reset``        clears stats, per-key fault counts, the rpm window; reseeds the RNG
 * ``GET  /_control/health``       ``{"status": "ok"}``
+* ``GET  /_control/received``     every chat request received (model, messages, decoded images)
 
 Which exception the real ``openai`` client (3.x, httpx2 transport) raises for each fault
 (verified by tests/test_simulator.py, all with ``max_retries=0``):

@@ -37,6 +37,7 @@ from simulator.faults import (
 )
 from simulator.hashing import stats_key
 from simulator.protocol import chat_request_problem, completion_object, model_object, stream_events
+from simulator.received import Received, ReceivedRequest
 from simulator.stats import Completion, Traffic
 
 __all__ = ["SimulatorServer"]
@@ -51,6 +52,7 @@ class _SharedState:
         self.stopping = threading.Event()
         self.traffic = Traffic()
         self.faults = FaultInjector(config.seed)
+        self.received = Received()
 
     def configure(self, **fields: Any) -> SimulatorConfig:
         with self._config_lock:
@@ -64,6 +66,7 @@ class _SharedState:
         with self._config_lock:
             self.traffic.reset()
             self.faults.reset(self.config.seed)
+            self.received.reset()
 
     def snapshot(self) -> dict[str, Any]:
         return {**self.traffic.snapshot(), **self.faults.snapshot()}
@@ -208,6 +211,8 @@ class _Handler(BaseHTTPRequestHandler):
             payload: Any = {"status": "ok"}
         elif path == "/_control/stats" and method == "GET":
             payload = self.state.snapshot()
+        elif path == "/_control/received" and method == "GET":
+            payload = self.state.received.as_json()
         elif path == "/_control/config" and method == "GET":
             payload = self.state.config.to_dict()
         elif path == "/_control/config" and method in ("POST", "PUT"):
@@ -267,6 +272,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_error(invalid_request(*problem))
             return
         model: str = req["model"]
+        self.state.received.record(req)
         self.state.traffic.requested_model(model)
         if config.strict_models and model not in config.models:
             self._send_error(model_not_found(model))
@@ -473,6 +479,10 @@ class SimulatorServer:
     def reset(self) -> None:
         """Clear stats, per-key fault counts and the rpm window; reseed the fault RNG."""
         self._state.reset()
+
+    def received(self) -> list[ReceivedRequest]:
+        """Every chat request received since the last reset (simulator/received.py)."""
+        return self._state.received.snapshot()
 
     def completions_for(self, model: str, messages: list[dict[str, Any]]) -> int:
         return self.stats()["completions_by_key"].get(stats_key(model, messages), 0)

@@ -177,3 +177,66 @@ def cast_vote(
         comment=comment,
         seconds_on_task=seconds,
     )
+
+
+# --- Conversations and images (arena/conversations.py, arena/services/images.py) -------------
+
+
+def png_bytes(width: int = 48, height: int = 32, *, seed: int = 0) -> bytes:
+    """A real PNG (RGB, a colour gradient that depends on `seed`), built with zlib alone."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    rows = b"".join(
+        b"\x00" + bytes(v for x in range(width) for v in ((x * 5 + seed) % 256, (y * 7) % 256, (seed * 31) % 256))
+        for y in range(height)
+    )
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
+
+
+def data_url(data: bytes, media_type: str = "image/png") -> str:
+    import base64
+
+    return f"data:{media_type};base64,{base64.b64encode(data).decode()}"
+
+
+THREE_TURNS = [
+    {"role": "system", "content": "You answer for the Parcelpoint help desk."},
+    {"role": "user", "content": "My parcel 4471 says delivered but it is not here."},
+    {"role": "assistant", "content": "Sorry to hear that. Did you check with your neighbours?"},
+    {"role": "user", "content": "Yes, nobody has it. What now?"},
+]
+
+
+def media_prompts(png: bytes) -> list[dict]:
+    """A JSON list of two prompts: a three-turn conversation (plus its system turn) and a
+    question about an image (`png`), as a lead uploads them."""
+    return [
+        {"external_id": "chat", "category": "conversation", "messages": THREE_TURNS},
+        {
+            "external_id": "photo",
+            "category": "image",
+            "messages": [
+                {
+                    "role": "user",
+                    "content": [
+                        {"type": "text", "text": "The box arrived like this. Can I get a refund?"},
+                        {"type": "image_url", "image_url": {"url": data_url(png)}},
+                    ],
+                }
+            ],
+        },
+    ]
+
+
+def import_media_prompts(campaign: Campaign, png: bytes) -> list[Prompt]:
+    """Import `media_prompts(png)` into a draft campaign through the import service."""
+    from arena.imports import parse_json_list
+    from arena.services.campaigns import prompts_import
+
+    prompts_import(campaign=campaign, rows=parse_json_list(media_prompts(png)))
+    return list(campaign.prompts.filter(external_id__in=["chat", "photo"]).order_by("position"))

@@ -13,7 +13,7 @@ from rest_framework.authtoken.models import Token
 
 from arena.models import Campaign, Response
 from arena.services.pairing import comparisons_build
-from tests.factories import add_reviewers, generate_done, make_campaign
+from tests.factories import add_reviewers, generate_done, import_media_prompts, make_campaign, png_bytes
 
 pytestmark = pytest.mark.django_db
 
@@ -26,7 +26,11 @@ INPUT_TOKENS, OUTPUT_TOKENS, LATENCY = 73191, 81727, 60817
 
 @pytest.fixture
 def blind_campaign():
-    campaign = make_campaign(name="Support answers, spring", labels=LABELS, models=MODELS, prompts=3, k=2)
+    return made_blind(make_campaign(name="Support answers, spring", labels=LABELS, models=MODELS, prompts=3, k=2))
+
+
+def made_blind(campaign):
+    """Generated with distinctive served models, costs, tokens and response ids; then opened."""
     generate_done(
         campaign, text_for=lambda p, c: f"Thanks for writing in. Your parcel left the depot today ({p.position})."
     )
@@ -130,3 +134,38 @@ def test_reviewer_cannot_reach_lead_pages_or_reports(blind_campaign, reviewer):
         r = client.get(url)
         assert r.status_code in (403, 404), url
         assert_blind(r.content.decode(), blind_campaign, url)
+
+
+def test_conversations_image_urls_and_image_headers_name_no_model(reviewer, no_repeats):
+    """The scan over prompts given as messages: a conversation and an image. An image's URL is a
+    random token, and its answer's headers name no file, digest, campaign or model."""
+    import hashlib
+    import re
+
+    png = png_bytes(24, 24, seed=61)
+    campaign = make_campaign(name="Support answers, spring", labels=LABELS, models=MODELS, k=1)
+    import_media_prompts(campaign, png)
+    made_blind(campaign)
+    add_reviewers(campaign, reviewer.username)
+    client = Client()
+    client.force_login(reviewer)
+    digest = hashlib.sha256(png).hexdigest()
+    turns, images = 0, 0
+    while (r := client.get(f"/api/review/next/?campaign={campaign.id}")).status_code == 200:
+        assert_blind(r.content.decode(), campaign, "an item with a conversation")
+        for turn in r.json()["conversation"] or []:
+            turns += 1
+            for url in turn["images"]:
+                images += 1
+                assert re.fullmatch(r"/media/i/[A-Za-z0-9_-]{32}/", url), url
+                assert digest[:12] not in url
+                shown = client.get(url)
+                assert shown.status_code == 200 and shown.content == png
+                headers = json.dumps(dict(shown.items()))
+                assert_blind(headers, campaign, f"headers of {url}")
+                for secret in (digest[:12], campaign.name, "filename", "Content-Disposition"):
+                    assert secret.lower() not in headers.lower(), secret
+        client.post(
+            f"/api/review/{r.json()['assignment']}/vote/", data={"choice": "tie"}, content_type="application/json"
+        )
+    assert turns == 3 * (4 + 1) and images == 3  # three pairs of each prompt: 4 turns and 1 turn

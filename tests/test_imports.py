@@ -83,7 +83,7 @@ def test_jsonl_messages_must_end_with_the_user():
     line = {"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}]}
     with pytest.raises(ValidationFailed) as exc:
         parse_jsonl(json.dumps(line), filename="p.jsonl")
-    assert exc.value.field == "messages"
+    assert exc.value.field == "messages[1].role"
 
 
 def test_duplicate_external_id_in_one_file_is_rejected():

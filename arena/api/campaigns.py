@@ -219,10 +219,40 @@ def _prompt_list_schema() -> dict:
     only `oneOf` can say. The last message must be the user's (not expressible here: 400).
     """
     not_blank = {"type": "string", "minLength": 1, "pattern": r"\S"}
+    # A content part as OpenAI writes it; an image only as a data: URL (arena/images.py checks it).
+    part = {
+        "oneOf": [
+            {
+                "type": "object",
+                "required": ["type", "text"],
+                "properties": {"type": {"enum": ["text"]}, "text": not_blank},
+            },
+            {
+                "type": "object",
+                "required": ["type", "image_url"],
+                "properties": {
+                    "type": {"enum": ["image_url"]},
+                    "image_url": {
+                        "type": "object",
+                        "required": ["url"],
+                        "properties": {
+                            "url": {
+                                "type": "string",
+                                "pattern": "^data:image/",
+                                "description": "PNG, JPEG, WebP or GIF, at most 5 MB",
+                            },
+                            "detail": {"enum": ["auto", "low", "high"]},
+                        },
+                    },
+                },
+            },
+        ]
+    }
+    content = {"oneOf": [not_blank, {"type": "array", "minItems": 1, "items": part}]}
     message = {
         "type": "object",
         "required": ["role", "content"],
-        "properties": {"role": {"type": "string", "enum": sorted(ROLES)}, "content": not_blank},
+        "properties": {"role": {"type": "string", "enum": sorted(ROLES)}, "content": content},
     }
     row = {
         "type": "object",
@@ -237,7 +267,10 @@ def _prompt_list_schema() -> dict:
                 "type": "array",
                 "minItems": 1,
                 "items": message,
-                "description": "OpenAI chat messages instead of `text`; the last one is the user's.",
+                "description": (
+                    "OpenAI chat messages instead of `text` (system, user and assistant turns; the last "
+                    "one is the user's); at most 8 images in all."
+                ),
             },
             "external_id": {
                 "oneOf": [{"type": "string"}, {"type": "integer"}],

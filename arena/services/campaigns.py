@@ -16,6 +16,7 @@ from ..endpoints import check_model_access
 from ..errors import Conflict, NotFound, ValidationFailed
 from ..imports import PromptRow
 from ..models import Campaign, CampaignReviewer, Contestant, Prompt
+from .images import prompt_images_link, prompt_images_prepare
 from .pairing import baseline_of, comparisons_build
 from .prerender import html_prerender_later
 
@@ -140,14 +141,16 @@ def prompts_import(*, campaign: Campaign, rows: list[PromptRow]) -> int:
         start = (
             Prompt.objects.filter(campaign=locked).order_by("-position").values_list("position", flat=True).first() or 0
         ) + 1
+        # Images are written last, once every check has passed (arena/services/images.py).
+        images = prompt_images_prepare(rows=rows)
         try:
-            Prompt.objects.bulk_create(
+            prompts = Prompt.objects.bulk_create(
                 [
                     Prompt(
                         campaign=locked,
                         position=start + i,
                         text=row.text,
-                        messages=row.messages,
+                        messages=images.messages[i],
                         external_id=row.external_id,
                         category=row.category,
                         metadata=row.metadata,
@@ -156,6 +159,7 @@ def prompts_import(*, campaign: Campaign, rows: list[PromptRow]) -> int:
                 ],
                 batch_size=1000,
             )
+            prompt_images_link(campaign_id=locked.pk, prompts=prompts, prepared=images)
         except IntegrityError:
             raise Conflict("another upload added the same external_id at the same time; try again") from None
     return len(rows)

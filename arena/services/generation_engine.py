@@ -51,6 +51,7 @@ from ..models import Campaign, Contestant, Response
 from ..ratelimit import endpoint_key, limiter
 from .catalog import identity_leak_pattern
 from .generation import drain_lease_free, generation_finish_if_complete, generation_pause_if_over_budget
+from .images import request_with_image_bytes
 
 logger = logging.getLogger(__name__)
 
@@ -176,7 +177,7 @@ def _process(drain: _Drain, claim: _Claim) -> None:
         client = llm.client_for(base_url=drain.contestant["base_url"], api_key=api_key, timeout=drain.policy.timeout)
         completion = llm.chat_completion_with_retries(
             client=client,
-            request=body,
+            request=request_with_image_bytes(body),
             policy=drain.policy,
             before_attempt=before_attempt,
             after_failure=after_failure,

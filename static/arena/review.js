@@ -48,10 +48,81 @@
     setBusy(true);
   }
 
+  // A conversation is shown as text (textContent: nothing in it is parsed as markup), turn by
+  // turn; a long turn is folded to a few lines; an image fits its turn and enlarges on click.
+  const ROLES = { system: "System", user: "User", assistant: "Assistant" };
+  const FOLD_CHARS = 600;
+  const FOLD_LINES = 8;
+  const lightbox = $("lightbox");
+
+  function enlarge(img) {
+    $("lightbox-img").src = img.src;
+    $("lightbox-img").alt = img.alt;
+    lightbox.showModal();
+  }
+  lightbox.addEventListener("click", () => lightbox.close());
+
+  function element(tag, className, text) {
+    const node = document.createElement(tag);
+    node.className = className;
+    if (text !== undefined) node.textContent = text;
+    return node;
+  }
+
+  function turnItem(turn) {
+    const role = ROLES[turn.role] ? turn.role : "user";
+    const li = element("li", "turn turn-" + role);
+    li.appendChild(element("p", "turn-role", ROLES[role]));
+    const text = turn.text || "";
+    if (text) {
+      li.appendChild(element("p", "turn-text", text));
+      if (text.length > FOLD_CHARS || text.split("\n").length > FOLD_LINES) {
+        li.classList.add("folded");
+        const fold = element("button", "turn-fold", "Show all");
+        fold.type = "button";
+        fold.setAttribute("aria-expanded", "false");
+        fold.addEventListener("click", () => {
+          const folded = li.classList.toggle("folded");
+          fold.textContent = folded ? "Show all" : "Show less";
+          fold.setAttribute("aria-expanded", String(!folded));
+        });
+        li.appendChild(fold);
+      }
+    }
+    if (turn.images && turn.images.length) {
+      const box = element("div", "turn-images");
+      turn.images.forEach((url, j) => {
+        const img = element("img", "turn-image");
+        img.src = url;
+        img.alt = "Image " + (j + 1) + " of this " + ROLES[role].toLowerCase() + " turn (click to enlarge)";
+        img.tabIndex = 0;
+        img.addEventListener("click", () => enlarge(img));
+        img.addEventListener("keydown", (event) => {
+          if (event.key !== "Enter") return;
+          event.preventDefault();
+          event.stopPropagation(); // Enter on an image enlarges it and sends nothing
+          enlarge(img);
+        });
+        box.appendChild(img);
+      });
+      li.appendChild(box);
+    }
+    return li;
+  }
+
+  function showPrompt(item) {
+    const turns = item.conversation;
+    $("prompt-card").hidden = Boolean(turns);
+    $("conversation-card").hidden = !turns;
+    // The HTML was made safe on the server (markdown without raw HTML, then sanitised).
+    $("prompt").innerHTML = turns ? "" : item.prompt_html;
+    $("conversation").replaceChildren(...(turns || []).map(turnItem));
+    $("conversation-card").scrollTop = 0;
+  }
+
   function show(item) {
     token = item.assignment;
-    // The HTML was made safe on the server (markdown without raw HTML, then sanitised).
-    $("prompt").innerHTML = item.prompt_html;
+    showPrompt(item);
     $("left").innerHTML = item.left.html;
     $("right").innerHTML = item.right.html;
     $("left").scrollTop = 0;
@@ -122,6 +193,7 @@
     if (target && (target.tagName === "TEXTAREA" || target.tagName === "INPUT")) return;
     if (event.ctrlKey || event.metaKey || event.altKey) return;
     if (event.repeat) return; // a held key is one press
+    if (lightbox.open) return; // the enlarged image closes on Esc or a click first
     if (keys[event.key]) {
       event.preventDefault();
       vote(keys[event.key]);
