@@ -305,7 +305,7 @@ class CampaignAdmin(admin.ModelAdmin):
     )
     action_close = campaign_action("Close review", "closed", lambda c: campaign_services.campaign_close(campaign=c))
 
-    @admin.action(description=f"Create a reviewer invite link (one use, {DEFAULT_DAYS} days)")
+    @admin.action(description=f"Create a reviewer invite link (one use, {DEFAULT_DAYS} days)", permissions=["change"])
     def action_invite(self, request, queryset):
         for campaign in queryset:
             invite, key = invite_create(campaign=campaign, created_by=request.user)

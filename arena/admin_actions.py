@@ -1,6 +1,7 @@
 """Admin actions for leads: the life-cycle actions, and "Generate responses" behind its estimate.
 
-Every action calls a service, so admin, API and tests share one code path for each change.
+Every action calls a service, so admin, API and tests share one code path for each change,
+and needs the change permission (a staff user who may only view campaigns gets no action).
 Generating spends money, so that action first answers with a confirmation page showing the
 cost estimate (arena/selectors/generation.py) and starts nothing; only the page's "Yes" (a
 POST that carries the estimate it showed) calls `generation_start`. An estimate that changed
@@ -27,7 +28,7 @@ def campaign_action(description: str, done: str, run):
     wrong state does not stop the others.
     """
 
-    @admin.action(description=description)
+    @admin.action(description=description, permissions=["change"])
     def action(modeladmin, request, queryset):
         for campaign in queryset:
             try:
@@ -44,7 +45,7 @@ def campaign_action(description: str, done: str, run):
 def each_action(description: str, noun: str, done: str, run):
     """An admin action that runs `run(row)` on each selected row, then says how many it did."""
 
-    @admin.action(description=description)
+    @admin.action(description=description, permissions=["change"])
     def action(modeladmin, request, queryset):
         for row in queryset:
             run(row)
@@ -62,7 +63,7 @@ def estimate_fingerprint(estimate: dict) -> str:
 CONFIRM_FIELD = "confirm_generate"
 
 
-@admin.action(description="Generate responses (shows the cost estimate first)")
+@admin.action(description="Generate responses (shows the cost estimate first)", permissions=["change"])
 def action_generate(modeladmin, request, queryset):
     """First call: the confirmation page with each campaign's estimate; nothing is started.
 
