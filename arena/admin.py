@@ -180,7 +180,7 @@ class CampaignAdmin(admin.ModelAdmin):
     list_filter = ["status", "pairing"]
     search_fields = ["name"]
     inlines = [ContestantInline, ReviewerInline]
-    readonly_fields = ["status", "frozen_settings_shown", "paused_reason", "created_at", "opened_at", "closed_at"]
+    readonly_fields = ["status", "frozen_settings", "paused_reason", "created_at", "opened_at", "closed_at"]
     actions = ["action_generate", "action_retry_failed", "action_open", "action_close", "action_invite"]
     fieldsets = [
         (None, {"fields": ["name", "guidelines", "status", "votes_per_comparison", "pairing", "min_seconds_per_vote"]}),
@@ -207,6 +207,10 @@ class CampaignAdmin(admin.ModelAdmin):
         if not change:
             obj.created_by = request.user
         super().save_model(request, obj, form, change)
+
+    def get_readonly_fields(self, request, obj=None):
+        # The fieldsets show frozen_settings through frozen_settings_shown (indented, below).
+        return [*super().get_readonly_fields(request, obj), "frozen_settings_shown"]
 
     @admin.display(description="Frozen settings")
     def frozen_settings_shown(self, obj):

@@ -148,6 +148,18 @@ def test_a_staff_user_who_may_only_view_campaigns_cannot_generate(django_user_mo
     assert nothing_started(campaign)
 
 
+@pytest.mark.django_db
+def test_a_reviewer_asking_to_generate_is_sent_to_the_admin_login_and_sees_no_estimate(reviewer):
+    campaign = make_campaign(prompts=2, labels=("Secret Label A", "Secret Label B"))
+    add_reviewers(campaign, reviewer.username)
+    client = Client()
+    client.force_login(reviewer)
+    for page in (ask_to_generate(client, campaign), confirm_generate(client, campaign)):
+        assert page.status_code == 302 and page["Location"].startswith("/admin/login/")
+        assert b"Secret" not in page.content and b"estimate" not in page.content
+    assert nothing_started(campaign)
+
+
 # --- Contestants from the model catalog ---------------------------------------------------------
 
 
