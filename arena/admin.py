@@ -1,10 +1,12 @@
 """Django admin for leads: campaigns with contestants inline, prompt import, the life-cycle actions.
 
 Every action calls a service, so admin, API and tests share one code path for each change.
+Beside this module: the actions and Generate's estimate confirmation (admin_actions.py), the
+contestant form with its catalog pick (admin_contestants.py), progress bars and the frozen
+settings' display (admin_display.py).
 """
 
 import dataclasses
-import json
 import re
 
 from django import forms
@@ -14,10 +16,10 @@ from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.urls import path, reverse
 from django.utils.html import format_html
-from django.utils.safestring import mark_safe
 
 from .admin_actions import action_generate, campaign_action, each_action
 from .admin_contestants import ContestantForm
+from .admin_display import frozen_settings_html, progress_bar
 from .errors import ArenaError
 from .forms import STORABLE_JSON
 from .imports import parse_upload
@@ -144,33 +146,6 @@ class PromptImportForm(forms.Form):
     file = forms.FileField(help_text="CSV (columns text, external_id, category) or JSONL (one prompt per line).")
 
 
-def _bar(done: int, total: int, failed: int = 0) -> str:
-    # Drawn as SVG shapes, not styled <div>s: the Content-Security-Policy refuses inline style
-    # attributes, and SVG sizes and colours are attributes of their own, which it allows.
-    if not total:
-        return mark_safe('<span class="quiet">–</span>')
-    width = 110
-    done_px = width * done / total
-    failed_px = width * failed / total
-    return format_html(
-        '<svg width="{}" height="10" role="img" aria-label="{} / {}"><title>{} / {}</title>'
-        '<rect width="{}" height="10" rx="5" fill="#e6e9f0"/><rect width="{}" height="10" fill="#2f8f4e"/>'
-        '<rect x="{}" width="{}" height="10" fill="#c0392b"/></svg><br><small>{} / {}{}</small>',
-        width,
-        done,
-        total,
-        done,
-        total,
-        width,
-        f"{done_px:.1f}",
-        f"{done_px:.1f}",
-        f"{failed_px:.1f}",
-        done,
-        total,
-        f" ({failed} failed)" if failed else "",
-    )
-
-
 @admin.register(Campaign)
 class CampaignAdmin(admin.ModelAdmin):
     formfield_overrides = STORABLE_JSON
@@ -214,15 +189,12 @@ class CampaignAdmin(admin.ModelAdmin):
 
     @admin.display(description="Frozen settings")
     def frozen_settings_shown(self, obj):
-        """What every response is generated with, indented: one line of JSON was unreadable."""
-        if not obj.frozen_settings:
-            return "Not frozen yet: they are copied here when generation starts."
-        return format_html('<pre class="frozen-settings">{}</pre>', json.dumps(obj.frozen_settings, indent=2))
+        return frozen_settings_html(obj.frozen_settings)
 
     @admin.display(description="Responses")
     def responses_bar(self, obj):
         p = campaign_progress(campaign=obj)
-        return _bar(p["responses_done"], p["responses_total"], p["responses_failed"])
+        return progress_bar(p["responses_done"], p["responses_total"], p["responses_failed"])
 
     @admin.display(description="Status", ordering="status")
     def status_column(self, obj):
@@ -249,7 +221,7 @@ class CampaignAdmin(admin.ModelAdmin):
     @admin.display(description="Votes")
     def votes_bar(self, obj):
         p = campaign_progress(campaign=obj)
-        return _bar(p["votes"], p["votes_target"])
+        return progress_bar(p["votes"], p["votes_target"])
 
     @admin.display(description="")
     def links(self, obj):
