@@ -1,6 +1,9 @@
 """Django admin for leads: campaigns with contestants inline, prompt import, the life-cycle actions.
 
 Every action calls a service, so admin, API and tests share one code path for each change.
+Beside this module: the actions and Generate's estimate confirmation (admin_actions.py), the
+contestant form with its catalog pick (admin_contestants.py), progress bars and the frozen
+settings' display (admin_display.py).
 """
 
 import dataclasses
@@ -13,8 +16,10 @@ from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.urls import path, reverse
 from django.utils.html import format_html
-from django.utils.safestring import mark_safe
 
+from .admin_actions import action_generate, campaign_action, each_action
+from .admin_contestants import ContestantForm
+from .admin_display import frozen_settings_html, progress_bar
 from .errors import ArenaError
 from .forms import STORABLE_JSON
 from .imports import parse_upload
@@ -36,46 +41,6 @@ from .services import campaigns as campaign_services
 from .services import generation as generation_services
 from .services.invites import DEFAULT_DAYS, invite_create, invite_revoke
 from .services.quality import comparison_set_excluded, comparison_set_gold, reviewer_exclude
-
-
-def campaign_action(description: str, done: str, run):
-    """An admin action that runs `run(campaign)` on each selected campaign on its own.
-
-    Each campaign gets its own message: what was done (with `run`'s result when it is a
-    string), or the service's reason it could not be (an ArenaError), so one campaign in the
-    wrong state does not stop the others.
-    """
-
-    @admin.action(description=description)
-    def action(modeladmin, request, queryset):
-        for campaign in queryset:
-            try:
-                result = run(campaign)
-            except ArenaError as exc:
-                modeladmin.message_user(request, f"{campaign}: {exc.message}", messages.ERROR)
-            else:
-                extra = f" ({result})" if isinstance(result, str) else ""
-                modeladmin.message_user(request, f"{campaign}: {done}{extra}.", messages.SUCCESS)
-
-    return action
-
-
-def each_action(description: str, noun: str, done: str, run):
-    """An admin action that runs `run(row)` on each selected row, then says how many it did."""
-
-    @admin.action(description=description)
-    def action(modeladmin, request, queryset):
-        for row in queryset:
-            run(row)
-        modeladmin.message_user(request, f"{queryset.count()} {noun}(s) {done}.", messages.SUCCESS)
-
-    return action
-
-
-def _generation_start_with_estimate(campaign: Campaign) -> str:
-    estimate = generation_selectors.generation_estimate(campaign=campaign)
-    generation_services.generation_start(campaign=campaign)
-    return f"estimated cost ${estimate['total_usd']}"
 
 
 class ContestantInlineFormSet(forms.BaseInlineFormSet):
@@ -125,25 +90,43 @@ class ContestantInlineFormSet(forms.BaseInlineFormSet):
 CONTESTANT_SPEC_FIELDS = [f.name for f in dataclasses.fields(campaign_services.ContestantSpec)]
 
 
-class ContestantInline(admin.TabularInline):
+class ContestantInline(admin.StackedInline):
+    """One block per contestant, not a table row: twelve columns overflowed a laptop screen. The
+    fields a lead sets for every model come first; endpoint, key and limits are folded away."""
+
     formfield_overrides = STORABLE_JSON
     model = Contestant
+    form = ContestantForm
     formset = ContestantInlineFormSet
     extra = 2
-    fields = [
-        "position",
-        "label",
-        "model",
-        "base_url",
-        "api_key_env",
-        "price_per_mtok_out",
-        "price_per_mtok_in",
-        "is_baseline",
-        "max_concurrency",
-        "requests_per_minute",
-        "tokens_per_minute",
-        "extra_params",
+    fieldsets = [
+        (
+            None,
+            {
+                "fields": [
+                    "catalog",
+                    ("label", "position", "is_baseline"),
+                    "model",
+                    ("price_per_mtok_out", "price_per_mtok_in"),
+                ]
+            },
+        ),
+        (
+            "Endpoint, key and limits",
+            {
+                "classes": ["collapse"],
+                "fields": [
+                    "base_url",
+                    "api_key_env",
+                    ("max_concurrency", "requests_per_minute", "tokens_per_minute"),
+                    "extra_params",
+                ],
+            },
+        ),
     ]
+
+    class Media:
+        js = ["arena/admin_catalog.js"]
 
 
 class ReviewerInline(admin.TabularInline):
@@ -155,51 +138,20 @@ class ReviewerInline(admin.TabularInline):
     readonly_fields = ["excluded", "added_at"]
     autocomplete_fields = ["user"]
 
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("user")  # each row's title is its user
+
 
 class PromptImportForm(forms.Form):
     file = forms.FileField(help_text="CSV (columns text, external_id, category) or JSONL (one prompt per line).")
 
 
-def _bar(done: int, total: int, failed: int = 0) -> str:
-    # Drawn as SVG shapes, not styled <div>s: the Content-Security-Policy refuses inline style
-    # attributes, and SVG sizes and colours are attributes of their own, which it allows.
-    if not total:
-        return mark_safe('<span class="quiet">–</span>')
-    width = 140
-    done_px = width * done / total
-    failed_px = width * failed / total
-    return format_html(
-        '<svg width="{}" height="10" role="img" aria-label="{} / {}"><title>{} / {}</title>'
-        '<rect width="{}" height="10" rx="5" fill="#e6e9f0"/><rect width="{}" height="10" fill="#2f8f4e"/>'
-        '<rect x="{}" width="{}" height="10" fill="#c0392b"/></svg><br><small>{} / {}{}</small>',
-        width,
-        done,
-        total,
-        done,
-        total,
-        width,
-        f"{done_px:.1f}",
-        f"{done_px:.1f}",
-        f"{failed_px:.1f}",
-        done,
-        total,
-        f" ({failed} failed)" if failed else "",
-    )
-
-
 @admin.register(Campaign)
 class CampaignAdmin(admin.ModelAdmin):
     formfield_overrides = STORABLE_JSON
-    list_display = [
-        "name",
-        "status",
-        "pairing",
-        "votes_per_comparison",
-        "responses_bar",
-        "generation_speed",
-        "votes_bar",
-        "links",
-    ]
+    # Five columns, so progress and links stay on screen at 1366 px beside admin's navigation and
+    # the filters (eight overflowed): pairing, k and the generation speed sit under the status.
+    list_display = ["name", "status_column", "responses_bar", "votes_bar", "links"]
     list_filter = ["status", "pairing"]
     search_fields = ["name"]
     inlines = [ContestantInline, ReviewerInline]
@@ -219,7 +171,7 @@ class CampaignAdmin(admin.ModelAdmin):
                     "expected_output_tokens",
                     "budget_usd",
                     "paused_reason",
-                    "frozen_settings",
+                    "frozen_settings_shown",
                 ]
             },
         ),
@@ -231,18 +183,37 @@ class CampaignAdmin(admin.ModelAdmin):
             obj.created_by = request.user
         super().save_model(request, obj, form, change)
 
+    def get_readonly_fields(self, request, obj=None):
+        # The fieldsets show frozen_settings through frozen_settings_shown (indented, below).
+        return [*super().get_readonly_fields(request, obj), "frozen_settings_shown"]
+
+    @admin.display(description="Frozen settings")
+    def frozen_settings_shown(self, obj):
+        return frozen_settings_html(obj.frozen_settings)
+
     @admin.display(description="Responses")
     def responses_bar(self, obj):
         p = campaign_progress(campaign=obj)
-        return _bar(p["responses_done"], p["responses_total"], p["responses_failed"])
+        return progress_bar(p["responses_done"], p["responses_total"], p["responses_failed"])
 
-    @admin.display(description="Generation")
-    def generation_speed(self, obj):
+    @admin.display(description="Status", ordering="status")
+    def status_column(self, obj):
+        speed = self.generation_speed(obj)
+        return format_html(
+            "<strong>{}</strong>{}<br><small>{}, {} vote{} per comparison</small>",
+            obj.get_status_display(),
+            format_html("<br><small>{}</small>", speed) if speed else "",
+            obj.get_pairing_display(),
+            obj.votes_per_comparison,
+            "" if obj.votes_per_comparison == 1 else "s",
+        )
+
+    def generation_speed(self, obj) -> str:
         """Calls per second and ETA while generating; the paused reason when the budget stopped it."""
         if obj.paused_reason:
             return obj.paused_reason
         if obj.status != Campaign.Status.GENERATING:
-            return "–"
+            return ""
         g = generation_selectors.generation_progress(campaign=obj)
         eta = "–" if g["eta_seconds"] is None else f"{g['eta_seconds']:.0f} s"
         return f"{g['calls_per_second']:.1f} calls/s, ETA {eta}"
@@ -250,12 +221,13 @@ class CampaignAdmin(admin.ModelAdmin):
     @admin.display(description="Votes")
     def votes_bar(self, obj):
         p = campaign_progress(campaign=obj)
-        return _bar(p["votes"], p["votes_target"])
+        return progress_bar(p["votes"], p["votes_target"])
 
     @admin.display(description="")
     def links(self, obj):
         return format_html(
-            '<a href="{}">Page</a> · <a href="{}">Import prompts</a> · <a href="{}">Report</a> · <a href="{}">CSV</a>',
+            '<a href="{}">Page</a><br><a href="{}">Import prompts</a><br>'
+            '<a href="{}">Report</a><br><a href="{}">CSV</a>',
             reverse("campaign-detail", args=[obj.pk]),
             reverse("admin:arena_campaign_import", args=[obj.pk]),
             reverse("campaign-report", args=[obj.pk]),
@@ -296,9 +268,7 @@ class CampaignAdmin(admin.ModelAdmin):
         }
         return render(request, "admin/arena/import_prompts.html", context)
 
-    action_generate = campaign_action(
-        "Generate responses (with cost estimate)", "generation started", _generation_start_with_estimate
-    )
+    action_generate = action_generate
     action_retry_failed = campaign_action(
         "Retry failed responses",
         "retrying failed responses",
@@ -311,7 +281,7 @@ class CampaignAdmin(admin.ModelAdmin):
     )
     action_close = campaign_action("Close review", "closed", lambda c: campaign_services.campaign_close(campaign=c))
 
-    @admin.action(description=f"Create a reviewer invite link (one use, {DEFAULT_DAYS} days)")
+    @admin.action(description=f"Create a reviewer invite link (one use, {DEFAULT_DAYS} days)", permissions=["change"])
     def action_invite(self, request, queryset):
         for campaign in queryset:
             invite, key = invite_create(campaign=campaign, created_by=request.user)

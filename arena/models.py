@@ -107,6 +107,11 @@ class CampaignReviewer(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["campaign", "user"], name="one_membership_per_user")]
 
+    def __str__(self) -> str:
+        """The reviewer's name, as admin titles the membership (select_related("user") in lists)."""
+        full_name = self.user.get_full_name()
+        return f"{full_name} ({self.user.get_username()})" if full_name else self.user.get_username()
+
 
 class Invite(models.Model):
     """A link that makes whoever opens it a reviewer of the campaign, up to `max_uses` people.
@@ -301,6 +306,10 @@ class Comparison(models.Model):
         # random rank), so "next" reads a few index entries whatever the campaign's size.
         indexes = [models.Index(fields=["campaign", "excluded", "active_assignments", "order_key"])]
 
+    def __str__(self) -> str:
+        # Ids only: no contestant's label, and no query per row in a list.
+        return f"comparison {self.pk} (prompt {self.prompt_id})"
+
 
 def new_assignment_token() -> str:
     return secrets.token_urlsafe(18)
@@ -360,6 +369,9 @@ class Assignment(models.Model):
             models.Index(fields=["status", "lease_expires_at"]),
         ]
 
+    def __str__(self) -> str:
+        return f"assignment {self.pk} ({self.kind}, {self.status})"
+
 
 class Vote(models.Model):
     class Choice(models.TextChoices):
@@ -397,6 +409,9 @@ class Vote(models.Model):
             # index-only scan of their own entries, not a heap visit per vote they ever cast.
             models.Index(fields=["reviewer", "campaign"], condition=Q(counted=True), name="vote_counted_by_reviewer"),
         ]
+
+    def __str__(self) -> str:
+        return f"vote on assignment {self.assignment_id}: {self.choice}"
 
 
 class ModelCatalogEntry(models.Model):
