@@ -130,8 +130,8 @@ def estimable_models(
         live = keep[first] & keep[second]
         beat = np.zeros((n_models, n_models), dtype=bool)  # beat[i, j]: i won or tied against j
         f, s = first[live], second[live]
-        beat[f, s] |= (a_wins[live] + ties[live]) > 0
-        beat[s, f] |= (b_wins[live] + ties[live]) > 0
+        np.logical_or.at(beat, (f, s), (a_wins[live] + ties[live]) > 0)
+        np.logical_or.at(beat, (s, f), (b_wins[live] + ties[live]) > 0)
         reach = beat | np.eye(n_models, dtype=bool)
         for _ in range(max(1, math.ceil(math.log2(max(n_models, 2))))):
             reach = reach | ((reach.astype(np.int64) @ reach.astype(np.int64)) > 0)
@@ -261,11 +261,13 @@ class RatingFit:
     method: str = "exact"
 
 
-def _centre(ratings: np.ndarray, point: np.ndarray, reference: np.ndarray) -> np.ndarray:
-    """Shift each round so its reference models have the point estimate's mean there."""
-    ref = np.where(reference, ratings, 0.0).sum(axis=1) / np.maximum(reference.sum(axis=1), 1)
-    target = np.where(reference, point[None, :], 0.0).sum(axis=1) / np.maximum(reference.sum(axis=1), 1)
-    return ratings - (ref - target)[:, None]
+def _centre(ratings: np.ndarray, point: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Shift each round by the weighted mean of its reference models' departures from the
+    point estimate (ratings are only defined up to a common shift; a round's shift is set by
+    the models it can place, weighted by their votes so a barely observed one adds no noise)."""
+    total = np.maximum(weights.sum(axis=1), 1e-300)
+    shift = (weights * np.where(weights > 0, ratings - point[None, :], 0.0)).sum(axis=1) / total
+    return ratings - shift[:, None]
 
 
 def cluster_bt(
@@ -387,17 +389,16 @@ def cluster_bt(
     boot_theta = np.concatenate(boot_theta) if boot_theta else np.zeros((0, q))
     b_votes = np.concatenate(boot_votes) if boot_votes else np.zeros((0, m))
     b_score = np.concatenate(boot_score) if boot_score else np.zeros((0, m))
-    # A round where a model never won (never lost) cannot place it; centre each round on the
-    # anchor, or on the models it can place, at their point-estimate mean.
+    # A round where a model never won (never lost) cannot place it: such a round is centred
+    # on the anchor, or on the models it can place (vote-weighted), never on the prior's value.
     never_won = b_score <= 0
     never_lost = b_score >= b_votes
-    placed = ~(never_won | never_lost)
-    reference = placed
+    reference = np.where(never_won | never_lost, 0.0, b_votes)
     a_slot = anchor_slot(anchor, slot)
     if a_slot is not None:
-        pinned = np.zeros_like(placed)
-        pinned[:, a_slot] = True
-        reference = np.where(placed[:, [a_slot]], pinned, placed)
+        pinned = np.zeros_like(reference)
+        pinned[:, a_slot] = 1.0
+        reference = np.where(reference[:, [a_slot]] > 0, pinned, reference)
     boot = _centre(ELO_SCALE * boot_theta[:, :m], point, reference)
     alpha = 1.0 - confidence
     ratings, low, high = nan.copy(), nan.copy(), nan.copy()
