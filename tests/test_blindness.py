@@ -127,6 +127,8 @@ def test_reviewer_cannot_reach_lead_pages_or_reports(blind_campaign, reviewer):
         f"/api/campaigns/{blind_campaign.id}/",
         f"/api/campaigns/{blind_campaign.id}/report/",
         f"/api/campaigns/{blind_campaign.id}/report.csv",
+        f"/api/campaigns/{blind_campaign.id}/leaderboard.csv",
+        f"/api/campaigns/{blind_campaign.id}/leaderboard_style.csv",
         f"/api/campaigns/{blind_campaign.id}/reviewers/quality/",
         f"/api/campaigns/{blind_campaign.id}/flags/",
         "/api/campaigns/",

@@ -169,6 +169,11 @@ def lead_pages(live_server, page, outside, blocked):
     # The report's styles are a file now: the win matrices sit side by side, as its CSS says.
     matrix = page.locator("table.matrix").first
     assert matrix.evaluate("t => getComputedStyle(t).display") == "inline-table"
+    # The style-controlled board sits beside the plain one; with 4 votes per model no rating
+    # is estimable, and the page says so instead of printing a prior's number.
+    expect(page.locator("#style-control")).to_be_visible()
+    assert page.locator("#style-leaderboard tbody tr").count() == 3
+    assert "not estimable" in page.locator("#style-leaderboard").inner_text()
 
     # The campaign page's script (a file too) polls the progress endpoint and shows what changed.
     page.goto(f"{live_server.url}/campaigns/{campaign.id}/")

@@ -7,7 +7,15 @@ from tests.factories import add_reviewers, cast_vote, make_campaign, open_campai
 
 pytestmark = pytest.mark.django_db
 
-API_PATHS = ["report/", "report.csv", "leaderboard.csv", "votes.csv", "votes.jsonl", "preferences.jsonl"]
+API_PATHS = [
+    "report/",
+    "report.csv",
+    "leaderboard.csv",
+    "leaderboard_style.csv",
+    "votes.csv",
+    "votes.jsonl",
+    "preferences.jsonl",
+]
 
 
 @pytest.fixture

@@ -87,6 +87,17 @@ class LeaderboardCsvApi(_ExportApi):
         )
 
 
+class LeaderboardStyleCsvApi(_ExportApi):
+    def get(self, request, campaign_id):
+        campaign = access_campaign_for_lead(user=request.user, campaign_id=campaign_id)
+        report = campaign_report(campaign=campaign)
+        return streaming_download(
+            report_csv.leaderboard_style_csv(report),
+            content_type="text/csv; charset=utf-8",
+            filename=export_filename(campaign, "leaderboard_style.csv"),
+        )
+
+
 class VotesCsvApi(_ExportApi):
     def get(self, request, campaign_id):
         campaign = access_campaign_for_lead(user=request.user, campaign_id=campaign_id)
@@ -146,6 +157,9 @@ class ReportSerializer(serializers.Serializer):
     excluded_reviewers = serializers.IntegerField()
     fingerprint = serializers.CharField()
     extra = serializers.DictField()
+    style = serializers.DictField(
+        help_text="Style control: leaderboard with length and markdown held fixed, coefficients, pair preferences."
+    )
 
 
 _CSV = "text/csv"
@@ -154,6 +168,7 @@ _JSONL = "application/x-ndjson"
 for _view, _summary, _media_type, _file in [
     (ReportCsvApi, "Win rates per model pair (CSV)", _CSV, "One row per pair; the header is in the product contract."),
     (LeaderboardCsvApi, "Bradley-Terry leaderboard (CSV)", _CSV, "One row per contestant."),
+    (LeaderboardStyleCsvApi, "Style-controlled leaderboard (CSV)", _CSV, "The leaderboard header, style held fixed."),
     (VotesCsvApi, "Every vote (CSV)", _CSV, "One row per vote."),
     (VotesJsonlApi, "Every vote (JSON Lines)", _JSONL, "One JSON object per line, per vote."),
     (PreferencesJsonlApi, "Preference pairs for DPO (JSON Lines)", _JSONL, "One JSON object per line."),

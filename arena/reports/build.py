@@ -21,9 +21,13 @@ from ..models import Campaign, Contestant
 from ..selectors import report as report_selectors
 from ..services.pairing import baseline_of, contestant_pairs
 from .quality import Agreement, ShareRow, agreement_of, length_bias_of, position_bias_of
+from .ratings import LeaderboardRow, SliceComparisons, board_rows, fit_slice, not_estimable_sentence, slice_comparisons
+from .style import StyleSection, style_section
+
+__all__ = ["CampaignReport", "LeaderboardRow", "PairRow", "Slice", "campaign_report", "report_build"]
 
 # Bump when the report's shape or numbers change, so cached reports of older code are ignored.
-REPORT_VERSION = 1
+REPORT_VERSION = 2  # 2: prompt-resampled leaderboard, "not estimable", style control
 BOOTSTRAP_ROUNDS = 1000
 CACHE_SECONDS = 7 * 24 * 3600
 SIGNIFICANCE = 0.05
@@ -44,20 +48,6 @@ class PairRow(stats.PairStats):
     significant: bool = False
     # Total votes needed to detect the observed decisive share at 80% power (not significant only).
     votes_needed: int | None = None
-
-
-@dataclass
-class LeaderboardRow:
-    contestant_id: int
-    model: str
-    rating: float
-    ci_low: float
-    ci_high: float
-    rank: int
-    votes: int
-    wins: int
-    losses: int
-    ties: int  # ties and both-bad
 
 
 @dataclass
@@ -97,6 +87,7 @@ class CampaignReport:
     excluded_reviewers: int = 0
     fingerprint: str = ""
     extra: dict = field(default_factory=dict)
+    style: StyleSection = field(default_factory=StyleSection)  # the style-controlled leaderboard
 
 
 # ---------------------------------------------------------------------------------------------
@@ -169,6 +160,14 @@ def report_build(*, campaign: Campaign, rounds: int = BOOTSTRAP_ROUNDS) -> Campa
         generated_at=timezone.now().isoformat(),
         bootstrap_rounds=rounds,
         excluded_reviewers=len(excluded),
+    )
+    report.style = style_section(
+        campaign=campaign,
+        contestants=contestants,
+        per_comparison=per_comparison,
+        rounds=rounds,
+        anchor=anchor,
+        pairs=overall.pairs,
     )
     report.summary = summary_text(report)
     return report
@@ -279,7 +278,8 @@ def _slice(
         rows.append(row)
         outcomes.append((index[a_id], index[b_id], ps.a_wins, ps.b_wins, ps.ties + ps.both_bad))
 
-    leaderboard, ratings = _leaderboard(contestants, outcomes, rounds=rounds, anchor=anchor)
+    comparisons = slice_comparisons(per_comparison, mask, index)
+    leaderboard, ratings = _leaderboard(contestants, outcomes, rounds=rounds, anchor=anchor, comparisons=comparisons)
     n = len(contestants)
     observed: list[list[float | None]] = [[None] * n for _ in range(n)]
     for i, j, wi, wj, t in outcomes:
@@ -299,39 +299,22 @@ def _slice(
     )
 
 
-def _leaderboard(contestants, outcomes, *, rounds: int, anchor: int | None):
+def _leaderboard(contestants, outcomes, *, rounds: int, anchor: int | None, comparisons=None):
+    """Bradley-Terry rows and the ratings (NaN where not estimable), with intervals that
+    resample prompts (arena/style.py `cluster_bt`); `comparisons` are the slice's
+    per-comparison rows (without them, each pair's votes count as one prompt)."""
     n = len(contestants)
     if n == 0:
         return [], []
-    ratings, low, high = stats.bradley_terry_bootstrap(
-        n_models=n, pair_outcomes=outcomes or np.zeros((0, 5)), rounds=rounds, anchor=anchor
-    )
-    ranks = stats.ranks_from_intervals(low, high)
-    wins, losses, ties = [0] * n, [0] * n, [0] * n
-    for i, j, wi, wj, t in outcomes:
-        wins[i] += wi
-        losses[i] += wj
-        wins[j] += wj
-        losses[j] += wi
-        ties[i] += t
-        ties[j] += t
-    rows = [
-        LeaderboardRow(
-            contestant_id=c.id,
-            model=c.label,
-            rating=float(ratings[i]),
-            ci_low=float(low[i]),
-            ci_high=float(high[i]),
-            rank=ranks[i],
-            votes=wins[i] + losses[i] + ties[i],
-            wins=wins[i],
-            losses=losses[i],
-            ties=ties[i],
-        )
-        for i, c in enumerate(contestants)
-    ]
-    rows.sort(key=lambda r: (-r.rating, r.model))
-    return rows, [float(x) for x in ratings]
+    if comparisons is None:
+        comparisons = _one_prompt_per_pair(outcomes)
+    fit = fit_slice(n, comparisons, rounds=rounds, anchor=anchor)
+    return board_rows(contestants, fit, comparisons), [float(x) for x in fit.ratings]
+
+
+def _one_prompt_per_pair(outcomes):
+    rows = np.asarray(outcomes, dtype=np.int64).reshape(-1, 5)
+    return SliceComparisons(np.arange(len(rows)), np.arange(len(rows)), *rows.T)
 
 
 def _plain(matrix: np.ndarray) -> list[list[float | None]]:
@@ -385,23 +368,31 @@ def summary_text(report: CampaignReport) -> str:
         return "No counted votes yet: the report fills in as reviewers vote."
     pairs = [r for r in report.overall.pairs if r.votes]
     if len(report.overall.labels) <= 2 and pairs:
-        return pair_sentence(pairs[0])
+        return pair_sentence(pairs[0]) + report.style.summary
     board = report.overall.leaderboard
-    top = board[0]
-    leaders = [r.model for r in board if r.rank == 1]
+    rated = [r for r in board if r.rating is not None]
+    leaders = [r.model for r in rated if r.rank == 1]
     significant = sum(r.significant for r in report.overall.pairs)
-    text = (
-        f"{report.votes} votes over {len(report.overall.pairs)} model pairs. "
-        f"{top.model} has the highest rating ({top.rating:.0f}, 95% CI {top.ci_low:.0f}–{top.ci_high:.0f})"
-    )
-    if len(leaders) > 1:
+    text = f"{report.votes} votes over {len(report.overall.pairs)} model pairs."
+    if rated:
+        top = rated[0]
         text += (
-            f", but its interval overlaps with {', '.join(m for m in leaders if m != top.model)}, so they share rank 1."
+            f" {top.model} has the highest rating ({top.rating:.0f}, 95% CI {_bound(top.ci_low)}–{_bound(top.ci_high)})"
         )
+        if len(leaders) > 1:
+            others = ", ".join(m for m in leaders if m != top.model)
+            text += f", but its interval overlaps with {others}, so they share rank 1."
+        else:
+            text += ", and its interval is clear of every other model's."
     else:
-        text += ", and its interval is clear of every other model's."
+        text += " No model has an estimable rating yet."
+    text += not_estimable_sentence(board)
     text += f" {significant} of {len(report.overall.pairs)} pairs show a significant preference (sign test, p < 0.05)."
-    return text
+    return text + report.style.summary
+
+
+def _bound(value: float | None) -> str:
+    return "open" if value is None else f"{value:.0f}"
 
 
 # ---------------------------------------------------------------------------------------------

@@ -144,8 +144,10 @@ def winrate_rows(report: CampaignReport) -> Iterator[list]:
         ]
 
 
-def leaderboard_rows(report: CampaignReport) -> Iterator[list]:
-    for row in report.overall.leaderboard:
+def leaderboard_rows(report: CampaignReport, rows=None) -> Iterator[list]:
+    """The leaderboard's rows (or `rows`, e.g. the style-controlled ones): a model that is not
+    estimable has empty rating and interval cells, a bound that is not estimable an empty cell."""
+    for row in report.overall.leaderboard if rows is None else rows:
         yield [
             row.model,
             fmt_rating(row.rating),
@@ -164,3 +166,8 @@ def winrate_csv(report: CampaignReport) -> Iterator[str]:
 
 def leaderboard_csv(report: CampaignReport) -> Iterator[str]:
     return stream_csv(LEADERBOARD_HEADER, leaderboard_rows(report))
+
+
+def leaderboard_style_csv(report: CampaignReport) -> Iterator[str]:
+    """leaderboard_style.csv: the leaderboard header, ratings with style held fixed."""
+    return stream_csv(LEADERBOARD_HEADER, leaderboard_rows(report, report.style.leaderboard))

@@ -86,6 +86,9 @@ class ComparisonCounts:
     right_wins: np.ndarray
     too_fast: np.ndarray
     a_longer: np.ndarray
+    # The two responses of each comparison (their texts give the style covariates).
+    response_a_id: np.ndarray | None = None
+    response_b_id: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.comparison_id)
@@ -195,6 +198,8 @@ def report_data(*, campaign: Campaign, excluded: list[int] | None = None) -> Rep
         right_wins=per_comparison(included & right)[voted],
         too_fast=per_comparison(included & too_fast)[voted],
         a_longer=_a_longer(campaign, comparisons[voted, 4], comparisons[voted, 5]),
+        response_a_id=comparisons[voted, 4],
+        response_b_id=comparisons[voted, 5],
     )
 
     timed = seconds >= 0

@@ -15,6 +15,7 @@ from ..reports import svg
 from ..reports.build import CampaignReport, LeaderboardRow, PairRow, Slice, campaign_report, p_text
 from ..reports.quality import ShareRow
 from ..selectors.campaigns import access_campaign_for_lead
+from ..stats import ELO_SCALE
 from .access import campaign_for_page
 
 
@@ -49,8 +50,65 @@ def _pair_display(row: PairRow) -> dict:
     }
 
 
+def _rating_text(value: float | None) -> str:
+    return "open" if value is None else f"{value:.0f}"
+
+
 def _board_display(rows: list[LeaderboardRow]) -> list[dict]:
-    return [{"row": r, "rating": f"{r.rating:.0f}", "interval": f"{r.ci_low:.0f} – {r.ci_high:.0f}"} for r in rows]
+    """Ratings as the page shows them: "not estimable" (and why) instead of a prior's number."""
+    return [
+        {
+            "row": r,
+            "rating": "not estimable" if r.rating is None else f"{r.rating:.0f}",
+            "interval": "" if r.rating is None else f"{_rating_text(r.ci_low)} – {_rating_text(r.ci_high)}",
+            "note": r.note,
+        }
+        for r in rows
+    ]
+
+
+def _charted(rows: list[LeaderboardRow]) -> list[LeaderboardRow]:
+    """The rows the interval chart can draw: a rating with both bounds."""
+    return [r for r in rows if r.rating is not None and r.ci_low is not None and r.ci_high is not None]
+
+
+def _style_display(report: CampaignReport) -> dict:
+    """The style-controlled leaderboard beside the plain one, its coefficients and pairs."""
+    section = report.style
+    raw = {r.contestant_id: r for r in report.overall.leaderboard}
+    rows = []
+    for shown in _board_display(section.leaderboard):
+        plain = raw.get(shown["row"].contestant_id)
+        rows.append({**shown, "raw": _board_display([plain])[0] if plain else None})
+
+    def signed(value: float | None) -> str:
+        return "" if value is None else f"{value:+.0f}"
+
+    return {
+        "rows": rows,
+        "coefficients": [
+            {
+                "row": c,
+                "points": signed(c.rating_points),
+                "interval": ""
+                if c.ci_low is None
+                else f"{signed(ELO_SCALE * c.ci_low)} to {signed(ELO_SCALE * c.ci_high)}",
+            }
+            for c in section.coefficients
+        ],
+        "pairs": [
+            {
+                "row": p,
+                "preference": "not estimable" if p.preference is None else _pct(p.preference),
+                "interval": f"{_pct(p.ci_low)} – {_pct(p.ci_high)}" if p.ci_low is not None else "",
+                "raw": _pct(p.raw_score),
+            }
+            for p in section.pairs
+        ],
+        "chart": mark_safe(svg.leaderboard_chart(_charted(section.leaderboard))),  # noqa: S308
+        "method": section.method,
+        "comparisons": section.comparisons,
+    }
 
 
 def _matrix_display(labels: list[str], matrix: list[list[float | None]]) -> list[dict]:
@@ -72,7 +130,7 @@ def _slice_display(section: Slice, *, charts: bool) -> dict:
         "predicted": _matrix_display(section.labels, section.predicted),
         # The SVG builders escape every piece of text they draw.
         "pair_chart": mark_safe(svg.pair_bars(section.pairs)) if charts else "",  # noqa: S308
-        "leaderboard_chart": mark_safe(svg.leaderboard_chart(section.leaderboard)) if charts else "",  # noqa: S308
+        "leaderboard_chart": mark_safe(svg.leaderboard_chart(_charted(section.leaderboard))) if charts else "",  # noqa: S308
         "heatmap": mark_safe(  # noqa: S308
             svg.heatmap(section.labels, section.observed, title="Observed win matrix")
         )
@@ -117,6 +175,7 @@ def report_page(request, campaign_id):
         "campaign": campaign,
         "report": report,
         "overall": _slice_display(report.overall, charts=True),
+        "style": _style_display(report),
         "categories": [_slice_display(s, charts=False) for s in report.categories],
         "reviewers": _reviewer_display(report.reviewers),
         "agreement": {
@@ -130,6 +189,7 @@ def report_page(request, campaign_id):
         "exports": [
             ("Win rates (CSV)", api + "report.csv"),
             ("Leaderboard (CSV)", api + "leaderboard.csv"),
+            ("Style-controlled leaderboard (CSV)", api + "leaderboard_style.csv"),
             ("Raw votes (CSV)", api + "votes.csv"),
             ("Raw votes (JSONL)", api + "votes.jsonl"),
             ("Preference pairs for DPO (JSONL)", api + "preferences.jsonl"),

@@ -1,6 +1,6 @@
 """Print a campaign's report to the terminal and write its exports to files.
 
-manage.py report <campaign id> [--csv path] [--leaderboard path] [--votes-csv path]
+manage.py report <campaign id> [--csv path] [--leaderboard path] [--leaderboard-style path] [--votes-csv path]
                                [--votes-jsonl path] [--preferences path] [--json path]
 """
 
@@ -63,19 +63,16 @@ def render_text(report: CampaignReport) -> str:
             out.append(
                 _table(
                     ["rank", "model", "rating", "95% CI", "votes", "W", "L", "T"],
-                    [
-                        [
-                            b.rank,
-                            b.model,
-                            f"{b.rating:.0f}",
-                            f"{b.ci_low:.0f}–{b.ci_high:.0f}",
-                            b.votes,
-                            b.wins,
-                            b.losses,
-                            b.ties,
-                        ]
-                        for b in section.leaderboard
-                    ],
+                    [_board_cells(b) for b in section.leaderboard],
+                )
+            )
+        if section is report.overall and report.style.leaderboard:
+            out.append("")
+            out.append("Style-controlled (answer length and markdown held fixed):")
+            out.append(
+                _table(
+                    ["rank", "model", "rating", "95% CI", "votes", "W", "L", "T"],
+                    [_board_cells(b) for b in report.style.leaderboard],
                 )
             )
         out.append("")
@@ -118,6 +115,24 @@ def render_text(report: CampaignReport) -> str:
     return "\n".join(out)
 
 
+def _board_cells(b) -> list:
+    """A leaderboard row for the terminal; "not estimable" instead of a prior-driven number."""
+    if b.rating is None:
+        return [
+            "–",
+            b.model,
+            "not estimable",
+            b.note.removeprefix("not estimable: "),
+            b.votes,
+            b.wins,
+            b.losses,
+            b.ties,
+        ]
+    low = "open" if b.ci_low is None else f"{b.ci_low:.0f}"
+    high = "open" if b.ci_high is None else f"{b.ci_high:.0f}"
+    return [b.rank, b.model, f"{b.rating:.0f}", f"{low}–{high}", b.votes, b.wins, b.losses, b.ties]
+
+
 class Command(BaseCommand):
     help = "Print a campaign's report and optionally write its CSV/JSONL exports to files."
 
@@ -125,6 +140,7 @@ class Command(BaseCommand):
         parser.add_argument("campaign_id", type=int)
         parser.add_argument("--csv", help="write the win-rate CSV (contract header) here")
         parser.add_argument("--leaderboard", help="write the leaderboard CSV here")
+        parser.add_argument("--leaderboard-style", help="write the style-controlled leaderboard CSV here")
         parser.add_argument("--votes-csv", help="write the raw votes CSV here")
         parser.add_argument("--votes-jsonl", help="write the raw votes JSONL here")
         parser.add_argument("--preferences", help="write the DPO preference pairs JSONL here")
@@ -143,6 +159,7 @@ class Command(BaseCommand):
         outputs = [
             ("csv", lambda: report_csv.winrate_csv(report)),
             ("leaderboard", lambda: report_csv.leaderboard_csv(report)),
+            ("leaderboard_style", lambda: report_csv.leaderboard_style_csv(report)),
             ("votes_csv", lambda: exports.votes_csv(campaign_id=campaign.pk)),
             ("votes_jsonl", lambda: exports.votes_jsonl(campaign_id=campaign.pk)),
             ("preferences", lambda: exports.preferences_jsonl(campaign_id=campaign.pk)),
