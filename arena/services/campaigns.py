@@ -16,6 +16,7 @@ from ..endpoints import check_model_access
 from ..errors import Conflict, NotFound, ValidationFailed
 from ..imports import PromptRow
 from ..models import Campaign, CampaignReviewer, Contestant, Prompt
+from .decisions import pair_decisions_refresh
 from .pairing import baseline_of, comparisons_build
 from .prerender import html_prerender_later
 
@@ -229,6 +230,7 @@ def campaign_open(*, campaign: Campaign) -> int:
         opened_at=timezone.now(),
     )
     created = comparisons_build(campaign=campaign)
+    pair_decisions_refresh(campaign_id=campaign.pk)
     html_prerender_later(campaign_id=campaign.pk)
     if not campaign.comparisons.exists():
         raise Conflict("no comparison can be built: no prompt has done responses from both sides of a pair")

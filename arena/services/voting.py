@@ -17,6 +17,7 @@ from ..errors import Conflict, Forbidden, NotFound, ValidationFailed
 from ..models import Assignment, Campaign, CampaignReviewer, Comparison, Vote
 from ..raw_sql import Names, fetch_one, from_db, row_lock
 from .assignment import slot_retake
+from .decisions import pair_decision_record
 
 COMMENT_MAX = 5000
 # A client's own timer (which can leave out time the tab was hidden) is trusted only when it is
@@ -155,4 +156,6 @@ def vote_submit(
             seconds_on_task=seconds,
             too_fast=seconds < assignment["min_seconds"],
         )
+        if counted:
+            pair_decision_record(comparison_id=comparison_id, resolved=vote.resolved)
     return vote, True
