@@ -24,8 +24,8 @@ covers the true share at every n at once with probability >= 1 - alpha: a decisi
 taken the moment C_n excludes 0.5, however often it is looked at. C_n is an interval around
 S/n (log M_n is convex in p and M_n(S/n) <= 1). We use it rather than the normal mixture
 (also below, for its worked values) because it uses the Bernoulli variance p(1 - p) rather
-than the bound 1/4, and it is exact for 0/1 data (bench/adaptive.py prints both). M_n(0.5) is at the same time an e-value (a test
-martingale) for "no preference", which the allocation and e-BH can use.
+than the bound 1/4, and it is exact for 0/1 data (bench/adaptive.py prints both). M_n(0.5) is
+at the same time an e-value (a test martingale) for "no preference".
 
 The prior Beta(c, c) sets where the sequence is tightest; c is fixed before the first vote
 (PRIOR_C, tuned in bench/adaptive.py for a few hundred decisive votes per pair).
