@@ -242,8 +242,9 @@ def _membership_locked(*, campaign_id: int, reviewer_id: int, now) -> CampaignRe
 # and stops at the first comparison free for this reviewer. `pick_rank` is 0 everywhere in fixed
 # campaigns; in adaptive ones it puts the pair furthest from a decision first and a decided pair
 # out of range, and the closed-pair probe is the guarantee (services/decisions.py). `OFFSET 0`
-# keeps each NOT EXISTS a per-row probe of its unique index (comparison, reviewer): without it PostgreSQL may turn it into an anti-join
-# that reads every assignment the reviewer ever had, which grows with the campaign.
+# keeps each NOT EXISTS a per-row probe of its unique index: without it PostgreSQL may turn the
+# first into an anti-join that reads every assignment the reviewer ever had, which grows with the
+# campaign.
 _PICK_SQL = f"""
 SELECT c.{_C.id}, c.{_C.prompt}, c.{_C.active_assignments}, c.{_C.a_left_count},
        EXISTS (SELECT 1 FROM {_A} h WHERE h.{_A.comparison} = c.{_C.id} AND h.{_A.reviewer} = %s
