@@ -34,6 +34,7 @@ from .selectors import generation as generation_selectors
 from .selectors.campaigns import campaign_progress
 from .services import campaigns as campaign_services
 from .services import generation as generation_services
+from .services.decisions import STOPPING_FIELDS, pair_decisions_refresh
 from .services.invites import DEFAULT_DAYS, invite_create, invite_revoke
 from .services.quality import comparison_set_excluded, comparison_set_gold, reviewer_exclude
 
@@ -111,6 +112,7 @@ class ContestantInlineFormSet(forms.BaseInlineFormSet):
                 pairing=campaign.pairing,
                 votes_per_comparison=campaign.votes_per_comparison,
                 contestants=specs,
+                **{name: getattr(campaign, name) for name in STOPPING_FIELDS},
             )
         except ArenaError as exc:
             at = self.FIELD_AT.match(exc.field or "")
@@ -190,17 +192,9 @@ def _bar(done: int, total: int, failed: int = 0) -> str:
 @admin.register(Campaign)
 class CampaignAdmin(admin.ModelAdmin):
     formfield_overrides = STORABLE_JSON
-    list_display = [
-        "name",
-        "status",
-        "pairing",
-        "votes_per_comparison",
-        "responses_bar",
-        "generation_speed",
-        "votes_bar",
-        "links",
-    ]
-    list_filter = ["status", "pairing"]
+    list_display = ["name", "status", "pairing", "stopping", "votes_per_comparison", "responses_bar"]
+    list_display += ["generation_speed", "votes_bar", "links"]
+    list_filter = ["status", "pairing", "stopping"]
     search_fields = ["name"]
     inlines = [ContestantInline, ReviewerInline]
     readonly_fields = ["status", "frozen_settings", "paused_reason", "created_at", "opened_at", "closed_at"]
@@ -223,6 +217,7 @@ class CampaignAdmin(admin.ModelAdmin):
                 ]
             },
         ),
+        ("Stopping (fixed or adaptive; switchable while open)", {"fields": STOPPING_FIELDS}),
         ("Dates", {"fields": ["created_at", "opened_at", "closed_at"]}),
     ]
 
@@ -230,6 +225,8 @@ class CampaignAdmin(admin.ModelAdmin):
         if not change:
             obj.created_by = request.user
         super().save_model(request, obj, form, change)
+        if change and set(STOPPING_FIELDS) & set(form.changed_data):  # decided pairs close or open now
+            pair_decisions_refresh(campaign_id=obj.pk)
 
     @admin.display(description="Responses")
     def responses_bar(self, obj):

@@ -36,6 +36,8 @@ from ..selectors.report import counted_votes
 from .pairing import contestant_pairs
 
 CLOSED_RANK = 2**31 - 1
+# The campaign's settings of this feature, as admin shows them.
+STOPPING_FIELDS = ["stopping", "alpha", "equivalence_margin", "power_share"]
 OPEN_RANK_SCALE = 1000
 
 
