@@ -479,6 +479,7 @@ class PairDecision(models.Model):
     a_wins = models.PositiveIntegerField(default=0)
     decision = models.CharField(max_length=12, choices=Decision.choices, default=Decision.UNDECIDED)
     decided_at_votes = models.PositiveIntegerField(null=True, blank=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
     cs_low = models.FloatField(null=True, blank=True)
     cs_high = models.FloatField(null=True, blank=True)
     closed = models.BooleanField(default=False)

@@ -357,6 +357,14 @@ def _claim_repeat(*, membership: CampaignReviewer, now) -> Assignment | None:
         kind=Assignment.Kind.NORMAL,
         comparison__excluded=False,
     ).filter(~Exists(repeated))
+    # Not on a decided pair of an adaptive campaign: its comparisons go to no one any more.
+    closed = PairDecision.objects.filter(
+        campaign_id=membership.campaign_id,
+        contestant_a_id=OuterRef("comparison__contestant_a_id"),
+        contestant_b_id=OuterRef("comparison__contestant_b_id"),
+        closed=True,
+    )
+    voted = voted.filter(~Exists(closed))
     if membership.last_prompt_id is not None:
         voted = voted.exclude(comparison__prompt_id=membership.last_prompt_id)
     row = voted.order_by("leased_at").values_list("comparison_id", "comparison__prompt_id", "a_on_left").first()

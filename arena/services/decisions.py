@@ -28,6 +28,7 @@ import math
 
 from django.db import transaction
 from django.db.models import Count, F, Q, Subquery
+from django.utils import timezone
 
 from .. import sequential
 from ..errors import ValidationFailed
@@ -75,6 +76,7 @@ def _apply_state(row: PairDecision, *, alpha: float, margin: float, pairs: int, 
     if row.decision == PairDecision.Decision.UNDECIDED and result.decision != PairDecision.Decision.UNDECIDED:
         row.decision = result.decision
         row.decided_at_votes = row.votes
+        row.decided_at = timezone.now()
     row.closed = adaptive and row.decision != PairDecision.Decision.UNDECIDED
 
 
@@ -205,7 +207,7 @@ def _pairs_recount(*, campaign_id: int) -> list[PairDecision]:
         if (row.votes, row.decisive, row.a_wins) != (got["votes"], got["decisive"], got["a_wins"]):
             # The counted votes changed (an exclusion): the decision is taken again from them.
             row.votes, row.decisive, row.a_wins = got["votes"], got["decisive"], got["a_wins"]
-            row.decision, row.decided_at_votes = PairDecision.Decision.UNDECIDED, None
+            row.decision, row.decided_at_votes, row.decided_at = PairDecision.Decision.UNDECIDED, None, None
         _apply_state(row, alpha=campaign.alpha, margin=campaign.equivalence_margin, pairs=len(rows), adaptive=adaptive)
         row.save()
     return rows
