@@ -31,6 +31,7 @@ setting (a smoke test, about a second).
 from __future__ import annotations
 
 import argparse
+import functools
 import math
 import sys
 import time
@@ -87,6 +88,19 @@ def votes_stream(rng, runs: int, votes: int, share: float) -> tuple[np.ndarray, 
     return np.cumsum(a, axis=1), np.cumsum(~tie, axis=1)
 
 
+def _line(share: float, truth: int, rule: str, side: np.ndarray, votes: np.ndarray, equivalent=None) -> dict:
+    """Print one rule's row; `side` is +1 (A), -1 (B) or 0 (no winner) per run."""
+    winner = side != 0
+    wrong = winner & (side != truth) if truth else winner
+    right = (side == truth) if truth else ~winner
+    eq = f"{np.mean(equivalent):>7.3f}" if equivalent is not None else f"{'':>7}"
+    print(
+        f"{share:>6.2f} {rule:<22} {winner.mean():>7.3f} {wrong.mean():>7.3f} {right.mean():>7.3f} "
+        f"{eq} {votes.mean():>7.1f}"
+    )
+    return {"right": int(right.sum()), "votes": float(votes.mean())}
+
+
 def two_models(runs: int, seed: int) -> None:
     budget = PROMPTS * K
     table = MixtureTable(budget)
@@ -98,17 +112,7 @@ def two_models(runs: int, seed: int) -> None:
         rng = np.random.default_rng([seed, index])
         s, n = votes_stream(rng, runs, budget, share)
         truth = 0 if share == 0.5 else 1
-
-        def line(rule: str, side: np.ndarray, votes: np.ndarray, equivalent=None) -> dict:
-            winner = side != 0
-            wrong = winner & (side != truth) if truth else winner
-            right = (side == truth) if truth else ~winner
-            eq = f"{np.mean(equivalent):>7.3f}" if equivalent is not None else f"{'':>7}"
-            print(
-                f"{share:>6.2f} {rule:<22} {winner.mean():>7.3f} {wrong.mean():>7.3f} {right.mean():>7.3f} "
-                f"{eq} {votes.mean():>7.1f}"
-            )
-            return {"right": int(right.sum()), "votes": float(votes.mean())}
+        line = functools.partial(_line, share, truth)
 
         fixed = line("fixed k=3 (Wilson)", wilson_excludes_half(s[:, -1], n[:, -1]), np.full(runs, budget))
         signs = wilson_excludes_half(s, n)
