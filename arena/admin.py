@@ -34,7 +34,7 @@ from .selectors import generation as generation_selectors
 from .selectors.campaigns import campaign_progress
 from .services import campaigns as campaign_services
 from .services import generation as generation_services
-from .services.decisions import STOPPING_FIELDS, pair_decisions_refresh
+from .services.decisions import STOPPING_FIELDS, pair_decisions_refresh_on_commit
 from .services.invites import DEFAULT_DAYS, invite_create, invite_revoke
 from .services.quality import comparison_set_excluded, comparison_set_gold, reviewer_exclude
 
@@ -226,7 +226,7 @@ class CampaignAdmin(admin.ModelAdmin):
             obj.created_by = request.user
         super().save_model(request, obj, form, change)
         if change and set(STOPPING_FIELDS) & set(form.changed_data):  # decided pairs close or open now
-            pair_decisions_refresh(campaign_id=obj.pk)
+            pair_decisions_refresh_on_commit(campaign_id=obj.pk)
 
     @admin.display(description="Responses")
     def responses_bar(self, obj):

@@ -283,3 +283,47 @@ def test_parallel_reviewers_never_get_a_decided_pair_and_never_pass_k(lead):
     # The report counts exactly the votes cast.
     rows = _decisions_csv(lead, campaign.id)
     assert sum(int(r["votes"]) for r in rows) == sum(per_comparison.values()) == sum(c for _, c in served)
+
+
+def test_excluding_the_reviewer_whose_votes_decided_a_pair_opens_it_again(lead, no_repeats):
+    created = _create(lead, stopping="adaptive", votes_per_comparison=2).json()
+    _prompts(lead, created["id"], 30)
+    campaign = _open(lead, created["id"])
+    ann, ben = add_reviewers(campaign, "ann", "ben")
+    a, b = campaign.contestants.order_by("position").values_list("id", flat=True)
+    while _vote_for(api_client(ann), campaign.id, {(a, b): "a"}) is not None:
+        pass
+    assert PairDecision.objects.get(campaign=campaign).closed
+    assert api_client(ben).get(f"/api/review/next/?campaign={campaign.id}").status_code == 204
+    r = api_client(lead).post(f"/api/campaigns/{campaign.id}/reviewers/ann/exclude/")
+    assert r.status_code == 200, r.content
+    decision = PairDecision.objects.get(campaign=campaign)
+    assert (decision.votes, decision.decision, decision.closed) == (0, "undecided", False)
+    assert _vote_for(api_client(ben), campaign.id, {(a, b): "a"}) == (a, b)
+    (row,) = _decisions_csv(lead, campaign.id)
+    assert (row["votes"], row["decision"]) == ("1", "undecided")
+
+
+def test_the_lead_switches_to_adaptive_in_admin_and_a_decided_pair_closes(lead, no_repeats):
+    from tests.test_demo_and_admin import campaign_form
+
+    created = _create(lead, votes_per_comparison=2).json()
+    _prompts(lead, created["id"], 30)
+    campaign = _open(lead, created["id"])
+    (ann,) = add_reviewers(campaign, "ann")
+    a, b = campaign.contestants.order_by("position").values_list("id", flat=True)
+    for _ in range(25):  # fixed: a decision shows, nothing stops
+        assert _vote_for(api_client(ann), campaign.id, {(a, b): "a"}) == (a, b)
+    assert PairDecision.objects.get(campaign=campaign).decision == "a_better"
+    rows = [
+        {"id": str(c.pk), "campaign": str(campaign.pk), "label": c.label, "model": c.model}
+        for c in campaign.contestants.all()
+    ]
+    browser = Client()
+    browser.force_login(lead)
+    form = campaign_form(name=campaign.name, contestants=rows, stopping="adaptive", votes_per_comparison="2")
+    page = browser.post(f"/admin/arena/campaign/{campaign.pk}/change/", form)
+    assert page.status_code == 302, page.content.decode()[:1500]
+    assert Campaign.objects.get(pk=campaign.pk).stopping == "adaptive"
+    assert PairDecision.objects.get(campaign=campaign).closed
+    assert api_client(ann).get(f"/api/review/next/?campaign={campaign.id}").status_code == 204

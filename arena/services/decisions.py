@@ -214,13 +214,15 @@ def _pairs_recount(*, campaign_id: int) -> list[PairDecision]:
 
 
 def pair_decisions_refresh_on_commit(*, campaign_id: int) -> None:
-    """Refresh once the caller's transaction commits (its exclusion is then visible)."""
+    """Refresh once the caller's transaction commits (its change is then visible, and the refresh
+    holds no pair row of the caller's while it rewrites the comparisons' ranks)."""
     transaction.on_commit(lambda: pair_decisions_refresh(campaign_id=campaign_id))
 
 
 def campaign_set_stopping(*, campaign_id: int, stopping: str) -> None:
     """Switch a campaign between fixed and adaptive stopping, also while it is open: from fixed,
-    pairs already decided close at once; from adaptive, every pair is open again up to k."""
+    pairs already decided close at once; from adaptive, every pair is open again up to k.
+    Not inside a transaction of the caller's (see pair_decisions_refresh)."""
     if stopping not in Campaign.Stopping.values:
         raise ValidationFailed(f"stopping must be one of {', '.join(Campaign.Stopping.values)}", field="stopping")
     Campaign.objects.filter(pk=campaign_id).update(stopping=stopping)
