@@ -166,7 +166,7 @@ def distance_to_decision(*, a_wins: int, b_wins: int, margin: float, cs_low, cs_
     (equivalence). Large = far (inf when neither can ever be reached); 1 or less = about due.
 
     This is the allocation key ("widest interval relative to its distance from the decision
-    boundary", the idea of Chatbot Arena's active sampling, Chiang et al. 2024, sec. 5): the
+    boundary", the idea of Chatbot Arena's active sampling, Chiang et al. 2024): the
     votes still needed grow roughly as its square, since a half-width shrinks like 1/sqrt(n).
     """
     n = a_wins + b_wins
