@@ -39,6 +39,7 @@ from .selectors import generation as generation_selectors
 from .selectors.campaigns import campaign_progress
 from .services import campaigns as campaign_services
 from .services import generation as generation_services
+from .services.decisions import STOPPING_FIELDS, pair_decisions_refresh_on_commit
 from .services.invites import DEFAULT_DAYS, invite_create, invite_revoke
 from .services.quality import comparison_set_excluded, comparison_set_gold, reviewer_exclude
 
@@ -76,6 +77,7 @@ class ContestantInlineFormSet(forms.BaseInlineFormSet):
                 pairing=campaign.pairing,
                 votes_per_comparison=campaign.votes_per_comparison,
                 contestants=specs,
+                **{name: getattr(campaign, name) for name in STOPPING_FIELDS},
             )
         except ArenaError as exc:
             at = self.FIELD_AT.match(exc.field or "")
@@ -152,7 +154,7 @@ class CampaignAdmin(admin.ModelAdmin):
     # Five columns, so progress and links stay on screen at 1366 px beside admin's navigation and
     # the filters (eight overflowed): pairing, k and the generation speed sit under the status.
     list_display = ["name", "status_column", "responses_bar", "votes_bar", "links"]
-    list_filter = ["status", "pairing"]
+    list_filter = ["status", "pairing", "stopping"]
     search_fields = ["name"]
     inlines = [ContestantInline, ReviewerInline]
     readonly_fields = ["status", "frozen_settings", "paused_reason", "created_at", "opened_at", "closed_at"]
@@ -175,6 +177,7 @@ class CampaignAdmin(admin.ModelAdmin):
                 ]
             },
         ),
+        ("Stopping (fixed or adaptive; switchable while open)", {"fields": STOPPING_FIELDS}),
         ("Dates", {"fields": ["created_at", "opened_at", "closed_at"]}),
     ]
 
@@ -182,6 +185,8 @@ class CampaignAdmin(admin.ModelAdmin):
         if not change:
             obj.created_by = request.user
         super().save_model(request, obj, form, change)
+        if change and set(STOPPING_FIELDS) & set(form.changed_data):  # decided pairs close or open now
+            pair_decisions_refresh_on_commit(campaign_id=obj.pk)
 
     def get_readonly_fields(self, request, obj=None):
         # The fieldsets show frozen_settings through frozen_settings_shown (indented, below).

@@ -56,6 +56,23 @@ class Campaign(models.Model):
     paused_reason = models.CharField(max_length=300, blank=True)
 
     min_seconds_per_vote = models.FloatField(default=3.0, help_text="Faster votes are marked as too fast.")
+
+    # Stopping (arena/services/decisions.py, PRODUCT.md "Contract: adaptive stopping").
+    class Stopping(models.TextChoices):
+        FIXED = "fixed"
+        ADAPTIVE = "adaptive"
+
+    stopping = models.CharField(
+        max_length=8,
+        choices=Stopping.choices,
+        default=Stopping.FIXED,
+        help_text="adaptive: a pair gets no more votes once decided; k is each comparison's maximum.",
+    )
+    alpha = models.FloatField(default=0.05, help_text="Error over all pairs (split across pairs).")
+    equivalence_margin = models.FloatField(default=0.05, help_text="Equivalent inside 0.5 ± this; 0: off.")
+    power_share = models.FloatField(
+        default=0.55, help_text="Smallest decisive share that matters, for the votes-needed figure."
+    )
     reviewers = models.ManyToManyField(
         settings.AUTH_USER_MODEL, through="CampaignReviewer", related_name="review_campaigns", blank=True
     )
@@ -71,6 +88,11 @@ class Campaign(models.Model):
         ordering = ["-created_at", "-id"]
         constraints = [
             models.CheckConstraint(condition=Q(votes_per_comparison__gte=1), name="campaign_k_at_least_one"),
+            models.CheckConstraint(condition=Q(alpha__gt=0, alpha__lt=1), name="campaign_alpha_in_range"),
+            models.CheckConstraint(
+                condition=Q(equivalence_margin__gte=0, equivalence_margin__lt=0.5), name="campaign_margin_in_range"
+            ),
+            models.CheckConstraint(condition=Q(power_share__gt=0.5, power_share__lt=1), name="campaign_power_share"),
         ]
 
     def __str__(self) -> str:
@@ -294,6 +316,9 @@ class Comparison(models.Model):
     excluded = models.BooleanField(default=False, help_text="Left out of review (e.g. a response names its model).")
     gold = models.CharField(max_length=16, choices=Gold.choices, blank=True, help_text="Expected answer.")
     order_key = models.IntegerField(default=random_order_key, editable=False)
+    # The pair's place in the queue, kept by services/decisions.py: 0 in fixed campaigns; in
+    # adaptive ones lower for pairs further from a decision, and CLOSED_RANK once decided.
+    pick_rank = models.IntegerField(default=0, editable=False)
 
     class Meta:
         constraints = [
@@ -304,7 +329,7 @@ class Comparison(models.Model):
         ]
         # The assignment engine walks this index in order (least-handed-out first, then a
         # random rank), so "next" reads a few index entries whatever the campaign's size.
-        indexes = [models.Index(fields=["campaign", "excluded", "active_assignments", "order_key"])]
+        indexes = [models.Index(fields=["campaign", "excluded", "pick_rank", "active_assignments", "order_key"])]
 
     def __str__(self) -> str:
         # Ids only: no contestant's label, and no query per row in a list.
@@ -452,6 +477,40 @@ class RateLimitEvent(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["key", "at"])]
+
+
+class PairDecision(models.Model):
+    """One contestant pair's sequential decision (services/decisions.py): its counted votes as
+    the votes came in, the confidence sequence now, and when it was decided.
+
+    `closed` is true for a decided pair of an adaptive campaign: its comparisons are handed to
+    no one (the pick checks this row). Kept under this row's lock by the vote that moves it.
+    """
+
+    class Decision(models.TextChoices):
+        A_BETTER = "a_better"
+        B_BETTER = "b_better"
+        EQUIVALENT = "equivalent"
+        UNDECIDED = "undecided"
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="pair_decisions")
+    contestant_a = models.ForeignKey(Contestant, on_delete=models.CASCADE, related_name="+")
+    contestant_b = models.ForeignKey(Contestant, on_delete=models.CASCADE, related_name="+")
+    votes = models.PositiveIntegerField(default=0)
+    decisive = models.PositiveIntegerField(default=0)
+    a_wins = models.PositiveIntegerField(default=0)
+    decision = models.CharField(max_length=12, choices=Decision.choices, default=Decision.UNDECIDED)
+    decided_at_votes = models.PositiveIntegerField(null=True, blank=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+    cs_low = models.FloatField(null=True, blank=True)
+    cs_high = models.FloatField(null=True, blank=True)
+    closed = models.BooleanField(default=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["campaign", "contestant_a", "contestant_b"], name="one_decision_per_pair"),
+        ]
 
 
 # Prompt images live in their own module; imported here so that Django registers them.

@@ -171,3 +171,28 @@ def test_conversations_image_urls_and_image_headers_name_no_model(reviewer, no_r
             f"/api/review/{r.json()['assignment']}/vote/", data={"choice": "tie"}, content_type="application/json"
         )
     assert turns == 3 * (4 + 1) and images == 3  # three pairs of each prompt: 4 turns and 1 turn
+
+
+def test_an_adaptive_campaign_tells_reviewers_nothing_new(blind_campaign, reviewer):
+    """Stopping decides who gets which item, never what an item shows: the same scan on every
+    answer of an adaptive campaign until it is done, and the decisions are the lead's only."""
+    campaign = blind_campaign
+    Campaign.objects.filter(pk=campaign.pk).update(stopping="adaptive", equivalence_margin=0)
+    add_reviewers(campaign, reviewer.username)
+    client = Client()
+    client.force_login(reviewer)
+    answered = 0
+    while (r := client.get(f"/api/review/next/?campaign={campaign.id}")).status_code == 200:
+        assert_blind(r.content.decode(), campaign, "an adaptive campaign's item")
+        allowed = {"assignment", "campaign", "prompt", "prompt_html", "left", "right", "guidelines", "progress"}
+        assert set(r.json()) <= allowed | {"criteria", "conversation"}
+        vote = client.post(f"/api/review/{r.json()['assignment']}/vote/", {"choice": "left"}, "application/json")
+        assert_blind(vote.content.decode(), campaign, "a vote's answer")
+        answered += 1
+    assert r.status_code == 204 and answered > 0
+    for url in (f"/api/campaigns/{campaign.id}/decisions.csv", f"/api/campaigns/{campaign.id}/report/"):
+        denied = client.get(url)
+        assert denied.status_code in (403, 404)
+        assert_blind(denied.content.decode(), campaign, url)
+    denied = client.post(f"/api/campaigns/{campaign.id}/stopping/", {"stopping": "fixed"}, "application/json")
+    assert denied.status_code in (403, 404)

@@ -128,6 +128,10 @@ class CampaignOutputSerializer(serializers.ModelSerializer):
             "budget_usd",
             "paused_reason",
             "min_seconds_per_vote",
+            "stopping",
+            "alpha",
+            "equivalence_margin",
+            "power_share",
             "frozen_settings",
             "created_at",
             "opened_at",
@@ -163,6 +167,15 @@ class CampaignListCreateApi(APIView):
         )
         budget_usd = column_decimal_field(Campaign, "budget_usd", required=False, allow_null=True, default=None)
         min_seconds_per_vote = serializers.FloatField(required=False, default=3.0, min_value=0)
+        # Ranges checked by campaign_check (services/campaigns.py), for the API and admin alike.
+        stopping = serializers.ChoiceField(choices=Campaign.Stopping.choices, required=False, default="fixed")
+        alpha = serializers.FloatField(required=False, default=0.05, help_text="In (0, 1): error over all pairs.")
+        equivalence_margin = serializers.FloatField(
+            required=False, default=0.05, help_text="In [0, 0.5): equivalent inside 0.5 ± this; 0 turns it off."
+        )
+        power_share = serializers.FloatField(
+            required=False, default=0.55, help_text="In (0.5, 1): the smallest decisive share that matters."
+        )
         contestants = ContestantSerializer(many=True, min_length=2)
 
     @extend_schema(

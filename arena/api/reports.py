@@ -22,6 +22,7 @@ from ..models import Campaign
 from ..reports import csv as report_csv
 from ..reports import exports
 from ..reports.build import campaign_report, report_as_dict
+from ..reports.decisions import decision_rows, decisions_as_dicts
 from ..selectors.campaigns import access_campaign_for_lead
 from .permissions import IsLead
 from .schema import LEAD_CAMPAIGN, error_responses, file_responses
@@ -62,7 +63,10 @@ class ReportApi(_ExportApi):
 
     def get(self, request, campaign_id):
         campaign = access_campaign_for_lead(user=request.user, campaign_id=campaign_id)
-        return Response(report_as_dict(campaign_report(campaign=campaign)))
+        report = campaign_report(campaign=campaign)
+        # Read fresh beside the cached report: a switch of the stopping rule changes no vote.
+        decisions = decisions_as_dicts(decision_rows(campaign=campaign, report=report))
+        return Response({**report_as_dict(report), "decisions": decisions})
 
 
 class ReportCsvApi(_ExportApi):
@@ -159,6 +163,9 @@ class ReportSerializer(serializers.Serializer):
     extra = serializers.DictField()
     style = serializers.DictField(
         help_text="Style control: leaderboard with length and markdown held fixed, coefficients, pair preferences."
+    )
+    decisions = serializers.ListField(
+        child=serializers.DictField(), help_text="Per pair: the sequential decision (arena/reports/decisions.py)."
     )
 
 

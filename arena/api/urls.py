@@ -1,7 +1,7 @@
 from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView
 
-from . import campaigns, generation, invites, reports, review
+from . import campaigns, decisions, generation, invites, reports, review
 from .errors import API_NOT_FOUND, api_not_found
 
 urlpatterns = [
@@ -42,6 +42,9 @@ urlpatterns = [
         reports.PreferencesJsonlApi.as_view(),
         name="api-preferences-jsonl",
     ),
+    # Adaptive stopping (leads): arena/api/decisions.py
+    path("campaigns/<int:campaign_id>/decisions.csv", decisions.DecisionsCsvApi.as_view(), name="api-decisions-csv"),
+    path("campaigns/<int:campaign_id>/stopping/", decisions.CampaignStoppingApi.as_view(), name="api-stopping"),
     # Review (reviewers) and quality control (leads): arena/api/review.py
     path("review/<str:token>/skip/", review.ReviewSkipApi.as_view(), name="api-review-skip"),
     path("review/<str:token>/flag/", review.ReviewFlagApi.as_view(), name="api-review-flag"),

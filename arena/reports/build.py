@@ -9,6 +9,7 @@ vote makes a new key and the next read rebuilds. Old keys simply expire.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from dataclasses import dataclass, field
 
@@ -16,7 +17,7 @@ import numpy as np
 from django.core.cache import cache
 from django.utils import timezone
 
-from .. import stats
+from .. import sequential, stats
 from ..models import Campaign, Contestant
 from ..selectors import report as report_selectors
 from ..services.pairing import baseline_of, contestant_pairs
@@ -45,9 +46,16 @@ class PairRow(stats.PairStats):
     score_ci_low: float | None = None
     score_ci_high: float | None = None
     prompts: int = 0
+    # Holm-adjusted p over the slice's pairs decides `significant` (family-wise error); BH is
+    # the lenient option (false discovery rate), shown beside it.
     significant: bool = False
-    # Total votes needed to detect the observed decisive share at 80% power (not significant only).
+    # Votes for 80% power of the exact sign test against the campaign's smallest difference that
+    # matters (`power_share`, fixed before the votes: not the observed share), at the pair's tie
+    # rate (all votes decisive when it has none). See arena/sequential.py.
     votes_needed: int | None = None
+    power_share: float = 0.55
+    p_holm: float | None = None
+    p_bh: float | None = None
 
 
 @dataclass
@@ -131,6 +139,7 @@ def report_build(*, campaign: Campaign, rounds: int = BOOTSTRAP_ROUNDS) -> Campa
             mask=mask,
             rounds=rounds,
             anchor=anchor,
+            power_share=campaign.power_share,
         )
 
     overall = slice_of("All prompts", None)
@@ -236,6 +245,7 @@ def _slice(
     rounds: int,
     anchor: int | None,
     groups: dict[tuple[int, int], np.ndarray],
+    power_share: float = 0.55,
 ) -> Slice:
     index = {c.id: i for i, c in enumerate(contestants)}
     labels = [c.label for c in contestants]
@@ -260,7 +270,6 @@ def _slice(
             selected = selected[mask[selected]]
         per_prompt = per_comparison.counts[selected]
         low, high = stats.prompt_bootstrap_score_interval(per_prompt, rounds=rounds) if ps.votes else (None, None)
-        significant = ps.p_value is not None and ps.p_value < SIGNIFICANCE
         row = PairRow(
             contestant_a_id=a_id,
             contestant_b_id=b_id,
@@ -270,14 +279,18 @@ def _slice(
             score_ci_low=low,
             score_ci_high=high,
             prompts=int(len(per_prompt)),
-            significant=significant,
-            votes_needed=None
-            if significant
-            else stats.votes_needed_for_power(a_wins=ps.a_wins, b_wins=ps.b_wins, ties=ps.ties, both_bad=ps.both_bad),
+            votes_needed=_votes_for_power(power_share, decisive=ps.a_wins + ps.b_wins, votes=ps.votes),
+            power_share=power_share,
         )
         rows.append(row)
         outcomes.append((index[a_id], index[b_id], ps.a_wins, ps.b_wins, ps.ties + ps.both_bad))
 
+    holm = sequential.holm_adjust([r.p_value for r in rows])
+    bh = sequential.bh_adjust([r.p_value for r in rows])
+    rows = [
+        dataclasses.replace(r, p_holm=h, p_bh=b, significant=h is not None and h < SIGNIFICANCE)
+        for r, h, b in zip(rows, holm, bh, strict=True)
+    ]
     comparisons = slice_comparisons(per_comparison, mask, index)
     leaderboard, ratings = _leaderboard(contestants, outcomes, rounds=rounds, anchor=anchor, comparisons=comparisons)
     n = len(contestants)
@@ -297,6 +310,18 @@ def _slice(
         observed=observed,
         predicted=predicted,
     )
+
+
+@functools.lru_cache(maxsize=64)
+def decisive_votes_for_power(share: float) -> int | None:
+    return sequential.decisive_votes_for_power(share, alpha=SIGNIFICANCE, power=0.80)
+
+
+def _votes_for_power(share: float, *, decisive: int, votes: int) -> int | None:
+    needed = decisive_votes_for_power(share)
+    if needed is None:
+        return None
+    return math.ceil(needed * votes / decisive - 1e-9) if decisive else needed
 
 
 def _leaderboard(contestants, outcomes, *, rounds: int, anchor: int | None, comparisons=None):
@@ -348,13 +373,18 @@ def pair_sentence(row: PairRow) -> str:
     if row.decisive_share is None:
         return text + " No vote picked a side, so there is no winner."
     leader, trailer = (row.model_a, row.model_b) if row.a_wins >= row.b_wins else (row.model_b, row.model_a)
+    adjusted = f", Holm-adjusted {p_text(row.p_holm)}" if row.p_holm is not None and row.p_holm != row.p_value else ""
     if row.a_wins == row.b_wins:
-        text += f" Neither leads ({p_text(row.p_value)})."
+        text += f" Neither leads ({p_text(row.p_value)}{adjusted})."
     elif row.significant:
-        text += f" {leader}'s lead over {trailer} is significant ({p_text(row.p_value)})."
+        text += f" {leader}'s lead over {trailer} is significant ({p_text(row.p_value)}{adjusted})."
     else:
-        text += f" {leader}'s lead over {trailer} is not significant ({p_text(row.p_value)})"
-        text += f"; about {row.votes_needed} votes would detect it at 80% power." if row.votes_needed else "."
+        text += f" {leader}'s lead over {trailer} is not significant ({p_text(row.p_value)}{adjusted})."
+    if not row.significant and row.votes_needed:
+        text += (
+            f" Detecting a true share of {percent(row.power_share)} with 80% power takes about"
+            f" {row.votes_needed} votes (exact sign test)."
+        )
     text += (
         f" 95% CI for {row.model_a}'s share of decisive votes: {percent(row.ci_low)}–{percent(row.ci_high)}"
         f" (point {percent(row.decisive_share)})."
@@ -387,7 +417,11 @@ def summary_text(report: CampaignReport) -> str:
     else:
         text += " No model has an estimable rating yet."
     text += not_estimable_sentence(board)
-    text += f" {significant} of {len(report.overall.pairs)} pairs show a significant preference (sign test, p < 0.05)."
+    lenient = sum(r.p_bh is not None and r.p_bh < SIGNIFICANCE for r in report.overall.pairs)
+    text += (
+        f" {significant} of {len(report.overall.pairs)} pairs show a significant preference (sign test,"
+        f" Holm-adjusted p < 0.05 over the pairs; {lenient} under Benjamini-Hochberg's lenient false discovery rate)."
+    )
     return text + report.style.summary
 
 

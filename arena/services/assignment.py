@@ -28,7 +28,7 @@ Every rule is written once, with the ORM, and the same code runs on SQLite and P
   then the comparison. So a late vote from another tab is passed over, never waited for, and
   the two never deadlock.
 The query count of `assignment_next_for_reviewer` does not depend on the campaign's size: each
-step is one statement walking an index (campaign, excluded, active_assignments, order_key).
+step is one statement walking an index (campaign, excluded, pick_rank, active_assignments, order_key).
 """
 
 import secrets
@@ -42,9 +42,10 @@ from django.db.models import Case, Exists, F, OuterRef, Value, When
 from django.utils import timezone
 
 from ..errors import Conflict, NotFound, ValidationFailed
-from ..models import Assignment, Campaign, CampaignReviewer, Comparison
+from ..models import Assignment, Campaign, CampaignReviewer, Comparison, PairDecision
 from ..prepared import PreparedInsert, PreparedUpdate, Q
 from ..raw_sql import Names, db_datetime, fetch_one, row_lock
+from .decisions import CLOSED_RANK
 
 EXPIRY_BATCH = 100
 # Lazy expiry runs at most this often per process and campaign (settings may override it; the
@@ -219,6 +220,7 @@ def _repeat_due(membership: CampaignReviewer) -> bool:
 
 
 _A, _C, _M, _K = Names(Assignment), Names(Comparison), Names(CampaignReviewer), Names(Campaign)
+_D = Names(PairDecision)
 # SQL, not the ORM: see arena/raw_sql.py. The newest unexpired lease is a subquery of the lock,
 # so "do they hold a lease already" costs no statement of its own.
 _MEMBERSHIP_SQL = f"""
@@ -261,12 +263,14 @@ def _membership_locked(*, campaign_id: int, reviewer_id: int, now) -> CampaignRe
     return membership
 
 
-# The pick walks the (campaign, excluded, active_assignments, order_key) index in order and stops
-# at the first comparison free for this reviewer. `LIMIT 1 OFFSET 0` keeps both EXISTS per-row
-# probes of the unique index (comparison, reviewer): without it PostgreSQL may turn the NOT
-# EXISTS into an anti-join, and the EXISTS of the select list into a hashed subplan, each of
-# which reads every assignment the reviewer ever had (the second cost 0.7 ms of the pick's
-# 0.9 ms at 300 assignments per reviewer, and grows with the campaign).
+# The pick walks the (campaign, excluded, pick_rank, active_assignments, order_key) index in order
+# and stops at the first comparison free for this reviewer. `pick_rank` is 0 everywhere in fixed
+# campaigns; in adaptive ones it puts the pair furthest from a decision first and a decided pair
+# out of range, and the closed-pair probe is the guarantee (services/decisions.py).
+# `LIMIT 1 OFFSET 0` keeps each EXISTS a per-row probe of its unique index: without it
+# PostgreSQL may turn a NOT EXISTS into an anti-join, and the EXISTS of the select list into a
+# hashed subplan, each of which reads every assignment the reviewer ever had (the second cost
+# 0.7 ms of the pick's 0.9 ms at 300 assignments per reviewer, and grows with the campaign).
 _PICK_SQL = f"""
 SELECT c.{_C.id}, c.{_C.prompt}, c.{_C.active_assignments}, c.{_C.a_left_count},
        EXISTS (SELECT 1 FROM {_A} h WHERE h.{_A.comparison} = c.{_C.id} AND h.{_A.reviewer} = %s
@@ -275,8 +279,12 @@ FROM {_C} c
 WHERE c.{_C.campaign} = %s AND NOT c.{_C.excluded} AND c.{_C.active_assignments} < %s AND c.{_C.prompt} <> %s
   AND NOT EXISTS (SELECT 1 FROM {_A} h WHERE h.{_A.comparison} = c.{_C.id} AND h.{_A.reviewer} = %s
                   AND h.{_A.kind} = %s AND h.{_A.status} <> %s LIMIT 1 OFFSET 0)
+  AND c.{_C.pick_rank} < %s
+  AND NOT EXISTS (SELECT 1 FROM {_D} d WHERE d.{_D.campaign} = c.{_C.campaign}
+                  AND d.{_D.contestant_a} = c.{_C.contestant_a} AND d.{_D.contestant_b} = c.{_C.contestant_b}
+                  AND d.{_D.closed} LIMIT 1 OFFSET 0)
   {{passed}}
-ORDER BY c.{_C.active_assignments}, c.{_C.order_key}
+ORDER BY c.{_C.pick_rank}, c.{_C.active_assignments}, c.{_C.order_key}
 LIMIT 1
 """
 
@@ -292,7 +300,7 @@ def _pick_normal(*, campaign_id: int, reviewer_id: int, k: int, avoid_prompt_id,
     passed_sql = f"AND c.{_C.id} NOT IN ({', '.join(['%s'] * len(passed))})" if passed else ""
     sql = _PICK_SQL.format(passed=passed_sql) + row_lock(of="c", skip_locked=True)
     avoid = avoid_prompt_id if avoid_prompt_id is not None else -1
-    params = [reviewer_id, normal, expired, campaign_id, k, avoid, reviewer_id, normal, expired, *passed]
+    params = [reviewer_id, normal, expired, campaign_id, k, avoid, reviewer_id, normal, expired, CLOSED_RANK, *passed]
     row = fetch_one(sql, params)
     return None if row is None else (*row[:4], bool(row[4]))
 
@@ -373,6 +381,14 @@ def _claim_repeat(*, membership: CampaignReviewer, now) -> Assignment | None:
         kind=Assignment.Kind.NORMAL,
         comparison__excluded=False,
     ).filter(~Exists(repeated))
+    # Not on a decided pair of an adaptive campaign: its comparisons go to no one any more.
+    closed = PairDecision.objects.filter(
+        campaign_id=membership.campaign_id,
+        contestant_a_id=OuterRef("comparison__contestant_a_id"),
+        contestant_b_id=OuterRef("comparison__contestant_b_id"),
+        closed=True,
+    )
+    voted = voted.filter(~Exists(closed))
     if membership.last_prompt_id is not None:
         voted = voted.exclude(comparison__prompt_id=membership.last_prompt_id)
     row = voted.order_by("leased_at").values_list("comparison_id", "comparison__prompt_id", "a_on_left").first()

@@ -16,6 +16,7 @@ from ..endpoints import check_model_access
 from ..errors import Conflict, NotFound, ValidationFailed
 from ..imports import PromptRow
 from ..models import Campaign, CampaignReviewer, Contestant, Prompt
+from .decisions import pair_decisions_refresh
 from .images import prompt_images_link, prompt_images_prepare
 from .pairing import baseline_of, comparisons_build
 from .prerender import html_prerender_later
@@ -48,6 +49,10 @@ def campaign_check(
     pairing: str = Campaign.Pairing.ALL_PAIRS,
     votes_per_comparison: int | None = None,
     contestants: list[ContestantSpec],
+    stopping: str = Campaign.Stopping.FIXED,
+    alpha: float = 0.05,
+    equivalence_margin: float = 0.05,
+    power_share: float = 0.55,
 ) -> None:
     """Every rule a campaign and its contestants must meet before they are stored.
 
@@ -60,6 +65,7 @@ def campaign_check(
         raise ValidationFailed(
             f"votes_per_comparison must be between 1 and {VOTES_PER_COMPARISON_LIMIT}", field="votes_per_comparison"
         )
+    check_stopping(stopping=stopping, alpha=alpha, equivalence_margin=equivalence_margin, power_share=power_share)
     if len(contestants) < 2:
         raise ValidationFailed("a campaign needs at least two contestants", field="contestants")
     labels = [c.label for c in contestants]
@@ -90,6 +96,18 @@ def campaign_check(
         )
 
 
+def check_stopping(*, stopping: str, alpha: float, equivalence_margin: float, power_share: float) -> None:
+    """The stopping settings' ranges (PRODUCT.md, "Contract: adaptive stopping")."""
+    if stopping not in Campaign.Stopping.values:
+        raise ValidationFailed(f"stopping must be one of {', '.join(Campaign.Stopping.values)}", field="stopping")
+    if not 0 < alpha < 1:
+        raise ValidationFailed("alpha must be between 0 and 1 (exclusive)", field="alpha")
+    if not 0 <= equivalence_margin < 0.5:
+        raise ValidationFailed("equivalence_margin must be at least 0 and below 0.5", field="equivalence_margin")
+    if not 0.5 < power_share < 1:
+        raise ValidationFailed("power_share must be above 0.5 and below 1", field="power_share")
+
+
 @transaction.atomic
 def campaign_create(*, name: str, contestants: list[ContestantSpec], created_by=None, **fields) -> Campaign:
     campaign_check(
@@ -98,6 +116,7 @@ def campaign_create(*, name: str, contestants: list[ContestantSpec], created_by=
         pairing=fields.get("pairing", Campaign.Pairing.ALL_PAIRS),
         votes_per_comparison=fields.get("votes_per_comparison"),
         contestants=contestants,
+        **{key: fields[key] for key in ("stopping", "alpha", "equivalence_margin", "power_share") if key in fields},
     )
     campaign = Campaign.objects.create(name=name.strip(), created_by=created_by, **fields)
     Contestant.objects.bulk_create(
@@ -233,6 +252,7 @@ def campaign_open(*, campaign: Campaign) -> int:
         opened_at=timezone.now(),
     )
     created = comparisons_build(campaign=campaign)
+    pair_decisions_refresh(campaign_id=campaign.pk)
     html_prerender_later(campaign_id=campaign.pk)
     if not campaign.comparisons.exists():
         raise Conflict("no comparison can be built: no prompt has done responses from both sides of a pair")

@@ -12,6 +12,7 @@ from ..errors import NotFound, ValidationFailed
 from ..models import Assignment, Campaign, CampaignReviewer, Comparison, Vote
 from .assignment import release_slots, slots_shift
 from .campaigns import reviewer_set_excluded
+from .decisions import pair_decisions_refresh_on_commit
 
 
 def comparison_set_gold(*, comparison: Comparison, gold: str) -> Comparison:
@@ -27,6 +28,7 @@ def comparison_set_excluded(*, comparison: Comparison, excluded: bool) -> Compar
     """Take a comparison out of review (e.g. after a flag), or put it back."""
     Comparison.objects.filter(pk=comparison.pk).update(excluded=excluded)
     comparison.excluded = excluded
+    pair_decisions_refresh_on_commit(campaign_id=comparison.campaign_id)
     return comparison
 
 
@@ -45,6 +47,7 @@ def reviewer_exclude(*, campaign: Campaign, user, excluded: bool = True) -> dict
         if membership.excluded == excluded:
             return {"excluded": excluded, "leases_ended": 0, "votes_freed": 0}
         reviewer_set_excluded(campaign=campaign, user=user, excluded=excluded)
+        pair_decisions_refresh_on_commit(campaign_id=campaign.pk)
         normal = Assignment.objects.filter(campaign=campaign, reviewer=user, kind=Assignment.Kind.NORMAL)
         if excluded:
             leases = list(

@@ -18,6 +18,7 @@ from ..models import Assignment, Campaign, CampaignReviewer, Comparison, Vote
 from ..prepared import PreparedInsert, PreparedUpdate, Q
 from ..raw_sql import Names, fetch_one, from_db, row_lock
 from .assignment import slot_retake
+from .decisions import pair_decision_record
 
 COMMENT_MAX = 5000
 # A client's own timer (which can leave out time the tab was hidden) is trusted only when it is
@@ -172,7 +173,9 @@ def vote_submit(
         )
         _VOTE_INSERT.insert(vote)
         if counted:
-            # The reviewer's progress. Locked last: "next" holds this row and only skips locked
-            # comparisons, so it never waits for a vote, and the two cannot deadlock.
+            # The reviewer's progress. Locked after the comparison: "next" holds this row and
+            # only skips locked comparisons, so it never waits for a vote, and the two cannot
+            # deadlock.
             _VOTE_CAST.run(campaign_id=assignment["campaign_id"], reviewer_id=reviewer_id)
+            pair_decision_record(comparison_id=comparison_id, resolved=vote.resolved)
     return vote, True

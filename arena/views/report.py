@@ -6,6 +6,8 @@ from the cached report (arena/reports/build.py); this view only formats them.
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import render
 from django.urls import reverse
@@ -13,6 +15,7 @@ from django.utils.safestring import mark_safe
 
 from ..reports import svg
 from ..reports.build import CampaignReport, LeaderboardRow, PairRow, Slice, campaign_report, p_text
+from ..reports.decisions import decision_rows
 from ..reports.quality import ShareRow
 from ..selectors.campaigns import access_campaign_for_lead
 from ..stats import ELO_SCALE
@@ -38,14 +41,16 @@ def _pair_display(row: PairRow) -> dict:
         "decisive_share": _pct(row.decisive_share),
         "wilson": f"{_pct(row.ci_low)} – {_pct(row.ci_high)}" if row.ci_low is not None else "",
         "p_value": "" if row.p_value is None else p_text(row.p_value),
+        "p_holm": "" if row.p_holm is None else p_text(row.p_holm),
+        "p_bh": "" if row.p_bh is None else p_text(row.p_bh),
         "verdict": (
             "no votes"
             if not row.votes
-            else "significant"
+            else "significant (Holm)"
             if row.significant
-            else f"not significant; ~{row.votes_needed} votes for 80% power"
+            else f"not significant (Holm); ~{row.votes_needed} votes for 80% power at {_pct(row.power_share, 0)}"
             if row.votes_needed
-            else "not significant"
+            else "not significant (Holm)"
         ),
     }
 
@@ -193,8 +198,17 @@ def report_page(request, campaign_id):
             ("Raw votes (CSV)", api + "votes.csv"),
             ("Raw votes (JSONL)", api + "votes.jsonl"),
             ("Preference pairs for DPO (JSONL)", api + "preferences.jsonl"),
+            ("Decisions (CSV)", api + "decisions.csv"),
             ("Full report (JSON)", api + "report/"),
         ],
         "admin_url": reverse("admin:arena_campaign_change", args=[campaign.pk]),
+        "decisions": [
+            {
+                **asdict(d),
+                "sequence": f"{_pct(d.cs_low)} – {_pct(d.cs_high)}" if d.cs_low is not None else "",
+                "wilson": f"{_pct(d.ci_low)} – {_pct(d.ci_high)}" if d.ci_low is not None else "",
+            }
+            for d in decision_rows(campaign=campaign, report=report)
+        ],
     }
     return render(request, "arena/report.html", context)
