@@ -42,6 +42,9 @@ from simulator.timing import ModelTiming, apply_tokens, parse_timing, stream_ref
 
 __all__ = ["SimulatorServer"]
 
+# A paced stream (a model_timing with ttft) is written in at most this many steps after its first token.
+STREAM_STEPS = 10
+
 
 class _SharedState:
     """The config, the fault injector and the counters that every handler thread shares."""
@@ -351,16 +354,19 @@ class _Handler(BaseHTTPRequestHandler):
             lines.append(MALFORMED_STREAM_TAIL if malformed else b"data: [DONE]\n\n")
             if not rest:  # nothing to pace: one write, as a fast server's events coalesce anyway
                 write(b"".join(lines))
-            else:  # the first token now (after its ttft), the rest evenly until the last byte
+            else:  # the first token now (after its ttft), the rest in even steps until the last byte
                 first = next((i for i, e in enumerate(sent) if any(c["delta"].get("content") for c in e["choices"])), 0)
+                write(b"".join(lines[: first + 1]))
+                rest_lines = lines[first + 1 :]
+                # At most STREAM_STEPS writes: a wake-up per token of every stream would make the
+                # simulator, not the model, the slow part on a busy machine.
+                steps = min(STREAM_STEPS, len(rest_lines))
                 started = time.monotonic()
-                for i, line in enumerate(lines):
-                    if i > first and not self._sleep(
-                        started + rest * (i - first) / (len(lines) - 1 - first) - time.monotonic()
-                    ):
+                for step in range(steps):
+                    if not self._sleep(started + rest * (step + 1) / steps - time.monotonic()):
                         self.close_connection = True
                         return
-                    write(line)
+                    write(b"".join(rest_lines[len(rest_lines) * step // steps : len(rest_lines) * (step + 1) // steps]))
             if not malformed:
                 self.wfile.write(b"0\r\n\r\n")
             self.wfile.flush()

@@ -22,6 +22,7 @@ from ..models import Campaign
 from ..reports import csv as report_csv
 from ..reports import exports
 from ..reports.build import campaign_report, report_as_dict
+from ..reports.models import campaign_models, models_as_dicts, models_csv, summary_with_costs
 from ..selectors.campaigns import access_campaign_for_lead
 from .permissions import IsLead
 from .schema import LEAD_CAMPAIGN, error_responses, file_responses
@@ -62,7 +63,22 @@ class ReportApi(_ExportApi):
 
     def get(self, request, campaign_id):
         campaign = access_campaign_for_lead(user=request.user, campaign_id=campaign_id)
-        return Response(report_as_dict(campaign_report(campaign=campaign)))
+        report = campaign_report(campaign=campaign)
+        # Cost and speed change while responses arrive, votes or not: read fresh, not cached.
+        models = campaign_models(campaign=campaign, report=report)
+        data = report_as_dict(report)
+        return Response({**data, "summary": summary_with_costs(report, models), "models": models_as_dicts(models)})
+
+
+class ModelsCsvApi(_ExportApi):
+    def get(self, request, campaign_id):
+        campaign = access_campaign_for_lead(user=request.user, campaign_id=campaign_id)
+        models = campaign_models(campaign=campaign, report=campaign_report(campaign=campaign))
+        return streaming_download(
+            models_csv(models),
+            content_type="text/csv; charset=utf-8",
+            filename=export_filename(campaign, "models.csv"),
+        )
 
 
 class ReportCsvApi(_ExportApi):
@@ -146,6 +162,11 @@ class ReportSerializer(serializers.Serializer):
     excluded_reviewers = serializers.IntegerField()
     fingerprint = serializers.CharField()
     extra = serializers.DictField()
+    models = serializers.ListField(
+        child=serializers.DictField(),
+        help_text="Per contestant: responses, failures, tokens, cost (exact decimal strings), latency and "
+        "time-to-first-token percentiles, tokens/s, retries, 429s, served-model mismatches, rating.",
+    )
 
 
 _CSV = "text/csv"
@@ -154,6 +175,7 @@ _JSONL = "application/x-ndjson"
 for _view, _summary, _media_type, _file in [
     (ReportCsvApi, "Win rates per model pair (CSV)", _CSV, "One row per pair; the header is in the product contract."),
     (LeaderboardCsvApi, "Bradley-Terry leaderboard (CSV)", _CSV, "One row per contestant."),
+    (ModelsCsvApi, "Cost and speed per model (CSV)", _CSV, "One row per contestant; the header is in the contract."),
     (VotesCsvApi, "Every vote (CSV)", _CSV, "One row per vote."),
     (VotesJsonlApi, "Every vote (JSON Lines)", _JSONL, "One JSON object per line, per vote."),
     (PreferencesJsonlApi, "Preference pairs for DPO (JSON Lines)", _JSONL, "One JSON object per line."),
