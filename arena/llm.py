@@ -17,6 +17,13 @@ still ends with every answer. A 429 is the provider asking us to wait, not a fai
 so it does not count towards LLM_MAX_ATTEMPTS, which is only a safety bound against a hot
 loop (a zero backoff base).
 
+The generation engine streams (`stream=True` here, with `stream_options.include_usage`) to
+record the time to the first token next to the total latency (request sent to last byte); text,
+usage, served model and finish reason come from the chunks, and the request timeout bounds
+the whole stream. A provider that refuses streaming (a 400 naming `stream`) is remembered per
+process, endpoint and model, and asked again at once, in the same attempt, with a plain call;
+a contestant (or campaign) with `"stream": false` in its extra parameters never streams.
+
 No key is ever stored: the key is read from the environment variable the contestant names, at
 call time, and the stored request is the JSON body without it. Before the key is read and again
 before every attempt, the endpoint and key variable go through arena/endpoints.py's allow-lists
