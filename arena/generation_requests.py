@@ -67,12 +67,20 @@ def request_build(*, frozen: dict, contestant: dict, prompt_text: str, prompt_me
     for name in ("temperature", "max_tokens", "seed"):
         if frozen.get(name) is not None:
             body[name] = frozen[name]
-    # Campaign extras first, the contestant's own override them. Streaming is not supported:
-    # the stored text is the whole answer.
+    # Campaign extras first, the contestant's own override them. `stream` is llm.py's to set
+    # (see request_streams); the stored text is the whole answer either way.
     extras = {**(frozen.get("extra_params") or {}), **(contestant.get("extra_params") or {})}
     extras.pop("stream", None)
     body.update({k: v for k, v in extras.items() if k not in ("model", "messages")})
     return body
+
+
+def request_streams(*, frozen: dict, contestant: dict) -> bool:
+    """Whether the engine streams this contestant's calls: yes, unless the campaign's or the
+    contestant's extra parameters say `"stream": false` (the contestant's win), for a provider
+    known not to stream. The body itself never carries `stream`: llm.py adds it."""
+    extras = {**(frozen.get("extra_params") or {}), **(contestant.get("extra_params") or {})}
+    return extras.get("stream", True) is not False
 
 
 def request_tokens_estimate(body: dict) -> int:

@@ -263,6 +263,10 @@ class Response(models.Model):
     input_tokens = models.PositiveIntegerField(null=True, blank=True)
     output_tokens = models.PositiveIntegerField(null=True, blank=True)
     latency_ms = models.PositiveIntegerField(null=True, blank=True)
+    # Time to the first streamed token (null: a plain call, the provider refused streaming).
+    ttft_ms = models.PositiveIntegerField(null=True, blank=True)
+    # Attempts answered 429 (they wait their Retry-After and do not use up an attempt).
+    rate_limited = models.PositiveIntegerField(default=0)
     cost_usd = models.DecimalField(max_digits=12, decimal_places=6, null=True, blank=True)
     finish_reason = models.CharField(max_length=50, blank=True)
     attempts = models.PositiveIntegerField(default=0)

@@ -160,15 +160,20 @@ def start_worker(log: Path) -> subprocess.Popen:
         time.sleep(0.1)
 
 
-def make_campaign(name: str, prompts: int, base_url: str):
+def make_campaign(name: str, prompts: int, base_url: str, *, stream: bool = True):
     from arena.models import Prompt
     from arena.services.campaigns import ContestantSpec, campaign_create
 
+    extra = None if stream else {"stream": False}  # the engine streams unless told not to
     campaign = campaign_create(
         name=name,
         contestants=[
-            ContestantSpec(label="A", model="deepseek-v4-flash", base_url=base_url, max_concurrency=16),
-            ContestantSpec(label="B", model="Qwen/Qwen3-32B", base_url=base_url, max_concurrency=16),
+            ContestantSpec(
+                label="A", model="deepseek-v4-flash", base_url=base_url, max_concurrency=16, extra_params=extra
+            ),
+            ContestantSpec(
+                label="B", model="Qwen/Qwen3-32B", base_url=base_url, max_concurrency=16, extra_params=extra
+            ),
         ],
         max_tokens=200,
     )
@@ -234,6 +239,7 @@ def main() -> int:
     parser.add_argument("--sequential-calls", type=int, default=None, help="default: as many as the pipeline made")
     parser.add_argument("--memory-prompts", type=int, default=10_000, help="0 skips the memory run")
     parser.add_argument("--memory-latency", type=float, default=0.015)
+    parser.add_argument("--plain", action="store_true", help="plain calls instead of streamed ones (the default)")
     args = parser.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-gen-"))
@@ -274,7 +280,7 @@ def main() -> int:
             runs = []
             for i in range(args.repeat):
                 sim.reset()
-                campaign = make_campaign(f"bench speed {i + 1}", args.prompts, sim.base_url)
+                campaign = make_campaign(f"bench speed {i + 1}", args.prompts, sim.base_url, stream=not args.plain)
                 runs.append(speed_run(campaign, sim))
 
             # The same calls, one after another, with the plain client.
@@ -290,6 +296,7 @@ def main() -> int:
             seq_wall = (time.monotonic() - started) * calls / seq_calls
 
             print(f"\n== speed: {args.prompts} prompts x 2 = {calls} calls, latency {args.latency * 1000:.0f} ms")
+            print("calls: " + ("plain (--plain)" if args.plain else "streamed, with stream_options.include_usage"))
             print(
                 "concurrency 32 = max_concurrency 16 per contestant x 2 contestants, one worker (prefork, 2 processes)"
             )

@@ -21,7 +21,8 @@ Standalone: ``python -m simulator --port 8001 --latency 0.3`` (``--help`` lists 
 
 Modules: ``config`` (``SimulatorConfig``, the per-model defaults), ``faults`` (error bodies,
 injected 429 / 500 / hang / malformed answers, the rpm window), ``replies`` (answer texts from
-``replies.json``), ``protocol`` (request validation, completion and chunk objects), ``stats``
+``replies.json``), ``timing`` (per-model latency, first-token time and answer length, and
+models refusing streaming), ``protocol`` (request validation, completion and chunk objects), ``stats``
 (the counters), ``received`` (every request's messages and image bytes, for tests),
 ``server`` (HTTP, streaming, ``SimulatorServer``), ``__main__`` (the command).
 

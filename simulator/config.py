@@ -112,6 +112,18 @@ class SimulatorConfig:
     require_key: bool = _setting(False, help="require Authorization: Bearer <key> (401 otherwise)")
     api_key: str | None = _setting(None, help="with require_key: the only accepted key (none given: any non-empty key)")
     verbose: bool = _setting(False, help="log every request to stderr")
+    model_timing: dict[str, str] = _setting(
+        factory=dict,
+        help="per-model speed and length (simulator/timing.py): latency=LO-HI,ttft=LO-HI,tokens=N "
+        "(seconds; replaces latency for that model)",
+        metavar="MODEL=PROFILE",
+    )
+    stream_refused_models: list[str] = _setting(
+        factory=list,
+        help="a model that answers 400 to stream=true, as a provider without streaming does",
+        flag="--stream-refused-model",
+        metavar="MODEL",
+    )
 
     def __post_init__(self) -> None:
         self.validate()
@@ -130,6 +142,10 @@ class SimulatorConfig:
             raise ValueError(f"the fault rates add up to {fault_sum}, more than 1")
         if self.rpm_window <= 0:
             raise ValueError("rpm_window must be > 0")
+        from simulator.timing import parse_timing
+
+        for name, spec in self.model_timing.items():
+            parse_timing(name, spec)
         for name, value in self.model_quality.items():
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"model_quality[{name!r}] must be within [0, 1]")

@@ -200,3 +200,8 @@ class FaultInjector:
         with self._lock:
             jitter = self._rng.uniform(-config.latency_jitter, config.latency_jitter)
         return max(0.0, config.latency + jitter)
+
+    def uniform(self, bounds: tuple[float, float]) -> float:
+        """A draw from [low, high] of the fault RNG (per-model timing profiles)."""
+        with self._lock:
+            return self._rng.uniform(*bounds)

@@ -39,8 +39,12 @@ from simulator.hashing import stats_key
 from simulator.protocol import chat_request_problem, completion_object, model_object, stream_events
 from simulator.received import Received, ReceivedRequest
 from simulator.stats import Completion, Traffic
+from simulator.timing import ModelTiming, apply_tokens, parse_timing, stream_refusal
 
 __all__ = ["SimulatorServer"]
+
+# A paced stream (a model_timing with ttft) is written in at most this many steps after its first token.
+STREAM_STEPS = 10
 
 
 class _SharedState:
@@ -278,6 +282,12 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_error(model_not_found(model))
             return
 
+        if req.get("stream") and model in config.stream_refused_models:
+            self._send_error(invalid_request(*stream_refusal(model)))
+            return
+        spec = config.model_timing.get(model)
+        timing = parse_timing(model, spec) if spec else ModelTiming()
+
         verdict = self.state.faults.check_rpm(config, time.time())
         headers = rpm_headers(config, verdict.remaining)
         if not verdict.admitted:
@@ -288,7 +298,10 @@ class _Handler(BaseHTTPRequestHandler):
         if fault == "rate_429":
             self._send_error(injected_429(model, config.retry_after), headers)
             return
-        pause = config.hang_seconds if fault == "hang" else self.state.faults.latency(config)
+        total = self.state.faults.uniform(timing.latency) if timing.latency else self.state.faults.latency(config)
+        # A streamed answer with a first-token time sends its first token then, the rest later.
+        ttft = min(total, self.state.faults.uniform(timing.ttft)) if timing.ttft and req.get("stream") else None
+        pause = config.hang_seconds if fault == "hang" else total if ttft is None or fault else ttft
         if not self._sleep(pause):
             self.close_connection = True
             return
@@ -297,6 +310,8 @@ class _Handler(BaseHTTPRequestHandler):
             return
 
         completion, self_identified = completion_object(config, req)
+        if timing.tokens:
+            apply_tokens(completion, timing.tokens, req.get("max_completion_tokens", req.get("max_tokens")))
         usage = completion["usage"]
         # A malformed answer, or one that comes only after a hang (its client has normally
         # given up), is not a completion anybody received: it is not counted.
@@ -306,28 +321,60 @@ class _Handler(BaseHTTPRequestHandler):
         if req.get("stream"):
             include_usage = bool((req.get("stream_options") or {}).get("include_usage"))
             events = stream_events(completion, include_usage=include_usage)
-            self._stream(events, headers, malformed=fault == "malformed", completion=counted)
+            rest = None if ttft is None or fault else total - ttft
+            self._stream(events, headers, malformed=fault == "malformed", completion=counted, rest=rest)
         else:
             body = json.dumps(completion, ensure_ascii=False).encode("utf-8")
             self._send(200, truncated(body) if fault == "malformed" else body, headers, completion=counted)
 
     def _stream(
-        self, events: list[dict[str, Any]], headers: dict[str, str], *, malformed: bool, completion: Completion | None
+        self,
+        events: list[dict[str, Any]],
+        headers: dict[str, str],
+        *,
+        malformed: bool,
+        completion: Completion | None,
+        rest: float | None = None,
     ) -> None:
-        """Server-sent events, then ``[DONE]``; the connection closes after the stream."""
+        """Server-sent events, then ``[DONE]``, in chunked transfer encoding on a keep-alive
+        connection as real APIs send them (a malformed stream ends by closing the connection).
+        With ``rest``, the events after the first token are spread evenly over that many seconds."""
         self._account(200, completion)
-        self.close_connection = True
+        self.close_connection = malformed
+
+        def write(data: bytes) -> None:
+            self.wfile.write(data if malformed else b"%x\r\n%s\r\n" % (len(data), data))
+
         with self._writing(completion):
             self.send_response(200)
             self.send_header("Content-Type", "text/event-stream")
             self.send_header("Cache-Control", "no-cache")
-            self.send_header("Connection", "close")
+            self.send_header("Connection", "close" if malformed else "keep-alive")
+            if not malformed:
+                self.send_header("Transfer-Encoding", "chunked")
             for name, value in headers.items():
                 self.send_header(name, value)
             self.end_headers()
-            for event in truncated(events) if malformed else events:
-                self.wfile.write(b"data: " + json.dumps(event, ensure_ascii=False).encode("utf-8") + b"\n\n")
-            self.wfile.write(MALFORMED_STREAM_TAIL if malformed else b"data: [DONE]\n\n")
+            sent = truncated(events) if malformed else events
+            lines = [b"data: " + json.dumps(e, ensure_ascii=False).encode("utf-8") + b"\n\n" for e in sent]
+            lines.append(MALFORMED_STREAM_TAIL if malformed else b"data: [DONE]\n\n")
+            if not rest:  # nothing to pace: one write, as a fast server's events coalesce anyway
+                write(b"".join(lines))
+            else:  # the first token now (after its ttft), the rest in even steps until the last byte
+                first = next((i for i, e in enumerate(sent) if any(c["delta"].get("content") for c in e["choices"])), 0)
+                write(b"".join(lines[: first + 1]))
+                rest_lines = lines[first + 1 :]
+                # At most STREAM_STEPS writes: a wake-up per token of every stream would make the
+                # simulator, not the model, the slow part on a busy machine.
+                steps = min(STREAM_STEPS, len(rest_lines))
+                started = time.monotonic()
+                for step in range(steps):
+                    if not self._sleep(started + rest * (step + 1) / steps - time.monotonic()):
+                        self.close_connection = True
+                        return
+                    write(b"".join(rest_lines[len(rest_lines) * step // steps : len(rest_lines) * (step + 1) // steps]))
+            if not malformed:
+                self.wfile.write(b"0\r\n\r\n")
             self.wfile.flush()
 
 

@@ -22,6 +22,7 @@ MODELS = ("zephyrion-x9-ultra", "quokkaflux-2b-instruct", "marmotron-70b-chat")
 VENDORS = ("DeepSeek", "Alibaba", "Moonshot", "Zhipu", "OpenAI", "Anthropic", "Qwen", "Kimi")
 COST = Decimal("0.004213")
 INPUT_TOKENS, OUTPUT_TOKENS, LATENCY = 73191, 81727, 60817
+TTFT, RATE_LIMITED = 50923, 4711
 
 
 @pytest.fixture
@@ -40,6 +41,8 @@ def made_blind(campaign):
         input_tokens=INPUT_TOKENS,
         output_tokens=OUTPUT_TOKENS,
         latency_ms=LATENCY,
+        ttft_ms=TTFT,
+        rate_limited=RATE_LIMITED,
     )
     # Distinctive response ids, set before any comparison points at them.
     for i, response in enumerate(Response.objects.filter(campaign=campaign).order_by("id")):
@@ -53,7 +56,8 @@ def made_blind(campaign):
 def forbidden_strings(campaign) -> list[str]:
     strings = [*LABELS, *MODELS, "zephyrion-x9-ultra-2025-07-01", *VENDORS]
     strings += [str(pk) for pk in Response.objects.filter(campaign=campaign).values_list("pk", flat=True)]
-    strings += ["0.004213", "0.0042", str(INPUT_TOKENS), str(OUTPUT_TOKENS), str(LATENCY)]
+    strings += ["0.004213", "0.0042", str(INPUT_TOKENS), str(OUTPUT_TOKENS), str(LATENCY), str(TTFT), str(RATE_LIMITED)]
+    strings += ["ttft", "rate_limited", "usd_per_1k", "tokens_per_s"]
     strings += ["model_a", "model_b", "contestant", "served_model", "cost_usd", "output_tokens", "response_a"]
     return strings
 
@@ -129,6 +133,7 @@ def test_reviewer_cannot_reach_lead_pages_or_reports(blind_campaign, reviewer):
         f"/api/campaigns/{blind_campaign.id}/report.csv",
         f"/api/campaigns/{blind_campaign.id}/leaderboard.csv",
         f"/api/campaigns/{blind_campaign.id}/leaderboard_style.csv",
+        f"/api/campaigns/{blind_campaign.id}/models.csv",
         f"/api/campaigns/{blind_campaign.id}/reviewers/quality/",
         f"/api/campaigns/{blind_campaign.id}/flags/",
         "/api/campaigns/",

@@ -23,6 +23,7 @@ from ..reports import csv as report_csv
 from ..reports import exports
 from ..reports.build import campaign_report, report_as_dict
 from ..reports.decisions import decision_rows, decisions_as_dicts
+from ..reports.models import campaign_models, models_as_dicts, models_csv, summary_with_costs
 from ..selectors.campaigns import access_campaign_for_lead
 from .permissions import IsLead
 from .schema import LEAD_CAMPAIGN, error_responses, file_responses
@@ -64,9 +65,30 @@ class ReportApi(_ExportApi):
     def get(self, request, campaign_id):
         campaign = access_campaign_for_lead(user=request.user, campaign_id=campaign_id)
         report = campaign_report(campaign=campaign)
-        # Read fresh beside the cached report: a switch of the stopping rule changes no vote.
+        # Read fresh beside the cached report: a switch of the stopping rule changes no vote, and
+        # cost and speed change while responses arrive, votes or not.
         decisions = decisions_as_dicts(decision_rows(campaign=campaign, report=report))
-        return Response({**report_as_dict(report), "decisions": decisions})
+        models = campaign_models(campaign=campaign, report=report)
+        data = report_as_dict(report)
+        return Response(
+            {
+                **data,
+                "summary": summary_with_costs(report, models),
+                "models": models_as_dicts(models),
+                "decisions": decisions,
+            }
+        )
+
+
+class ModelsCsvApi(_ExportApi):
+    def get(self, request, campaign_id):
+        campaign = access_campaign_for_lead(user=request.user, campaign_id=campaign_id)
+        models = campaign_models(campaign=campaign, report=campaign_report(campaign=campaign))
+        return streaming_download(
+            models_csv(models),
+            content_type="text/csv; charset=utf-8",
+            filename=export_filename(campaign, "models.csv"),
+        )
 
 
 class ReportCsvApi(_ExportApi):
@@ -167,6 +189,11 @@ class ReportSerializer(serializers.Serializer):
     decisions = serializers.ListField(
         child=serializers.DictField(), help_text="Per pair: the sequential decision (arena/reports/decisions.py)."
     )
+    models = serializers.ListField(
+        child=serializers.DictField(),
+        help_text="Per contestant: responses, failures, tokens, cost (exact decimal strings), latency and "
+        "time-to-first-token percentiles, tokens/s, retries, 429s, served-model mismatches, rating.",
+    )
 
 
 _CSV = "text/csv"
@@ -176,6 +203,7 @@ for _view, _summary, _media_type, _file in [
     (ReportCsvApi, "Win rates per model pair (CSV)", _CSV, "One row per pair; the header is in the product contract."),
     (LeaderboardCsvApi, "Bradley-Terry leaderboard (CSV)", _CSV, "One row per contestant."),
     (LeaderboardStyleCsvApi, "Style-controlled leaderboard (CSV)", _CSV, "The leaderboard header, style held fixed."),
+    (ModelsCsvApi, "Cost and speed per model (CSV)", _CSV, "One row per contestant; the header is in the contract."),
     (VotesCsvApi, "Every vote (CSV)", _CSV, "One row per vote."),
     (VotesJsonlApi, "Every vote (JSON Lines)", _JSONL, "One JSON object per line, per vote."),
     (PreferencesJsonlApi, "Preference pairs for DPO (JSON Lines)", _JSONL, "One JSON object per line."),

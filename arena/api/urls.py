@@ -35,6 +35,7 @@ urlpatterns = [
         reports.LeaderboardStyleCsvApi.as_view(),
         name="api-leaderboard-style-csv",
     ),
+    path("campaigns/<int:campaign_id>/models.csv", reports.ModelsCsvApi.as_view(), name="api-models-csv"),
     path("campaigns/<int:campaign_id>/votes.csv", reports.VotesCsvApi.as_view(), name="api-votes-csv"),
     path("campaigns/<int:campaign_id>/votes.jsonl", reports.VotesJsonlApi.as_view(), name="api-votes-jsonl"),
     path(

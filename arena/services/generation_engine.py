@@ -46,7 +46,13 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from .. import llm
-from ..generation_requests import request_build, request_tokens_estimate, response_cost, served_model_matches
+from ..generation_requests import (
+    request_build,
+    request_streams,
+    request_tokens_estimate,
+    response_cost,
+    served_model_matches,
+)
 from ..models import Campaign, Contestant, Response
 from ..ratelimit import endpoint_key, limiter
 from .catalog import identity_leak_pattern
@@ -71,6 +77,7 @@ class _Drain:
     tpm: int | None
     limiter_key: str
     lease_token: str
+    stream: bool = True
     out_of_time: bool = False
     lease_lost: bool = False
     done: int = 0
@@ -166,7 +173,10 @@ def _process(drain: _Drain, claim: _Claim) -> None:
         return bool(_owned(claim).update(**fields))
 
     def after_failure(n: int, error: llm.LLMError) -> bool:
-        return bool(_owned(claim).update(last_error=f"attempt {n}: {error.message}"[:2000]))
+        fields = {"last_error": f"attempt {n}: {error.message}"[:2000]}
+        if error.status == 429:
+            fields["rate_limited"] = F("rate_limited") + 1
+        return bool(_owned(claim).update(**fields))
 
     try:
         api_key = llm.api_key_for(
@@ -181,6 +191,7 @@ def _process(drain: _Drain, claim: _Claim) -> None:
             policy=drain.policy,
             before_attempt=before_attempt,
             after_failure=after_failure,
+            stream=drain.stream,
         )
     except llm.LLMError as error:
         failed = _owned(claim).update(
@@ -204,6 +215,7 @@ def _process(drain: _Drain, claim: _Claim) -> None:
         input_tokens=completion.input_tokens,
         output_tokens=completion.output_tokens,
         latency_ms=completion.latency_ms,
+        ttft_ms=completion.ttft_ms,
         cost_usd=cost,
         finish_reason=completion.finish_reason,
         model_mismatch=not served_model_matches(drain.contestant["model"], completion.served_model),
@@ -385,6 +397,7 @@ def generation_drain(*, contestant_id: int) -> dict:
         tpm=contestant.tokens_per_minute,
         limiter_key=endpoint_key(base_url=frozen_contestant["base_url"], api_key_env=frozen_contestant["api_key_env"]),
         lease_token=lease_token,
+        stream=request_streams(frozen=frozen, contestant=frozen_contestant),
     )
     pending = Response.objects.filter(contestant_id=contestant.pk, status=Response.Status.PENDING)
     try:

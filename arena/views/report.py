@@ -16,7 +16,9 @@ from django.utils.safestring import mark_safe
 from ..reports import svg
 from ..reports.build import CampaignReport, LeaderboardRow, PairRow, Slice, campaign_report, p_text
 from ..reports.decisions import decision_rows
+from ..reports.models import MODELS_HEADER, campaign_models, csv_cells, summary_with_costs
 from ..reports.quality import ShareRow
+from ..reports.svg_models import quality_cost_chart
 from ..selectors.campaigns import access_campaign_for_lead
 from ..stats import ELO_SCALE
 from .access import campaign_for_page
@@ -171,14 +173,24 @@ def _share_display(row: ShareRow) -> dict:
     }
 
 
+def _models_display(rows) -> list[dict]:
+    """Each model's cells exactly as models.csv writes them (keyed by its header), plus the
+    counts the CSV leaves out."""
+    return [{"row": r, "cells": dict(zip(MODELS_HEADER, csv_cells(r), strict=True))} for r in rows]
+
+
 @login_required
 def report_page(request, campaign_id):
     campaign = campaign_for_page(access_campaign_for_lead, user=request.user, campaign_id=campaign_id)
     report: CampaignReport = campaign_report(campaign=campaign)
     api = f"/api/campaigns/{campaign.pk}/"
+    models = campaign_models(campaign=campaign, report=report)
     context = {
         "campaign": campaign,
         "report": report,
+        "summary": summary_with_costs(report, models),
+        "models": _models_display(models),
+        "models_chart": mark_safe(quality_cost_chart(models)),  # noqa: S308 - every text is escaped
         "overall": _slice_display(report.overall, charts=True),
         "style": _style_display(report),
         "categories": [_slice_display(s, charts=False) for s in report.categories],
@@ -195,6 +207,7 @@ def report_page(request, campaign_id):
             ("Win rates (CSV)", api + "report.csv"),
             ("Leaderboard (CSV)", api + "leaderboard.csv"),
             ("Style-controlled leaderboard (CSV)", api + "leaderboard_style.csv"),
+            ("Cost and speed per model (CSV)", api + "models.csv"),
             ("Raw votes (CSV)", api + "votes.csv"),
             ("Raw votes (JSONL)", api + "votes.jsonl"),
             ("Preference pairs for DPO (JSONL)", api + "preferences.jsonl"),
