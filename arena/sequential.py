@@ -90,9 +90,21 @@ def confidence_sequence(
         return 0.0, 1.0
     threshold = math.log(1 / alpha)
     center = successes / n
+    # log M_n(p) = log B(c + S, c + F) - log B(c, c) - S log p - F log(1 - p): the Beta terms do
+    # not depend on p, so each bisection step costs two logarithms (this runs on every vote).
+    failures = n - successes
+    log_beta = (
+        math.lgamma(prior_c + successes)
+        + math.lgamma(prior_c + failures)
+        - math.lgamma(2 * prior_c + n)
+        - (2 * math.lgamma(prior_c) - math.lgamma(2 * prior_c))
+    )
 
     def outside(p: float) -> bool:
-        return float(log_mixture_martingale(successes, n, p, prior_c=prior_c)) >= threshold
+        if p <= 0.0 or p >= 1.0:
+            return (successes > 0 and p <= 0.0) or (failures > 0 and p >= 1.0) or log_beta >= threshold
+        likelihood = (successes * math.log(p) if successes else 0.0) + (failures * math.log1p(-p) if failures else 0.0)
+        return log_beta - likelihood >= threshold
 
     def edge(inside: float, beyond: float) -> float:
         # `inside` is in C_n, `beyond` (0 or 1) may or may not be.
