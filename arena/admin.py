@@ -15,6 +15,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
+from .admin_criteria import CriterionInline
 from .errors import ArenaError
 from .forms import STORABLE_JSON
 from .imports import parse_upload
@@ -202,7 +203,7 @@ class CampaignAdmin(admin.ModelAdmin):
     ]
     list_filter = ["status", "pairing"]
     search_fields = ["name"]
-    inlines = [ContestantInline, ReviewerInline]
+    inlines = [ContestantInline, CriterionInline, ReviewerInline]
     readonly_fields = ["status", "frozen_settings", "paused_reason", "created_at", "opened_at", "closed_at"]
     actions = ["action_generate", "action_retry_failed", "action_open", "action_close", "action_invite"]
     fieldsets = [

@@ -1,7 +1,8 @@
 """THE blind boundary: the one place that turns an assignment into what a reviewer sees.
 
 `review_item_build` reads an allow-list of columns (`_ITEM_SQL`: prompt text, the two response
-texts, the campaign's name and guidelines) with one query and returns a plain `ReviewItem`. Reviewer-facing
+texts, the campaign's name and guidelines) with one query, and the campaign's criteria (key,
+question, required) with another, and returns a plain `ReviewItem`. Reviewer-facing
 code (API, views, templates) only ever gets a `ReviewItem`: never a Response, Contestant or
 Comparison object, so no label, model id, response id, cost or token count can leak by accident.
 Whether an item is a repeat check is not part of it either.
@@ -14,6 +15,7 @@ from .raw_sql import Names, fetch_one
 from .raw_sql import from_db as _from_db
 from .rendering import render_markdown
 from .selectors.reviewers import reviewer_progress
+from .services.criteria import campaign_criteria
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,8 @@ class ReviewItem:
     prompt_html: str
     left_html: str
     right_html: str
+    # The campaign's criteria, in order: ({"key", "question", "required"}, ...); () when none.
+    criteria: tuple = ()
 
     def as_api(self) -> dict:
         """The JSON of `GET /api/review/next/` (the contract fields plus progress and safe HTML).
@@ -45,6 +49,7 @@ class ReviewItem:
             "right": {"text": self.right, "html": self.right_html},
             "guidelines": self.guidelines,
             "progress": self.progress,
+            "criteria": [dict(c) for c in self.criteria],
         }
 
 
@@ -119,4 +124,8 @@ def review_item_build(*, assignment_id: int) -> ReviewItem:
         prompt_html=_stored_html(Prompt, prompt_id, prompt_html, prompt),
         left_html=left_html,
         right_html=right_html,
+        criteria=tuple(
+            {"key": key, "question": question, "required": required}
+            for _pk, key, question, required in campaign_criteria(campaign_id=campaign_id)
+        ),
     )

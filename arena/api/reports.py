@@ -22,6 +22,7 @@ from ..models import Campaign
 from ..reports import csv as report_csv
 from ..reports import exports
 from ..reports.build import campaign_report, report_as_dict
+from ..reports.criteria import criteria_csv
 from ..selectors.campaigns import access_campaign_for_lead
 from .permissions import IsLead
 from .schema import LEAD_CAMPAIGN, error_responses, file_responses
@@ -87,6 +88,17 @@ class LeaderboardCsvApi(_ExportApi):
         )
 
 
+class CriteriaCsvApi(_ExportApi):
+    def get(self, request, campaign_id):
+        campaign = access_campaign_for_lead(user=request.user, campaign_id=campaign_id)
+        report = campaign_report(campaign=campaign)
+        return streaming_download(
+            criteria_csv(report),
+            content_type="text/csv; charset=utf-8",
+            filename=export_filename(campaign, "criteria.csv"),
+        )
+
+
 class VotesCsvApi(_ExportApi):
     def get(self, request, campaign_id):
         campaign = access_campaign_for_lead(user=request.user, campaign_id=campaign_id)
@@ -146,6 +158,9 @@ class ReportSerializer(serializers.Serializer):
     excluded_reviewers = serializers.IntegerField()
     fingerprint = serializers.CharField()
     extra = serializers.DictField()
+    criteria = serializers.ListField(
+        child=serializers.DictField(), help_text="Per criterion: pairs, leaderboard, agreement with the overall choice."
+    )
 
 
 _CSV = "text/csv"
@@ -154,6 +169,7 @@ _JSONL = "application/x-ndjson"
 for _view, _summary, _media_type, _file in [
     (ReportCsvApi, "Win rates per model pair (CSV)", _CSV, "One row per pair; the header is in the product contract."),
     (LeaderboardCsvApi, "Bradley-Terry leaderboard (CSV)", _CSV, "One row per contestant."),
+    (CriteriaCsvApi, "Win rates per criterion and model pair (CSV)", _CSV, "One row per (criterion, pair)."),
     (VotesCsvApi, "Every vote (CSV)", _CSV, "One row per vote."),
     (VotesJsonlApi, "Every vote (JSON Lines)", _JSONL, "One JSON object per line, per vote."),
     (PreferencesJsonlApi, "Preference pairs for DPO (JSON Lines)", _JSONL, "One JSON object per line."),

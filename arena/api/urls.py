@@ -30,6 +30,7 @@ urlpatterns = [
     path(
         "campaigns/<int:campaign_id>/leaderboard.csv", reports.LeaderboardCsvApi.as_view(), name="api-leaderboard-csv"
     ),
+    path("campaigns/<int:campaign_id>/criteria.csv", reports.CriteriaCsvApi.as_view(), name="api-criteria-csv"),
     path("campaigns/<int:campaign_id>/votes.csv", reports.VotesCsvApi.as_view(), name="api-votes-csv"),
     path("campaigns/<int:campaign_id>/votes.jsonl", reports.VotesJsonlApi.as_view(), name="api-votes-jsonl"),
     path(

@@ -23,7 +23,7 @@ from ..services.pairing import baseline_of, contestant_pairs
 from .quality import Agreement, ShareRow, agreement_of, length_bias_of, position_bias_of
 
 # Bump when the report's shape or numbers change, so cached reports of older code are ignored.
-REPORT_VERSION = 1
+REPORT_VERSION = 2
 BOOTSTRAP_ROUNDS = 1000
 CACHE_SECONDS = 7 * 24 * 3600
 SIGNIFICANCE = 0.05
@@ -97,6 +97,8 @@ class CampaignReport:
     excluded_reviewers: int = 0
     fingerprint: str = ""
     extra: dict = field(default_factory=dict)
+    # One reports.criteria.CriterionReport per campaign criterion, in order.
+    criteria: list = field(default_factory=list)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -169,6 +171,12 @@ def report_build(*, campaign: Campaign, rounds: int = BOOTSTRAP_ROUNDS) -> Campa
         generated_at=timezone.now().isoformat(),
         bootstrap_rounds=rounds,
         excluded_reviewers=len(excluded),
+    )
+    # Imported here: the criteria module builds its tables with this module's `_slice`.
+    from .criteria import criteria_reports
+
+    report.criteria = criteria_reports(
+        campaign=campaign, excluded=excluded, reviewers=data.reviewers, rounds=rounds, anchor=anchor
     )
     report.summary = summary_text(report)
     return report

@@ -14,9 +14,10 @@ from django.db.models import F
 from django.utils import timezone
 
 from ..errors import Conflict, Forbidden, NotFound, ValidationFailed
-from ..models import Assignment, Campaign, CampaignReviewer, Comparison, Vote
+from ..models import Assignment, Campaign, CampaignReviewer, Comparison, Vote, VoteCriterion
 from ..raw_sql import Names, fetch_one, from_db, row_lock
 from .assignment import slot_retake
+from .criteria import campaign_criteria, criteria_answers_check
 
 COMMENT_MAX = 5000
 # A client's own timer (which can leave out time the tab was hidden) is trusted only when it is
@@ -91,9 +92,19 @@ def _assignment_locked(*, token: str, reviewer_id: int) -> dict | None:
 
 
 def vote_submit(
-    *, token: str, reviewer_id: int, choice: str, comment: str = "", seconds_on_task: float | None = None
+    *,
+    token: str,
+    reviewer_id: int,
+    choice: str,
+    comment: str = "",
+    seconds_on_task: float | None = None,
+    criteria: dict | None = None,
 ) -> tuple[Vote, bool]:
-    """Record the reviewer's choice on their assignment. Returns (vote, created).
+    """Record the reviewer's choice (and criteria answers) on their assignment. Returns (vote, created).
+
+    `criteria` is {key: left|right|tie|both_bad}, checked against the campaign's criteria
+    (services/criteria.py) and resolved to a/b exactly as the choice is; a repeat of the same
+    vote must repeat the same answers too (else 409).
 
     The locking read, then for a counted vote the conditional count, then the status and the
     insert; a vote repeated or refused stops after the first.
@@ -108,10 +119,14 @@ def vote_submit(
         assignment = _assignment_locked(token=token, reviewer_id=reviewer_id)
         if assignment is None:
             raise NotFound("no such item")
+        answers = criteria_answers_check(
+            defined=campaign_criteria(campaign_id=assignment["campaign_id"]), answers=criteria
+        )
         status = assignment["status"]
         if status == Assignment.Status.VOTED:
             existing = Vote.objects.get(assignment_id=assignment["id"])
-            if existing.choice == choice:
+            stored = dict(VoteCriterion.objects.filter(vote_id=existing.pk).values_list("criterion_id", "choice"))
+            if existing.choice == choice and stored == answers:
                 return existing, False
             raise Conflict("you already voted differently on this item")
         if status in (Assignment.Status.SKIPPED, Assignment.Status.FLAGGED):
@@ -155,4 +170,11 @@ def vote_submit(
             seconds_on_task=seconds,
             too_fast=seconds < assignment["min_seconds"],
         )
+        if answers:
+            VoteCriterion.objects.bulk_create(
+                VoteCriterion(
+                    vote=vote, criterion_id=pk, choice=c, resolved=resolve_choice(choice=c, a_on_left=a_on_left)
+                )
+                for pk, c in answers.items()
+            )
     return vote, True
