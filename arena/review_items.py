@@ -1,16 +1,16 @@
 """THE blind boundary: the one place that turns an assignment into what a reviewer sees.
 
 `review_item_build` reads an allow-list of columns (`_ITEM_SQL`: prompt text, the two response
-texts, the campaign's name and guidelines) with one query, and the campaign's criteria (key,
-question, required) with another, and returns a plain `ReviewItem`. Reviewer-facing
-code (API, views, templates) only ever gets a `ReviewItem`: never a Response, Contestant or
-Comparison object, so no label, model id, response id, cost or token count can leak by accident.
-Whether an item is a repeat check is not part of it either.
+texts, the campaign's name and guidelines, whether it has criteria) with one query, and the
+campaign's criteria (key, question, required) with another when it has some, and returns a
+plain `ReviewItem`. Reviewer-facing code (API, views, templates) only ever gets a
+`ReviewItem`: never a Response, Contestant or Comparison object, so no label, model id,
+response id, cost or token count can leak by accident. Whether an item is a repeat check is not part of it either.
 """
 
 from dataclasses import dataclass
 
-from .models import Assignment, Campaign, Comparison, Prompt, Response, Vote
+from .models import Assignment, Campaign, Comparison, Criterion, Prompt, Response, Vote
 from .raw_sql import Names, fetch_one
 from .raw_sql import from_db as _from_db
 from .rendering import render_markdown
@@ -69,7 +69,7 @@ def _stored_html(model, pk: int, html: str, text: str) -> str:
     return html
 
 
-_A, _K, _C, _P, _R, _V = (Names(m) for m in (Assignment, Campaign, Comparison, Prompt, Response, Vote))
+_A, _K, _C, _P, _R, _V, _Q = (Names(m) for m in (Assignment, Campaign, Comparison, Prompt, Response, Vote, Criterion))
 # The allow-list: the only columns a reviewer's item is built from. SQL, not the ORM: see
 # arena/raw_sql.py. The reviewer's vote count is an index-only scan of their own counted votes
 # (the partial index vote_counted_by_reviewer); `+ 0` keeps the planner off the (campaign,
@@ -81,7 +81,8 @@ SELECT a.{_A.token}, a.{_A.a_on_left}, a.{_A.campaign}, a.{_A.reviewer},
         AND v.{_V.campaign} + 0 = a.{_A.campaign} AND v.{_V.counted}),
        k.{_K.name}, k.{_K.guidelines}, k.{_K.votes_per_comparison}, k.{_K.created_at},
        p.{_P.id}, p.{_P.text}, p.{_P.messages}, p.{_P.html},
-       ra.{_R.id}, ra.{_R.text}, ra.{_R.html}, rb.{_R.id}, rb.{_R.text}, rb.{_R.html}
+       ra.{_R.id}, ra.{_R.text}, ra.{_R.html}, rb.{_R.id}, rb.{_R.text}, rb.{_R.html},
+       EXISTS (SELECT 1 FROM {_Q} q WHERE q.{_Q.campaign} = a.{_A.campaign})
 FROM {_A} a
 JOIN {_K} k ON k.{_K.id} = a.{_A.campaign}
 JOIN {_C} c ON c.{_C.id} = a.{_A.comparison}
@@ -124,8 +125,9 @@ def review_item_build(*, assignment_id: int) -> ReviewItem:
         prompt_html=_stored_html(Prompt, prompt_id, prompt_html, prompt),
         left_html=left_html,
         right_html=right_html,
+        # Read only when the campaign has criteria (the item's query says whether it has).
         criteria=tuple(
             {"key": key, "question": question, "required": required}
-            for _pk, key, question, required in campaign_criteria(campaign_id=campaign_id)
+            for _pk, key, question, required in (campaign_criteria(campaign_id=campaign_id) if row[19] else ())
         ),
     )
