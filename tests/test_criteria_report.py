@@ -239,3 +239,20 @@ def test_repeat_checks_measure_self_consistency_per_criterion(lead, reviewer):
     assert tone["reviewers"] == [{"username": "rita", "repeats": 1, "repeats_consistent": 0}]
     # Repeat checks are not counted: the pair table has the two first votes only.
     assert [p["votes"] for p in accuracy["pairs"]] == [2]
+
+
+def test_the_report_command_prints_each_criterion_and_writes_criteria_csv(lead, reviewer, tmp_path, capsys):
+    from django.core.management import call_command
+
+    campaign = make_open_campaign(prompts=2, k=1, criteria=["accuracy"])
+    (rita,) = add_reviewers(campaign, reviewer.username)
+    for comparison in campaign.comparisons.all():
+        cast_vote(comparison, rita, "a", criteria={"accuracy": "b"})
+    out = tmp_path / "criteria.csv"
+    call_command("report", str(campaign.pk), "--criteria-csv", str(out))
+    printed = capsys.readouterr().out
+    assert "criterion accuracy" in printed and "agrees with the overall choice 0.0% of 2" in printed
+    api = body(api_client(lead).get(f"/api/campaigns/{campaign.id}/criteria.csv"))
+    assert out.read_bytes().decode() == api
+    (row,) = csv.DictReader(io.StringIO(api))
+    assert (row["criterion"], row["votes"], row["a_wins"], row["b_wins"]) == ("accuracy", "2", "0", "2")
