@@ -6,16 +6,14 @@ here from the votes cast (independently: scipy's binomial test, statsmodels' Wil
 import csv
 import io
 import json
-import random
 from collections import Counter, defaultdict
 
 import pytest
 from django.test import Client
-from scipy.stats import binomtest
 from statsmodels.stats.proportion import proportion_confint
 
-from arena.models import Assignment
 from arena.reports.criteria import CRITERIA_HEADER
+from tests.criteria_votes import check_criteria_csv, expected_criteria_rows, random_pick, vote_all_via_api
 from tests.factories import add_reviewers, api_client, cast_vote, make_open_campaign
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_repeats", "expiry_on_every_next")]
@@ -25,68 +23,10 @@ CRITERIA = [
     {"key": "accuracy", "question": "Which answer is more accurate?"},
     {"key": "tone", "question": "Which answer has the better tone?", "required": False},
 ]
-ANSWERS = ("left", "right", "tie", "both_bad")
 
 
 def body(response) -> str:
     return b"".join(response.streaming_content).decode()
-
-
-def resolve(answer: str, a_on_left: bool) -> str:
-    """The test's own reading of a shown answer: left is A when A was on the left."""
-    if answer in ("tie", "both_bad"):
-        return answer
-    return "a" if (answer == "left") == a_on_left else "b"
-
-
-def cast_all(campaign, clients, rng):
-    """Every reviewer votes on everything they are given; returns what was cast, resolved here:
-    [(reviewer, pair labels, overall, {key: resolved})]."""
-    cast = []
-    for name, client in clients.items():
-        while (r := client.get(f"/api/review/next/?campaign={campaign.id}")).status_code == 200:
-            token = r.json()["assignment"]
-            choice = rng.choice(ANSWERS)
-            criteria = {"accuracy": rng.choice(ANSWERS)}
-            if rng.random() < 0.7:  # the optional criterion is sometimes left out
-                criteria["tone"] = rng.choice(ANSWERS)
-            sent = client.post(f"/api/review/{token}/vote/", {"choice": choice, "criteria": criteria}, format="json")
-            assert sent.status_code == 201, sent.content
-            a = Assignment.objects.select_related("comparison__contestant_a", "comparison__contestant_b").get(
-                token=token
-            )
-            pair = (a.comparison.contestant_a.label, a.comparison.contestant_b.label)
-            resolved = {key: resolve(value, a.a_on_left) for key, value in criteria.items()}
-            cast.append((name, pair, resolve(choice, a.a_on_left), resolved))
-    return cast
-
-
-def expected_rows(campaign_name, cast, counted_reviewers):
-    """criteria.csv worked out from the votes: the contract's definitions, by hand."""
-    rows = []
-    for key in ("accuracy", "tone"):
-        for pair in (("North", "South"), ("North", "East"), ("South", "East")):
-            n = Counter(
-                answers[key]
-                for who, p, _overall, answers in cast
-                if who in counted_reviewers and p == pair and key in answers
-            )
-            votes = sum(n.values())
-            a, b, t, bb = n["a"], n["b"], n["tie"], n["both_bad"]
-            row = {"campaign": campaign_name, "criterion": key, "model_a": pair[0], "model_b": pair[1]}
-            row.update(votes=votes, a_wins=a, b_wins=b, ties=t, both_bad=bb)
-            if votes:
-                row.update(
-                    a_win_rate=a / votes,
-                    b_win_rate=b / votes,
-                    tie_rate=(t + bb) / votes,
-                    a_score=(a + 0.5 * (t + bb)) / votes,
-                )
-            if a + b:
-                low, high = proportion_confint(a, a + b, alpha=0.05, method="wilson")
-                row.update(decisive_share=a / (a + b), ci_low=low, ci_high=high, p_value=binomtest(a, a + b).pvalue)
-            rows.append(row)
-    return rows
 
 
 def test_criteria_csv_matches_the_votes_cast(lead, make_user, settings):
@@ -95,7 +35,7 @@ def test_criteria_csv_matches_the_votes_cast(lead, make_user, settings):
     users = [make_user(n) for n in names]
     add_reviewers(campaign, *names)
     clients = {u.username: api_client(u) for u in users}
-    cast = cast_all(campaign, clients, random.Random(11))
+    cast = vote_all_via_api(campaign, clients, random_pick(11))
     assert len(cast) == 18 * 3  # 6 prompts x 3 pairs x k=3
     # A lead leaves one reviewer out: their answers leave every criterion's table too.
     lead_client = api_client(lead)
@@ -105,24 +45,16 @@ def test_criteria_csv_matches_the_votes_cast(lead, make_user, settings):
     r = lead_client.get(f"/api/campaigns/{campaign.id}/criteria.csv")
     assert r.status_code == 200 and r["Content-Type"].startswith("text/csv")
     text = body(r)
-    assert text.splitlines()[0] == ",".join(CRITERIA_HEADER)
     assert CRITERIA_HEADER == (
         "campaign,criterion,model_a,model_b,votes,a_wins,b_wins,ties,both_bad,a_win_rate,b_win_rate,tie_rate,"
         "a_score,decisive_share,ci_low,ci_high,p_value"
     ).split(",")
-    got = list(csv.DictReader(io.StringIO(text)))
-    want = expected_rows("Tone and facts", cast, counted)
-    assert len(got) == len(want) == 6
-    for g, w in zip(got, want, strict=True):
-        for column in CRITERIA_HEADER:
-            if column not in w:
-                assert g[column] == "", (column, g)
-            elif isinstance(w[column], str):
-                assert g[column] == w[column]
-            elif isinstance(w[column], int):
-                assert int(g[column]) == w[column], (column, g, w)
-            else:
-                assert float(g[column]) == pytest.approx(w[column], abs=1e-6), (column, g, w)
+    pairs = [("North", "South"), ("North", "East"), ("South", "East")]
+    want = expected_criteria_rows(
+        "Tone and facts", cast, counted_reviewers=counted, keys=["accuracy", "tone"], pairs=pairs
+    )
+    got = check_criteria_csv(text, want)
+    assert len(got) == 6
     # The optional criterion was answered less often than the required one.
     assert sum(int(g["votes"]) for g in got if g["criterion"] == "tone") < sum(
         int(g["votes"]) for g in got if g["criterion"] == "accuracy"
