@@ -169,6 +169,9 @@ def test_repeat_checks_measure_self_consistency_per_criterion(lead, reviewer):
     assert (accuracy["repeats"], accuracy["repeats_consistent"], accuracy["self_consistency"]) == (2, 2, 1.0)
     assert (tone["repeats"], tone["repeats_consistent"], tone["self_consistency"]) == (1, 0, 0.0)
     assert tone["reviewers"] == [{"username": "rita", "repeats": 1, "repeats_consistent": 0}]
+    (quality,) = api_client(lead).get(f"/api/campaigns/{campaign.id}/reviewers/quality/").json()["reviewers"]
+    assert (quality["criteria_repeats"], quality["criteria_repeats_consistent"]) == (3, 2)
+    assert (quality["repeats"], quality["repeats_consistent"]) == (2, 2)  # the overall choice
     # Repeat checks are not counted: the pair table has the two first votes only.
     assert [p["votes"] for p in accuracy["pairs"]] == [2]
 

@@ -256,6 +256,10 @@ class ReviewerQualityRowSerializer(serializers.Serializer):
     gold_accuracy = serializers.FloatField(allow_null=True)
     skips = serializers.IntegerField()
     flags = serializers.IntegerField()
+    criteria_repeats = serializers.IntegerField(
+        help_text="Criteria answers in repeat checks, each with a first answer."
+    )
+    criteria_repeats_consistent = serializers.IntegerField(help_text="Of which resolve as the first answer did.")
 
 
 class ReviewerQualityOutputSerializer(serializers.Serializer):
