@@ -19,6 +19,7 @@ from django.utils.html import format_html
 
 from .admin_actions import action_generate, campaign_action, each_action
 from .admin_contestants import ContestantForm
+from .admin_criteria import CriterionInline
 from .admin_display import frozen_settings_html, progress_bar
 from .errors import ArenaError
 from .forms import STORABLE_JSON
@@ -156,7 +157,7 @@ class CampaignAdmin(admin.ModelAdmin):
     list_display = ["name", "status_column", "responses_bar", "votes_bar", "links"]
     list_filter = ["status", "pairing", "stopping"]
     search_fields = ["name"]
-    inlines = [ContestantInline, ReviewerInline]
+    inlines = [ContestantInline, CriterionInline, ReviewerInline]
     readonly_fields = ["status", "frozen_settings", "paused_reason", "created_at", "opened_at", "closed_at"]
     actions = ["action_generate", "action_retry_failed", "action_open", "action_close", "action_invite"]
     fieldsets = [

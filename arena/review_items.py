@@ -1,20 +1,23 @@
 """THE blind boundary: the one place that turns an assignment into what a reviewer sees.
 
 `review_item_build` reads an allow-list of columns (`_ITEM_SQL`: prompt text and messages, the
-two response texts, the campaign's name and guidelines) with one query and returns a plain
-`ReviewItem`. Reviewer-facing code (API, views, templates) only ever gets a `ReviewItem`:
-never a Response, Contestant or Comparison object, so no label, model id, response id, cost or
-token count can leak by accident. Whether an item is a repeat check is not part of it either.
+two response texts, the campaign's name and guidelines, whether it has criteria) with one query,
+and the campaign's criteria (key, question, required) with another when it has some, and returns
+a plain `ReviewItem`. Reviewer-facing code (API, views, templates) only ever gets a
+`ReviewItem`: never a Response, Contestant or Comparison object, so no label, model id,
+response id, cost or token count can leak by accident. Whether an item is a repeat check is not
+part of it either.
 """
 
 from dataclasses import dataclass
 
 from .conversations import conversation_for_reviewer
-from .models import Assignment, Campaign, CampaignReviewer, Comparison, Prompt, Response
+from .models import Assignment, Campaign, CampaignReviewer, Comparison, Criterion, Prompt, Response
 from .raw_sql import Names, fetch_one
 from .raw_sql import from_db as _from_db
 from .rendering import render_markdown
 from .selectors.reviewers import reviewer_progress
+from .services.criteria import campaign_criteria
 
 
 @dataclass(frozen=True)
@@ -33,6 +36,8 @@ class ReviewItem:
     right_html: str
     # A prompt given as messages: every turn before the answer (arena/conversations.py); else None.
     conversation: list | None = None
+    # The campaign's criteria, in order: ({"key", "question", "required"}, ...); () when none.
+    criteria: tuple = ()
 
     def as_api(self) -> dict:
         """The JSON of `GET /api/review/next/` (the contract fields plus progress and safe HTML).
@@ -49,6 +54,7 @@ class ReviewItem:
             "guidelines": self.guidelines,
             "progress": self.progress,
             "conversation": self.conversation,
+            "criteria": [dict(c) for c in self.criteria],
         }
 
 
@@ -68,7 +74,9 @@ def _stored_html(model, pk: int, html: str, text: str) -> str:
     return html
 
 
-_A, _K, _C, _P, _R, _M = (Names(m) for m in (Assignment, Campaign, Comparison, Prompt, Response, CampaignReviewer))
+_A, _K, _C, _P, _R, _M, _Q = (
+    Names(m) for m in (Assignment, Campaign, Comparison, Prompt, Response, CampaignReviewer, Criterion)
+)
 # The allow-list: the only columns a reviewer's item is built from. SQL, not the ORM: see
 # arena/raw_sql.py. The reviewer's vote count is their membership's counter (a subquery: the
 # membership may be gone, the item is still theirs).
@@ -78,7 +86,8 @@ SELECT a.{_A.token}, a.{_A.a_on_left}, a.{_A.campaign}, a.{_A.reviewer},
                  WHERE m.{_M.campaign} = a.{_A.campaign} AND m.{_M.user} = a.{_A.reviewer}), 0),
        k.{_K.name}, k.{_K.guidelines}, k.{_K.votes_per_comparison}, k.{_K.created_at},
        p.{_P.id}, p.{_P.text}, p.{_P.messages}, p.{_P.html},
-       ra.{_R.id}, ra.{_R.text}, ra.{_R.html}, rb.{_R.id}, rb.{_R.text}, rb.{_R.html}
+       ra.{_R.id}, ra.{_R.text}, ra.{_R.html}, rb.{_R.id}, rb.{_R.text}, rb.{_R.html},
+       EXISTS (SELECT 1 FROM {_Q} q WHERE q.{_Q.campaign} = a.{_A.campaign})
 FROM {_A} a
 JOIN {_K} k ON k.{_K.id} = a.{_A.campaign}
 JOIN {_C} c ON c.{_C.id} = a.{_A.comparison}
@@ -123,4 +132,9 @@ def review_item_build(*, assignment_id: int) -> ReviewItem:
         left_html=left_html,
         right_html=right_html,
         conversation=conversation_for_reviewer(messages) if messages else None,
+        # Read only when the campaign has criteria (the item's query says whether it has).
+        criteria=tuple(
+            {"key": key, "question": question, "required": required}
+            for _pk, key, question, required in (campaign_criteria(campaign_id=campaign_id) if row[19] else ())
+        ),
     )

@@ -11,7 +11,19 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from arena.models import Assignment, Campaign, CampaignReviewer, Comparison, Contestant, Prompt, Response, Vote
+from arena.models import (
+    Assignment,
+    Campaign,
+    CampaignReviewer,
+    Comparison,
+    Contestant,
+    Criterion,
+    Prompt,
+    Response,
+    Vote,
+    VoteCriterion,
+)
+from arena.services.criteria import CriterionSpec, criteria_check, criteria_create
 from arena.services.pairing import comparisons_build
 
 _counter = itertools.count(1)
@@ -28,9 +40,13 @@ def make_campaign(
     status=Campaign.Status.DRAFT,
     base_url="",
     categories=None,
+    criteria=(),
     **fields,
 ) -> Campaign:
-    """A campaign with contestants (labels) and `prompts` prompts; nothing generated."""
+    """A campaign with contestants (labels) and `prompts` prompts; nothing generated.
+
+    `criteria`: dicts `{key, question?, required?}` (or plain keys), stored in order through
+    the service (so its rules hold)."""
     n = next(_counter)
     campaign = Campaign.objects.create(
         name=name or f"Campaign {n}", votes_per_comparison=k, pairing=pairing, status=status, **fields
@@ -56,6 +72,10 @@ def make_campaign(
         )
         for i in range(prompts)
     )
+    specs = [{"key": c} if isinstance(c, str) else c for c in criteria]
+    specs = [CriterionSpec(**{"question": f"Which answer is better on {c['key']}?", **c}) for c in specs]
+    criteria_check(criteria=specs)
+    criteria_create(campaign=campaign, criteria=specs)
     return campaign
 
 
@@ -141,13 +161,27 @@ def add_reviewers(campaign: Campaign, *usernames: str) -> list:
     return users
 
 
+def shown_choice(resolved: str, *, a_on_left: bool) -> str:
+    """What a reviewer pressed (left/right/tie/both_bad) to mean `resolved` (a/b/tie/both_bad)."""
+    if resolved in ("tie", "both_bad"):
+        return resolved
+    return "left" if (resolved == "a") == a_on_left else "right"
+
+
 def cast_vote(
-    comparison: Comparison, reviewer, resolved: str, *, a_on_left=True, kind="normal", seconds=10.0, comment=""
+    comparison: Comparison,
+    reviewer,
+    resolved: str,
+    *,
+    a_on_left=True,
+    kind="normal",
+    seconds=10.0,
+    comment="",
+    criteria=None,
 ) -> Vote:
-    """A vote stored directly: `resolved` is a, b, tie or both_bad; the shown side follows a_on_left."""
-    choice = {"tie": "tie", "both_bad": "both_bad"}.get(resolved)
-    if choice is None:
-        choice = "left" if (resolved == "a") == a_on_left else "right"
+    """A vote stored directly: `resolved` is a, b, tie or both_bad; the shown side follows a_on_left.
+    `criteria` maps criterion keys to resolved answers (a, b, tie, both_bad)."""
+    choice = shown_choice(resolved, a_on_left=a_on_left)
     now = timezone.now()
     assignment = Assignment.objects.create(
         campaign=comparison.campaign,
@@ -165,7 +199,7 @@ def cast_vote(
             votes_count=comparison.votes_count + 1, active_assignments=comparison.active_assignments + 1
         )
         comparison.refresh_from_db()
-    return Vote.objects.create(
+    vote = Vote.objects.create(
         assignment=assignment,
         campaign=comparison.campaign,
         comparison=comparison,
@@ -177,6 +211,12 @@ def cast_vote(
         comment=comment,
         seconds_on_task=seconds,
     )
+    keys = dict(Criterion.objects.filter(campaign_id=comparison.campaign_id).values_list("key", "pk"))
+    VoteCriterion.objects.bulk_create(
+        VoteCriterion(vote=vote, criterion_id=keys[key], choice=shown_choice(r, a_on_left=a_on_left), resolved=r)
+        for key, r in (criteria or {}).items()
+    )
+    return vote
 
 
 # --- Conversations and images (arena/conversations.py, arena/services/images.py) -------------

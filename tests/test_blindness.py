@@ -21,13 +21,21 @@ LABELS = ("Zephyrion Prime", "Quokkaflux Lite", "Marmotron Max")
 MODELS = ("zephyrion-x9-ultra", "quokkaflux-2b-instruct", "marmotron-70b-chat")
 VENDORS = ("DeepSeek", "Alibaba", "Moonshot", "Zhipu", "OpenAI", "Anthropic", "Qwen", "Kimi")
 COST = Decimal("0.004213")
+BLIND_CRITERIA = [
+    {"key": "accuracy", "question": "Which answer gets the facts right?"},
+    {"key": "tone", "question": "Which answer sounds kinder?", "required": False},
+]
 INPUT_TOKENS, OUTPUT_TOKENS, LATENCY = 73191, 81727, 60817
 TTFT, RATE_LIMITED = 50923, 4711
 
 
 @pytest.fixture
 def blind_campaign():
-    return made_blind(make_campaign(name="Support answers, spring", labels=LABELS, models=MODELS, prompts=3, k=2))
+    return made_blind(
+        make_campaign(
+            name="Support answers, spring", labels=LABELS, models=MODELS, prompts=3, k=2, criteria=BLIND_CRITERIA
+        )
+    )
 
 
 def made_blind(campaign):
@@ -110,10 +118,17 @@ def test_reviewer_json_and_html_name_no_model(blind_campaign, reviewer, settings
             break
         token = r.json()["assignment"]
         first = first or token
+        assert [c["key"] for c in r.json()["criteria"]] == ["accuracy", "tone"]
         url = f"/api/review/{token}/vote/"
+        answers = {"accuracy": "right", "tone": "tie"}
         fetch("post", url, data={"choice": "bogus"}, content_type="application/json")  # 400
-        fetch("post", url, data={"choice": "left", "comment": "ok"}, content_type="application/json")
-        fetch("post", url, data={"choice": "left"}, content_type="application/json")  # 200
+        for bad in ({}, {"accuracy": "a"}, {"accuracy": "left", "speed": "left"}):  # 400s naming a key
+            fetch("post", url, data={"choice": "left", "criteria": bad}, content_type="application/json")
+        fetch(
+            "post", url, data={"choice": "left", "comment": "ok", "criteria": answers}, content_type="application/json"
+        )
+        fetch("post", url, data={"choice": "left", "criteria": answers}, content_type="application/json")  # 200
+        fetch("post", url, data={"choice": "left", "criteria": {"accuracy": "left"}}, content_type="application/json")
         fetch("post", url, data={"choice": "right"}, content_type="application/json")  # 409
         fetch("post", f"/api/review/{token}/skip/")  # 409 on a voted item
     fetch("get", "/")
@@ -201,3 +216,16 @@ def test_an_adaptive_campaign_tells_reviewers_nothing_new(blind_campaign, review
         assert_blind(denied.content.decode(), campaign, url)
     denied = client.post(f"/api/campaigns/{campaign.id}/stopping/", {"stopping": "fixed"}, "application/json")
     assert denied.status_code in (403, 404)
+
+
+def test_a_criterion_question_naming_a_model_is_refused_at_open(blind_campaign, lead):
+    """Reviewers read the questions: one naming a contestant (added after creation, e.g. in
+    admin) keeps the campaign from opening, as its name and guidelines would."""
+    from arena.errors import Conflict
+    from arena.models import Criterion
+    from arena.services.campaigns import check_blind_texts
+
+    Criterion.objects.filter(campaign=blind_campaign, key="tone").update(question="Is Marmotron Max kinder?")
+    with pytest.raises(Conflict) as refused:
+        check_blind_texts(campaign=blind_campaign)
+    assert refused.value.field == "criteria.tone"

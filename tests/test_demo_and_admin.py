@@ -170,6 +170,8 @@ def campaign_form(name="Support answers", contestants=(), **fields) -> dict:
         "power_share": "0.55",
         "memberships-TOTAL_FORMS": "0",
         "memberships-INITIAL_FORMS": "0",
+        "criteria-TOTAL_FORMS": "0",
+        "criteria-INITIAL_FORMS": "0",
         "contestants-TOTAL_FORMS": str(len(contestants)),
         "contestants-INITIAL_FORMS": str(sum(1 for c in contestants if c.get("id"))),
         **fields,

@@ -15,6 +15,7 @@ from ..models import Campaign, Contestant
 from ..selectors.campaigns import access_campaign_for_lead, campaign_progress
 from ..services import campaigns as campaign_services
 from ..services import generation as generation_services
+from ..services.criteria import CriterionSpec
 from ..untrusted_json import untrusted_json_loads
 from .column_fields import column_decimal_field, column_integer_field
 from .parsers import LimitedFormParser, PromptListJSONParser
@@ -95,6 +96,13 @@ class ContestantSerializer(serializers.Serializer):
     )
 
 
+class CriterionSerializer(serializers.Serializer):
+    # The key's pattern, uniqueness and the limit of 8 are campaign_check's (one rule for API and admin).
+    key = serializers.CharField(max_length=100, help_text="Matches [a-z][a-z0-9_]{0,31}; unique in the campaign.")
+    question = serializers.CharField(max_length=300, help_text="Shown to reviewers under the two answers.")
+    required = serializers.BooleanField(required=False, default=True)
+
+
 class CampaignProgressSerializer(serializers.Serializer):
     prompts = serializers.IntegerField()
     responses_done = serializers.IntegerField()
@@ -107,6 +115,7 @@ class CampaignProgressSerializer(serializers.Serializer):
 
 class CampaignOutputSerializer(serializers.ModelSerializer):
     contestants = ContestantSerializer(many=True, read_only=True)
+    criteria = CriterionSerializer(many=True, read_only=True)
     progress = extend_schema_field(CampaignProgressSerializer)(serializers.SerializerMethodField())
     is_simulated = serializers.BooleanField(read_only=True)
 
@@ -137,6 +146,7 @@ class CampaignOutputSerializer(serializers.ModelSerializer):
             "opened_at",
             "closed_at",
             "contestants",
+            "criteria",
             "progress",
             "is_simulated",
         ]
@@ -177,13 +187,14 @@ class CampaignListCreateApi(APIView):
             required=False, default=0.55, help_text="In (0.5, 1): the smallest decisive share that matters."
         )
         contestants = ContestantSerializer(many=True, min_length=2)
+        criteria = CriterionSerializer(many=True, required=False, default=list)
 
     @extend_schema(
         summary="List campaigns (the 200 newest)",
         responses={200: CampaignOutputSerializer(many=True), **error_responses(*SIGNED_IN)},
     )
     def get(self, request):
-        campaigns = Campaign.objects.prefetch_related("contestants")[:200]
+        campaigns = Campaign.objects.prefetch_related("contestants", "criteria")[:200]
         return Response(CampaignOutputSerializer(campaigns, many=True).data)
 
     @extend_schema(
@@ -209,7 +220,10 @@ class CampaignListCreateApi(APIView):
     def post(self, request):
         data = _valid(self.InputSerializer, request.data)
         specs = [campaign_services.ContestantSpec(**c) for c in data.pop("contestants")]
-        campaign = campaign_services.campaign_create(contestants=specs, created_by=request.user, **data)
+        criteria = [CriterionSpec(**c) for c in data.pop("criteria")]
+        campaign = campaign_services.campaign_create(
+            contestants=specs, criteria=criteria, created_by=request.user, **data
+        )
         return Response(CampaignOutputSerializer(campaign).data, status=status.HTTP_201_CREATED)
 
 

@@ -22,6 +22,7 @@ from ..models import Campaign
 from ..reports import csv as report_csv
 from ..reports import exports
 from ..reports.build import campaign_report, report_as_dict
+from ..reports.criteria import criteria_csv
 from ..reports.decisions import decision_rows, decisions_as_dicts
 from ..reports.models import campaign_models, models_as_dicts, models_csv, summary_with_costs
 from ..selectors.campaigns import access_campaign_for_lead
@@ -80,78 +81,78 @@ class ReportApi(_ExportApi):
         )
 
 
-class ModelsCsvApi(_ExportApi):
-    def get(self, request, campaign_id):
-        campaign = access_campaign_for_lead(user=request.user, campaign_id=campaign_id)
-        models = campaign_models(campaign=campaign, report=campaign_report(campaign=campaign))
-        return streaming_download(
-            models_csv(models),
-            content_type="text/csv; charset=utf-8",
-            filename=export_filename(campaign, "models.csv"),
-        )
+class _DownloadApi(_ExportApi):
+    """A lead's download: `render(campaign)` gives the rows, streamed as `filename`."""
 
+    filename = ""
+    content_type = "text/csv; charset=utf-8"
 
-class ReportCsvApi(_ExportApi):
-    def get(self, request, campaign_id):
-        campaign = access_campaign_for_lead(user=request.user, campaign_id=campaign_id)
-        report = campaign_report(campaign=campaign)
-        return streaming_download(
-            report_csv.winrate_csv(report),
-            content_type="text/csv; charset=utf-8",
-            filename=export_filename(campaign, "report.csv"),
-        )
+    def render(self, campaign):
+        raise NotImplementedError
 
-
-class LeaderboardCsvApi(_ExportApi):
-    def get(self, request, campaign_id):
-        campaign = access_campaign_for_lead(user=request.user, campaign_id=campaign_id)
-        report = campaign_report(campaign=campaign)
-        return streaming_download(
-            report_csv.leaderboard_csv(report),
-            content_type="text/csv; charset=utf-8",
-            filename=export_filename(campaign, "leaderboard.csv"),
-        )
-
-
-class LeaderboardStyleCsvApi(_ExportApi):
-    def get(self, request, campaign_id):
-        campaign = access_campaign_for_lead(user=request.user, campaign_id=campaign_id)
-        report = campaign_report(campaign=campaign)
-        return streaming_download(
-            report_csv.leaderboard_style_csv(report),
-            content_type="text/csv; charset=utf-8",
-            filename=export_filename(campaign, "leaderboard_style.csv"),
-        )
-
-
-class VotesCsvApi(_ExportApi):
     def get(self, request, campaign_id):
         campaign = access_campaign_for_lead(user=request.user, campaign_id=campaign_id)
         return streaming_download(
-            exports.votes_csv(campaign_id=campaign.pk),
-            content_type="text/csv; charset=utf-8",
-            filename=export_filename(campaign, "votes.csv"),
+            self.render(campaign), content_type=self.content_type, filename=export_filename(campaign, self.filename)
         )
 
 
-class VotesJsonlApi(_ExportApi):
-    def get(self, request, campaign_id):
-        campaign = access_campaign_for_lead(user=request.user, campaign_id=campaign_id)
-        return streaming_download(
-            exports.votes_jsonl(campaign_id=campaign.pk),
-            content_type="application/x-ndjson; charset=utf-8",
-            filename=export_filename(campaign, "votes.jsonl"),
-        )
+class ReportCsvApi(_DownloadApi):
+    filename = "report.csv"
+
+    def render(self, campaign):
+        return report_csv.winrate_csv(campaign_report(campaign=campaign))
 
 
-class PreferencesJsonlApi(_ExportApi):
-    def get(self, request, campaign_id):
-        campaign = access_campaign_for_lead(user=request.user, campaign_id=campaign_id)
-        return streaming_download(
-            exports.preferences_jsonl(campaign_id=campaign.pk),
-            content_type="application/x-ndjson; charset=utf-8",
-            filename=export_filename(campaign, "preferences.jsonl"),
-        )
+class LeaderboardCsvApi(_DownloadApi):
+    filename = "leaderboard.csv"
+
+    def render(self, campaign):
+        return report_csv.leaderboard_csv(campaign_report(campaign=campaign))
+
+
+class LeaderboardStyleCsvApi(_DownloadApi):
+    filename = "leaderboard_style.csv"
+
+    def render(self, campaign):
+        return report_csv.leaderboard_style_csv(campaign_report(campaign=campaign))
+
+
+class CriteriaCsvApi(_DownloadApi):
+    filename = "criteria.csv"
+
+    def render(self, campaign):
+        return criteria_csv(campaign_report(campaign=campaign))
+
+
+class ModelsCsvApi(_DownloadApi):
+    filename = "models.csv"
+
+    def render(self, campaign):
+        return models_csv(campaign_models(campaign=campaign, report=campaign_report(campaign=campaign)))
+
+
+class VotesCsvApi(_DownloadApi):
+    filename = "votes.csv"
+
+    def render(self, campaign):
+        return exports.votes_csv(campaign_id=campaign.pk)
+
+
+class VotesJsonlApi(_DownloadApi):
+    filename = "votes.jsonl"
+    content_type = "application/x-ndjson; charset=utf-8"
+
+    def render(self, campaign):
+        return exports.votes_jsonl(campaign_id=campaign.pk)
+
+
+class PreferencesJsonlApi(_DownloadApi):
+    filename = "preferences.jsonl"
+    content_type = "application/x-ndjson; charset=utf-8"
+
+    def render(self, campaign):
+        return exports.preferences_jsonl(campaign_id=campaign.pk)
 
 
 # --- The OpenAPI description of the views above -----------------------------------------------
@@ -194,6 +195,9 @@ class ReportSerializer(serializers.Serializer):
         help_text="Per contestant: responses, failures, tokens, cost (exact decimal strings), latency and "
         "time-to-first-token percentiles, tokens/s, retries, 429s, served-model mismatches, rating.",
     )
+    criteria = serializers.ListField(
+        child=serializers.DictField(), help_text="Per criterion: pairs, leaderboard, agreement with the overall choice."
+    )
 
 
 _CSV = "text/csv"
@@ -204,6 +208,7 @@ for _view, _summary, _media_type, _file in [
     (LeaderboardCsvApi, "Bradley-Terry leaderboard (CSV)", _CSV, "One row per contestant."),
     (LeaderboardStyleCsvApi, "Style-controlled leaderboard (CSV)", _CSV, "The leaderboard header, style held fixed."),
     (ModelsCsvApi, "Cost and speed per model (CSV)", _CSV, "One row per contestant; the header is in the contract."),
+    (CriteriaCsvApi, "Win rates per criterion and model pair (CSV)", _CSV, "One row per (criterion, pair)."),
     (VotesCsvApi, "Every vote (CSV)", _CSV, "One row per vote."),
     (VotesJsonlApi, "Every vote (JSON Lines)", _JSONL, "One JSON object per line, per vote."),
     (PreferencesJsonlApi, "Preference pairs for DPO (JSON Lines)", _JSONL, "One JSON object per line."),

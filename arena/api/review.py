@@ -62,6 +62,9 @@ class ReviewVoteApi(APIView):
         choice = serializers.ChoiceField(choices=Vote.Choice.values)
         comment = serializers.CharField(required=False, allow_blank=True, default="", max_length=COMMENT_MAX)
         seconds_on_task = serializers.FloatField(required=False, allow_null=True, default=None)
+        # Any JSON object: its keys and values are checked against the campaign's criteria by
+        # the service, whose 400 names the key.
+        criteria = serializers.DictField(required=False, default=dict)
 
     def post(self, request, token):
         data = _valid(self.InputSerializer, request.data)
@@ -71,8 +74,10 @@ class ReviewVoteApi(APIView):
             choice=data["choice"],
             comment=data["comment"],
             seconds_on_task=data["seconds_on_task"],
+            criteria=data["criteria"],
         )
         body = {"assignment": token, "choice": vote.choice, "comment": vote.comment, "created": created}
+        body["criteria"] = data["criteria"]
         return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
 
@@ -195,6 +200,12 @@ class ReviewCampaignSerializer(serializers.Serializer):
     name = serializers.CharField()
 
 
+class ReviewCriterionSerializer(serializers.Serializer):
+    key = serializers.CharField()
+    question = serializers.CharField()
+    required = serializers.BooleanField()
+
+
 class ReviewItemSerializer(serializers.Serializer):
     """`ReviewItem.as_api()`: nothing in it names or hints at a model."""
 
@@ -206,6 +217,7 @@ class ReviewItemSerializer(serializers.Serializer):
     right = ReviewSideSerializer()
     guidelines = serializers.CharField(help_text="The campaign's guidelines (markdown).")
     progress = serializers.DictField(help_text="The reviewer's own progress in this campaign.")
+    criteria = ReviewCriterionSerializer(many=True, help_text="Asked beside the overall choice ([] when none).")
 
 
 class ReviewVoteOutputSerializer(serializers.Serializer):
@@ -213,6 +225,9 @@ class ReviewVoteOutputSerializer(serializers.Serializer):
     choice = serializers.ChoiceField(choices=Vote.Choice.values)
     comment = serializers.CharField(allow_blank=True)
     created = serializers.BooleanField(help_text="False when the same vote was already stored.")
+    criteria = serializers.DictField(
+        child=serializers.ChoiceField(choices=Vote.Choice.values), help_text="The criteria answers, as shown."
+    )
 
 
 class ReviewGiveUpOutputSerializer(serializers.Serializer):
@@ -241,6 +256,10 @@ class ReviewerQualityRowSerializer(serializers.Serializer):
     gold_accuracy = serializers.FloatField(allow_null=True)
     skips = serializers.IntegerField()
     flags = serializers.IntegerField()
+    criteria_repeats = serializers.IntegerField(
+        help_text="Criteria answers in repeat checks, each with a first answer."
+    )
+    criteria_repeats_consistent = serializers.IntegerField(help_text="Of which resolve as the first answer did.")
 
 
 class ReviewerQualityOutputSerializer(serializers.Serializer):

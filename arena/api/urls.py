@@ -36,6 +36,7 @@ urlpatterns = [
         name="api-leaderboard-style-csv",
     ),
     path("campaigns/<int:campaign_id>/models.csv", reports.ModelsCsvApi.as_view(), name="api-models-csv"),
+    path("campaigns/<int:campaign_id>/criteria.csv", reports.CriteriaCsvApi.as_view(), name="api-criteria-csv"),
     path("campaigns/<int:campaign_id>/votes.csv", reports.VotesCsvApi.as_view(), name="api-votes-csv"),
     path("campaigns/<int:campaign_id>/votes.jsonl", reports.VotesJsonlApi.as_view(), name="api-votes-jsonl"),
     path(

@@ -28,7 +28,7 @@ from .style import StyleSection, style_section
 __all__ = ["CampaignReport", "LeaderboardRow", "PairRow", "Slice", "campaign_report", "report_build"]
 
 # Bump when the report's shape or numbers change, so cached reports of older code are ignored.
-REPORT_VERSION = 2  # 2: prompt-resampled leaderboard, "not estimable", style control
+REPORT_VERSION = 2  # 2: prompt-resampled leaderboard, "not estimable", style control, criteria
 BOOTSTRAP_ROUNDS = 1000
 CACHE_SECONDS = 7 * 24 * 3600
 SIGNIFICANCE = 0.05
@@ -96,6 +96,8 @@ class CampaignReport:
     fingerprint: str = ""
     extra: dict = field(default_factory=dict)
     style: StyleSection = field(default_factory=StyleSection)  # the style-controlled leaderboard
+    # One reports.criteria.CriterionReport per campaign criterion, in order.
+    criteria: list = field(default_factory=list)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -177,6 +179,12 @@ def report_build(*, campaign: Campaign, rounds: int = BOOTSTRAP_ROUNDS) -> Campa
         rounds=rounds,
         anchor=anchor,
         pairs=overall.pairs,
+    )
+    # Imported here: the criteria module builds its tables with this module's `_slice`.
+    from .criteria import criteria_reports
+
+    report.criteria = criteria_reports(
+        campaign=campaign, excluded=excluded, reviewers=data.reviewers, rounds=rounds, anchor=anchor
     )
     report.summary = summary_text(report)
     return report

@@ -122,26 +122,30 @@ def stream_csv(header: list[str], rows: Iterable[Iterable]) -> Iterator[str]:
         yield head
 
 
+def pair_cells(row) -> list:
+    """A pair row's cells after `campaign` in the win-rate CSV (and in criteria.csv)."""
+    return [
+        row.model_a,
+        row.model_b,
+        row.votes,
+        row.a_wins,
+        row.b_wins,
+        row.ties,
+        row.both_bad,
+        fmt_rate(row.a_win_rate),
+        fmt_rate(row.b_win_rate),
+        fmt_rate(row.tie_rate),
+        fmt_rate(row.a_score),
+        fmt_rate(row.decisive_share),
+        fmt_rate(row.ci_low),
+        fmt_rate(row.ci_high),
+        fmt_p(row.p_value),
+    ]
+
+
 def winrate_rows(report: CampaignReport) -> Iterator[list]:
     for row in report.overall.pairs:
-        yield [
-            report.campaign,
-            row.model_a,
-            row.model_b,
-            row.votes,
-            row.a_wins,
-            row.b_wins,
-            row.ties,
-            row.both_bad,
-            fmt_rate(row.a_win_rate),
-            fmt_rate(row.b_win_rate),
-            fmt_rate(row.tie_rate),
-            fmt_rate(row.a_score),
-            fmt_rate(row.decisive_share),
-            fmt_rate(row.ci_low),
-            fmt_rate(row.ci_high),
-            fmt_p(row.p_value),
-        ]
+        yield [report.campaign, *pair_cells(row)]
 
 
 def leaderboard_rows(report: CampaignReport, rows=None) -> Iterator[list]:

@@ -23,6 +23,7 @@ from ..selectors.votes import (
     comparison_details,
     comparison_outcome_counts,
     reviewer_pseudonym,
+    vote_criteria_keys,
     vote_rows,
 )
 from .csv import ROWS_PER_CHUNK, fmt_seconds, stream_csv
@@ -54,9 +55,13 @@ VOTES_HEADER = [
     "comment",
 ]
 
-# votes.jsonl: the CSV's columns, with a chat prompt's messages as JSON rather than as text.
+# votes.jsonl: the CSV's columns, with a chat prompt's messages as JSON rather than as text,
+# and the criteria answers as one object, `criteria` ({key: a|b|tie|both_bad}, {} when none).
+# votes.csv has one column per criterion instead, `criterion_<key>`, after the columns above
+# (only for a campaign with criteria), holding the same resolved answers (empty: not answered).
 _AFTER_PROMPT = VOTES_HEADER.index("prompt") + 1
 VOTES_JSONL_KEYS = [*VOTES_HEADER[:_AFTER_PROMPT], "messages", *VOTES_HEADER[_AFTER_PROMPT:]]
+_CRITERIA_AT = len(VOTE_COLUMNS)
 
 
 # One encoder for every line: `json.dumps` with an option builds a new encoder per call.
@@ -83,12 +88,14 @@ def _votes_csv_cells(rows: Iterable[list]) -> Iterator[tuple]:
         if messages := row[_MESSAGES]:
             row[_PROMPT] = _to_json(messages)
         row[_SECONDS] = fmt_seconds(row[_SECONDS])
-        yield _CSV_VALUES(row)
+        yield (*_CSV_VALUES(row), *row[_CRITERIA_AT:])
 
 
 def votes_csv(*, campaign_id: int) -> Iterator[str]:
-    """Every vote of the campaign as CSV (VOTES_HEADER), oldest first, streamed."""
-    return stream_csv(VOTES_HEADER, _votes_csv_cells(vote_rows(campaign_id=campaign_id)))
+    """Every vote of the campaign as CSV (VOTES_HEADER, then `criterion_<key>` per criterion),
+    oldest first, streamed."""
+    header = VOTES_HEADER + [f"criterion_{key}" for _pk, key in vote_criteria_keys(campaign_id=campaign_id)]
+    return stream_csv(header, _votes_csv_cells(vote_rows(campaign_id=campaign_id)))
 
 
 def _jsonl(records) -> Iterator[str]:
@@ -103,10 +110,15 @@ def _jsonl(records) -> Iterator[str]:
 
 
 def votes_jsonl(*, campaign_id: int) -> Iterator[str]:
-    """Every vote as one JSON object a line (VOTES_JSONL_KEYS), oldest first, streamed."""
-    return _jsonl(
-        dict(zip(VOTES_JSONL_KEYS, _JSONL_VALUES(row), strict=True)) for row in vote_rows(campaign_id=campaign_id)
-    )
+    """Every vote as one JSON object a line (VOTES_JSONL_KEYS and `criteria`), oldest first, streamed."""
+    keys = [key for _pk, key in vote_criteria_keys(campaign_id=campaign_id)]
+
+    def record(row: list) -> dict:
+        values = dict(zip(VOTES_JSONL_KEYS, _JSONL_VALUES(row), strict=True))
+        values["criteria"] = {k: v for k, v in zip(keys, row[_CRITERIA_AT:], strict=True) if v is not None}
+        return values
+
+    return _jsonl(record(row) for row in vote_rows(campaign_id=campaign_id))
 
 
 def preference_winner(*, votes: int, a_votes: int, b_votes: int) -> str | None:

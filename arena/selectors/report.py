@@ -329,7 +329,8 @@ def _given_up(campaign: Campaign) -> dict[tuple[int, str], int]:
 def report_fingerprint(*, campaign: Campaign) -> str:
     """A short digest that changes whenever the report's inputs change: any vote added or
     removed (count, last id, last time), the excluded reviewers, the excluded comparisons,
-    the contestants' labels and the campaign's status. Votes are never edited in place (a
+    the contestants' labels, the criteria and the campaign's status (a vote's criteria answers
+    are written with it). Votes are never edited in place (a
     different choice is refused with 409), so count + last id + last time catch every change.
     """
     votes = Vote.objects.filter(campaign=campaign).aggregate(n=Count("pk"), last=Max("pk"), at=Max("created_at"))
@@ -349,5 +350,6 @@ def report_fingerprint(*, campaign: Campaign) -> str:
         excluded_comparisons["last"],
         list(campaign.contestants.order_by("position", "id").values_list("id", "label", "is_baseline")),
         list(campaign.prompts.values_list("category").distinct().order_by("category")),
+        list(campaign.criteria.order_by("position", "id").values_list("id", "key", "question", "required")),
     ]
     return hashlib.sha256(repr(parts).encode()).hexdigest()[:32]

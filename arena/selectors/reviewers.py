@@ -15,6 +15,8 @@ sorted by username:
       "gold_correct": int,
       "gold_accuracy": float | None,      # gold_correct / gold_votes
       "skips": int, "flags": int,
+      "criteria_repeats": int,   # criteria answers in repeat checks with a first answer to compare
+      "criteria_repeats_consistent": int,  # of which resolve as the first answer did
     }
 
 Consistency compares resolved answers (a/b/tie/both_bad), so the swapped sides of a repeat do
@@ -30,6 +32,7 @@ from django.core.cache import cache
 from django.db.models import Count, F, Q
 
 from ..models import Assignment, Campaign, CampaignReviewer, Comparison, Vote
+from .criteria import criterion_consistency
 
 REVIEW_TOTALS_TTL = 10  # seconds; progress totals may lag a lead's changes by this much
 
@@ -138,6 +141,11 @@ def reviewer_quality(*, campaign: Campaign) -> list[dict]:
         .values("reviewer_id", "status")
         .annotate(n=Count("pk"))
     }
+    criteria_checks: dict[int, list[int]] = defaultdict(lambda: [0, 0])
+    for by_reviewer in criterion_consistency(campaign=campaign).values():
+        for reviewer_id, (same, n) in by_reviewer.items():
+            criteria_checks[reviewer_id][0] += same
+            criteria_checks[reviewer_id][1] += n
     out = []
     for m in memberships:
         row = per_reviewer.get(m.user_id, {})
@@ -159,6 +167,8 @@ def reviewer_quality(*, campaign: Campaign) -> list[dict]:
                 "gold_accuracy": _ratio(gold_correct, gold_votes),
                 "skips": given_up.get((m.user_id, Assignment.Status.SKIPPED), 0),
                 "flags": given_up.get((m.user_id, Assignment.Status.FLAGGED), 0),
+                "criteria_repeats": criteria_checks.get(m.user_id, [0, 0])[1],
+                "criteria_repeats_consistent": criteria_checks.get(m.user_id, [0, 0])[0],
             }
         )
     return out

@@ -32,10 +32,10 @@ from datetime import UTC, datetime
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import Case, Count, Exists, F, OuterRef, Q, QuerySet, TextField, When
+from django.db.models import Case, Count, Exists, F, OuterRef, Q, QuerySet, Subquery, TextField, When
 from django.db.models.functions import Cast
 
-from ..models import Campaign, CampaignReviewer, Comparison, Vote
+from ..models import Campaign, CampaignReviewer, Comparison, Criterion, Vote, VoteCriterion
 from .report import counted_votes
 
 # Rows are read from the database this many at a time (a server-side cursor on PostgreSQL, a
@@ -115,20 +115,34 @@ def campaign_votes(*, campaign_id: int, report_votes_only: bool = False) -> Quer
     return Vote.objects.filter(campaign_id=campaign_id)
 
 
+def vote_criteria_keys(*, campaign_id: int) -> list[tuple[int, str]]:
+    """(id, key) of the campaign's criteria, in order: the values `vote_rows` appends to a row."""
+    return list(Criterion.objects.filter(campaign_id=campaign_id).order_by("position", "id").values_list("id", "key"))
+
+
 def vote_rows(*, campaign_id: int) -> Iterator[list]:
     """Every vote of the campaign as a list of values in `VOTE_COLUMNS` order (see the module
     docstring), oldest vote first. A chat prompt's `messages` are the parsed JSON (None for
     a text prompt); times are ISO 8601 with their offset, as `datetime.isoformat` writes them.
+    After those come the vote's criteria answers, resolved to the pair (a, b, tie, both_bad;
+    None when not answered), one per criterion in `vote_criteria_keys` order: each a lookup
+    of the (vote, criterion) unique index in the same query, none for a campaign without.
     """
     campaign_name = Campaign.objects.values_list("name", flat=True).get(pk=campaign_id)
     excluded_reviewer = CampaignReviewer.objects.filter(
         campaign_id=campaign_id, user_id=OuterRef("reviewer_id"), excluded=True
     )
+    answers = {
+        f"criterion_{pk}": Subquery(
+            VoteCriterion.objects.filter(vote_id=OuterRef("pk"), criterion_id=pk).values("resolved")[:1]
+        )
+        for pk, _key in vote_criteria_keys(campaign_id=campaign_id)
+    }
     rows = (
         campaign_votes(campaign_id=campaign_id)
-        .annotate(reviewer_excluded=Exists(excluded_reviewer))
+        .annotate(reviewer_excluded=Exists(excluded_reviewer), **answers)
         .order_by("pk")
-        .values_list(*_COLUMNS.values())
+        .values_list(*_COLUMNS.values(), *answers)
         .iterator(chunk_size=CHUNK_SIZE)
     )
     pseudonyms = _Pseudonyms(campaign_id)

@@ -16,6 +16,7 @@ from ..endpoints import check_model_access
 from ..errors import Conflict, NotFound, ValidationFailed
 from ..imports import PromptRow
 from ..models import Campaign, CampaignReviewer, Contestant, Prompt
+from .criteria import CriterionSpec, criteria_check, criteria_create
 from .decisions import pair_decisions_refresh
 from .images import prompt_images_link, prompt_images_prepare
 from .pairing import baseline_of, comparisons_build
@@ -53,8 +54,9 @@ def campaign_check(
     alpha: float = 0.05,
     equivalence_margin: float = 0.05,
     power_share: float = 0.55,
+    criteria: list[CriterionSpec] = (),
 ) -> None:
-    """Every rule a campaign and its contestants must meet before they are stored.
+    """Every rule a campaign, its contestants and its criteria must meet before they are stored.
 
     The API's create and admin's add and change forms call this same function, so a rule added
     here holds for both. Raises ValidationFailed naming the field (`contestants[1].base_url`).
@@ -87,7 +89,10 @@ def campaign_check(
         check_model_access(base_url=spec.base_url, api_key_env=spec.api_key_env, where=where)
     if pairing == Campaign.Pairing.VS_BASELINE:
         baseline_of(contestants)  # fails now, not at open time, on two baselines
-    leak = blind_text_leak(texts={"name": name, "guidelines": guidelines}, contestants=contestants)
+    criteria_check(criteria=list(criteria))
+    # Reviewers read the criteria's questions too.
+    questions = {f"criteria[{i}].question": c.question for i, c in enumerate(criteria)}
+    leak = blind_text_leak(texts={"name": name, "guidelines": guidelines, **questions}, contestants=contestants)
     if leak is not None:
         field, word = leak
         raise ValidationFailed(
@@ -109,8 +114,11 @@ def check_stopping(*, stopping: str, alpha: float, equivalence_margin: float, po
 
 
 @transaction.atomic
-def campaign_create(*, name: str, contestants: list[ContestantSpec], created_by=None, **fields) -> Campaign:
+def campaign_create(
+    *, name: str, contestants: list[ContestantSpec], criteria: list[CriterionSpec] = (), created_by=None, **fields
+) -> Campaign:
     campaign_check(
+        criteria=criteria,
         name=name,
         guidelines=fields.get("guidelines", ""),
         pairing=fields.get("pairing", Campaign.Pairing.ALL_PAIRS),
@@ -137,6 +145,7 @@ def campaign_create(*, name: str, contestants: list[ContestantSpec], created_by=
         )
         for i, spec in enumerate(contestants)
     )
+    criteria_create(campaign=campaign, criteria=list(criteria))
     return campaign
 
 
@@ -228,9 +237,11 @@ def blind_text_leak(*, texts: dict[str, str], contestants) -> tuple[str, str] | 
 
 
 def check_blind_texts(*, campaign: Campaign) -> None:
-    """Reviewers see the campaign's name and guidelines: neither may name a contestant."""
+    """Reviewers see the campaign's name, guidelines and criteria: none may name a contestant."""
+    questions = {f"criteria.{c.key}": c.question for c in campaign.criteria.all()}
     leak = blind_text_leak(
-        texts={"name": campaign.name, "guidelines": campaign.guidelines}, contestants=campaign.contestants.all()
+        texts={"name": campaign.name, "guidelines": campaign.guidelines, **questions},
+        contestants=campaign.contestants.all(),
     )
     if leak is not None:
         field, word = leak

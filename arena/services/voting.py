@@ -14,10 +14,11 @@ from django.db.models import F
 from django.utils import timezone
 
 from ..errors import Conflict, Forbidden, NotFound, ValidationFailed
-from ..models import Assignment, Campaign, CampaignReviewer, Comparison, Vote
+from ..models import Assignment, Campaign, CampaignReviewer, Comparison, Criterion, Vote, VoteCriterion
 from ..prepared import PreparedInsert, PreparedUpdate, Q
 from ..raw_sql import Names, fetch_one, from_db, row_lock
 from .assignment import slot_retake
+from .criteria import campaign_criteria, criteria_answers_check
 from .decisions import pair_decision_record
 
 COMMENT_MAX = 5000
@@ -63,25 +64,27 @@ def time_on_task(*, leased_at, now, client_seconds) -> float:
     return float(_round_ms(server))
 
 
-_A, _K, _M = Names(Assignment), Names(Campaign), Names(CampaignReviewer)
+_A, _K, _M, _Q = Names(Assignment), Names(Campaign), Names(CampaignReviewer), Names(Criterion)
 # SQL, not the ORM: see arena/raw_sql.py.
 _LOCK_SQL = f"""
 SELECT a.{_A.id}, a.{_A.status}, a.{_A.kind}, a.{_A.a_on_left}, a.{_A.comparison}, a.{_A.leased_at},
        a.{_A.campaign}, k.{_K.status}, k.{_K.votes_per_comparison}, k.{_K.min_seconds_per_vote},
        EXISTS (SELECT 1 FROM {_M} m WHERE m.{_M.campaign} = a.{_A.campaign} AND m.{_M.user} = a.{_A.reviewer}
-               AND NOT m.{_M.excluded})
+               AND NOT m.{_M.excluded}),
+       EXISTS (SELECT 1 FROM {_Q} q WHERE q.{_Q.campaign} = a.{_A.campaign})
 FROM {_A} a JOIN {_K} k ON k.{_K.id} = a.{_A.campaign}
 WHERE a.{_A.token} = %s AND a.{_A.reviewer} = %s
 """
 _LOCKED_FIELDS = (
     *("id", "status", "kind", "a_on_left", "comparison_id", "leased_at", "campaign_id"),
-    *("campaign_status", "k", "min_seconds", "member"),
+    *("campaign_status", "k", "min_seconds", "member", "has_criteria"),
 )
 
 
 def _assignment_locked(*, token: str, reviewer_id: int) -> dict | None:
     """The reviewer's assignment with this token, locked, with what the checks need: its
-    campaign's status, k and minimum time, and whether the voter is an included member. One
+    campaign's status, k and minimum time, whether the voter is an included member and whether
+    the campaign has criteria (a campaign without is spared the read of its criteria). One
     statement; only the assignment row is locked."""
     row = fetch_one(_LOCK_SQL + row_lock(of="a"), [token, reviewer_id])
     if row is None:
@@ -110,9 +113,19 @@ _VOTE_CAST = PreparedUpdate(
 
 
 def vote_submit(
-    *, token: str, reviewer_id: int, choice: str, comment: str = "", seconds_on_task: float | None = None
+    *,
+    token: str,
+    reviewer_id: int,
+    choice: str,
+    comment: str = "",
+    seconds_on_task: float | None = None,
+    criteria: dict | None = None,
 ) -> tuple[Vote, bool]:
-    """Record the reviewer's choice on their assignment. Returns (vote, created).
+    """Record the reviewer's choice (and criteria answers) on their assignment. Returns (vote, created).
+
+    `criteria` is {key: left|right|tie|both_bad}, checked against the campaign's criteria
+    (services/criteria.py) and resolved to a/b exactly as the choice is; a repeat of the same
+    vote must repeat the same answers too (else 409).
 
     The locking read, then for a counted vote the conditional count, then the status and the
     insert; a vote repeated or refused stops after the first.
@@ -127,10 +140,13 @@ def vote_submit(
         assignment = _assignment_locked(token=token, reviewer_id=reviewer_id)
         if assignment is None:
             raise NotFound("no such item")
+        defined = campaign_criteria(campaign_id=assignment["campaign_id"]) if assignment["has_criteria"] else []
+        answers = criteria_answers_check(defined=defined, answers=criteria)
         status = assignment["status"]
         if status == Assignment.Status.VOTED:
             existing = Vote.objects.get(assignment_id=assignment["id"])
-            if existing.choice == choice:
+            stored = dict(VoteCriterion.objects.filter(vote_id=existing.pk).values_list("criterion_id", "choice"))
+            if existing.choice == choice and stored == answers:
                 return existing, False
             raise Conflict("you already voted differently on this item")
         if status in (Assignment.Status.SKIPPED, Assignment.Status.FLAGGED):
@@ -178,4 +194,11 @@ def vote_submit(
             # deadlock.
             _VOTE_CAST.run(campaign_id=assignment["campaign_id"], reviewer_id=reviewer_id)
             pair_decision_record(comparison_id=comparison_id, resolved=vote.resolved)
+        if answers:
+            VoteCriterion.objects.bulk_create(
+                VoteCriterion(
+                    vote=vote, criterion_id=pk, choice=c, resolved=resolve_choice(choice=c, a_on_left=a_on_left)
+                )
+                for pk, c in answers.items()
+            )
     return vote, True

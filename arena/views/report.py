@@ -147,6 +147,24 @@ def _slice_display(section: Slice, *, charts: bool) -> dict:
     }
 
 
+def _criterion_display(c) -> dict:
+    """A criterion's tables (arena/reports/criteria.py) as the page shows them."""
+    a = c.agreement
+    agreement = f"{_pct(a.share)} of {a.answered} (95% CI {_pct(a.ci_low)} – {_pct(a.ci_high)})" if a.answered else ""
+    return {
+        "key": c.key,
+        "question": c.question,
+        "required": c.required,
+        "votes": c.votes,
+        "pairs": [_pair_display(r) for r in c.pairs],
+        "leaderboard": _board_display(c.leaderboard),
+        "many": bool(c.leaderboard),
+        "agreement": agreement,
+        "opposite": a.opposite,
+        "consistency": f"{c.repeats_consistent} / {c.repeats}" if c.repeats else "",
+    }
+
+
 def _reviewer_display(rows: list[dict]) -> list[dict]:
     shown = []
     for r in rows:
@@ -195,6 +213,7 @@ def report_page(request, campaign_id):
         "style": _style_display(report),
         "categories": [_slice_display(s, charts=False) for s in report.categories],
         "reviewers": _reviewer_display(report.reviewers),
+        "criteria": [_criterion_display(c) for c in report.criteria],
         "agreement": {
             "alpha": _num(report.agreement.krippendorff_alpha),
             "kappa": _num(report.agreement.fleiss_kappa),
@@ -208,6 +227,7 @@ def report_page(request, campaign_id):
             ("Leaderboard (CSV)", api + "leaderboard.csv"),
             ("Style-controlled leaderboard (CSV)", api + "leaderboard_style.csv"),
             ("Cost and speed per model (CSV)", api + "models.csv"),
+            *([("Criteria (CSV)", api + "criteria.csv")] if report.criteria else []),
             ("Raw votes (CSV)", api + "votes.csv"),
             ("Raw votes (JSONL)", api + "votes.jsonl"),
             ("Preference pairs for DPO (JSONL)", api + "preferences.jsonl"),

@@ -1,5 +1,9 @@
 // The review page: loads items from the JSON API (no full reload), sends votes once.
 // Keys: 1 or ArrowLeft = left, 2 or ArrowRight = right, 3 = tie, 4 = both bad, S = skip.
+// An item with criteria is answered row by row: the overall row, then each criterion in order.
+// The same keys answer the highlighted row and move the highlight down; ArrowUp/ArrowDown move
+// it; Enter sends once the overall row and every required criterion are answered. Without
+// criteria a key sends the vote at once, as before.
 (function () {
   "use strict";
   const root = document.getElementById("review");
@@ -14,6 +18,86 @@
   let token = null; // the current item's opaque id
   let busy = true; // true while a request is in flight: a double press sends nothing
   let shownAt = 0;
+  let criteria = []; // the current item's criteria, [{key, question, required}]
+  let answers = []; // row index (0 = overall, i + 1 = criterion i) -> choice
+  let active = 0; // the row the keys answer
+  const LABELS = [["left", "1", "Left"], ["right", "2", "Right"], ["tie", "3", "Tie"], ["both_bad", "4", "Both bad"]];
+  const rowElements = () => root.querySelectorAll(".answer-row");
+
+  function setActive(index) {
+    const rows = rowElements();
+    active = Math.max(0, Math.min(index, rows.length - 1));
+    rows.forEach((row, i) => {
+      row.classList.toggle("active", criteria.length > 0 && i === active);
+      if (i === active) row.setAttribute("aria-current", "true");
+      else row.removeAttribute("aria-current");
+    });
+  }
+
+  function choose(index, choice) {
+    if (!criteria.length) return vote(choice);
+    if (busy) return;
+    answers[index] = choice;
+    rowElements()[index].querySelectorAll("button").forEach((b) => {
+      b.setAttribute("aria-pressed", String(b.dataset.choice === choice));
+    });
+    setActive(index + 1);
+  }
+
+  // One row per criterion, built with textContent: a question is never read as HTML.
+  function showCriteria(list) {
+    criteria = list || [];
+    answers = [];
+    const box = $("criteria");
+    box.replaceChildren();
+    criteria.forEach((c, i) => {
+      const row = document.createElement("div");
+      row.className = "answer-row";
+      row.dataset.row = String(i + 1);
+      const q = document.createElement("p");
+      q.className = "row-question";
+      q.textContent = c.question;
+      if (!c.required) {
+        const optional = document.createElement("span");
+        optional.className = "optional";
+        optional.textContent = " (optional)";
+        q.appendChild(optional);
+      }
+      const choices = document.createElement("div");
+      choices.className = "row-choices";
+      LABELS.forEach(([choice, key, label]) => {
+        const b = document.createElement("button");
+        b.type = "button";
+        b.dataset.choice = choice;
+        b.setAttribute("aria-pressed", "false");
+        b.setAttribute("aria-label", c.question + ": " + label);
+        const k = document.createElement("kbd");
+        k.textContent = key;
+        b.append(k, " " + label);
+        b.addEventListener("click", () => choose(i + 1, choice));
+        choices.appendChild(b);
+      });
+      row.append(q, choices);
+      box.appendChild(row);
+    });
+    box.hidden = !criteria.length;
+    $("criteria-help").hidden = !criteria.length;
+    root.querySelector('.answer-row[data-row="0"] .row-question').hidden = !criteria.length;
+    root.querySelectorAll("button.choice").forEach((b) => b.removeAttribute("aria-pressed"));
+    setActive(0);
+  }
+
+  function send() {
+    if (busy || !criteria.length) return;
+    const missing = [0, ...criteria.map((c, i) => (c.required ? i + 1 : -1))].find((i) => i >= 0 && !answers[i]);
+    if (missing !== undefined) {
+      say("Answer this row first: " + (missing === 0 ? "overall, which answer is better?" : criteria[missing - 1].question));
+      return setActive(missing);
+    }
+    const given = {};
+    criteria.forEach((c, i) => { if (answers[i + 1]) given[c.key] = answers[i + 1]; });
+    vote(answers[0], given);
+  }
 
   function setBusy(value) {
     busy = value;
@@ -129,6 +213,7 @@
     $("right").scrollTop = 0;
     if (item.progress) $("progress").textContent = item.progress.done + " of " + item.progress.total;
     $("comment").value = "";
+    showCriteria(item.criteria);
     $("flag-form").hidden = true;
     $("done").hidden = true;
     $("item").hidden = false;
@@ -167,12 +252,15 @@
     }
   }
 
-  function vote(choice) {
+  function vote(choice, given) {
     const seconds = (performance.now() - shownAt) / 1000;
-    post("/vote/", { choice: choice, comment: $("comment").value, seconds_on_task: seconds });
+    const payload = { choice: choice, comment: $("comment").value, seconds_on_task: seconds };
+    if (given) payload.criteria = given;
+    post("/vote/", payload);
   }
 
-  root.querySelectorAll("button.choice").forEach((b) => b.addEventListener("click", () => vote(b.dataset.choice)));
+  root.querySelectorAll("button.choice").forEach((b) => b.addEventListener("click", () => choose(0, b.dataset.choice)));
+  $("send").addEventListener("click", send);
   $("skip").addEventListener("click", () => post("/skip/"));
   $("flag-open").addEventListener("click", () => {
     $("flag-form").hidden = false;
@@ -196,7 +284,13 @@
     if (lightbox.open) return; // the enlarged image closes on Esc or a click first
     if (keys[event.key]) {
       event.preventDefault();
-      vote(keys[event.key]);
+      choose(criteria.length ? active : 0, keys[event.key]);
+    } else if (criteria.length && (event.key === "ArrowUp" || event.key === "ArrowDown")) {
+      event.preventDefault();
+      setActive(active + (event.key === "ArrowUp" ? -1 : 1));
+    } else if (criteria.length && event.key === "Enter") {
+      event.preventDefault();
+      send();
     } else if (event.key === "s" || event.key === "S") {
       event.preventDefault();
       post("/skip/");

@@ -1,7 +1,8 @@
 """Print a campaign's report to the terminal and write its exports to files.
 
-manage.py report <campaign id> [--csv path] [--leaderboard path] [--leaderboard-style path] [--votes-csv path]
-                               [--votes-jsonl path] [--preferences path] [--json path]
+manage.py report <campaign id> [--csv path] [--leaderboard path] [--leaderboard-style path]
+                               [--criteria-csv path] [--votes-csv path] [--votes-jsonl path]
+                               [--preferences path] [--json path]
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from arena.models import Campaign
 from arena.reports import csv as report_csv
 from arena.reports import exports
 from arena.reports.build import BOOTSTRAP_ROUNDS, CampaignReport, campaign_report, p_text, report_as_dict
+from arena.reports.criteria import criteria_csv
 
 
 def _pct(value: float | None) -> str:
@@ -76,6 +78,22 @@ def render_text(report: CampaignReport) -> str:
                 )
             )
         out.append("")
+    for c in report.criteria:
+        out.append(
+            f"== criterion {c.key}: {c.question} — {c.votes} votes; agrees with the overall choice "
+            f"{_pct(c.agreement.share)} of {c.agreement.answered} =="
+        )
+        header = ["A", "B", "n", "A", "B", "tie", "bad", "A%", "B%", "tie%", "score", "Wilson CI", "p"]
+        rows = [
+            [
+                *(r.model_a, r.model_b, r.votes, r.a_wins, r.b_wins, r.ties, r.both_bad),
+                *(_pct(r.a_win_rate), _pct(r.b_win_rate), _pct(r.tie_rate), _pct(r.a_score)),
+                f"{_pct(r.ci_low)}–{_pct(r.ci_high)}",
+                p_text(r.p_value) if r.p_value is not None else "–",
+            ]
+            for r in c.pairs
+        ]
+        out += [_table(header, rows), ""]
     a = report.agreement
     out.append(
         f"Agreement on {a.comparisons} comparisons with 2+ votes: Krippendorff's alpha "
@@ -141,6 +159,7 @@ class Command(BaseCommand):
         parser.add_argument("--csv", help="write the win-rate CSV (contract header) here")
         parser.add_argument("--leaderboard", help="write the leaderboard CSV here")
         parser.add_argument("--leaderboard-style", help="write the style-controlled leaderboard CSV here")
+        parser.add_argument("--criteria-csv", help="write the per-criterion win-rate CSV (contract header) here")
         parser.add_argument("--votes-csv", help="write the raw votes CSV here")
         parser.add_argument("--votes-jsonl", help="write the raw votes JSONL here")
         parser.add_argument("--preferences", help="write the DPO preference pairs JSONL here")
@@ -160,6 +179,7 @@ class Command(BaseCommand):
             ("csv", lambda: report_csv.winrate_csv(report)),
             ("leaderboard", lambda: report_csv.leaderboard_csv(report)),
             ("leaderboard_style", lambda: report_csv.leaderboard_style_csv(report)),
+            ("criteria_csv", lambda: criteria_csv(report)),
             ("votes_csv", lambda: exports.votes_csv(campaign_id=campaign.pk)),
             ("votes_jsonl", lambda: exports.votes_jsonl(campaign_id=campaign.pk)),
             ("preferences", lambda: exports.preferences_jsonl(campaign_id=campaign.pk)),
