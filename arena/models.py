@@ -443,44 +443,6 @@ class Vote(models.Model):
         return f"vote on assignment {self.assignment_id}: {self.choice}"
 
 
-class Criterion(models.Model):
-    """A question asked beside the overall choice (e.g. "Which is more accurate?"), answered
-    left/right/tie/both_bad like it. At most 8 per campaign (services/criteria.py)."""
-
-    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="criteria")
-    position = models.PositiveSmallIntegerField(default=0)
-    key = models.CharField(max_length=32, help_text="Lower case, digits and _, starting with a letter.")
-    question = models.CharField(max_length=300)
-    required = models.BooleanField(default=True)
-
-    class Meta:
-        ordering = ["position", "id"]
-        verbose_name_plural = "criteria"
-        constraints = [models.UniqueConstraint(fields=["campaign", "key"], name="criterion_key_unique_in_campaign")]
-
-    def __str__(self) -> str:
-        return self.key
-
-
-class VoteCriterion(models.Model):
-    """One criterion's answer within a vote, stored as shown and resolved to the pair, as the
-    vote's own choice is. Written with the vote in one transaction (services/voting.py)."""
-
-    vote = models.ForeignKey(Vote, on_delete=models.CASCADE, related_name="criteria")
-    criterion = models.ForeignKey(Criterion, on_delete=models.CASCADE, related_name="answers")
-    choice = models.CharField(max_length=8, choices=Vote.Choice.choices)
-    resolved = models.CharField(max_length=8, choices=Vote.Resolved.choices)
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["vote", "criterion"], name="one_answer_per_vote_and_criterion"),
-            models.CheckConstraint(condition=Q(choice__in=Vote.Choice.values), name="vote_criterion_choice_valid"),
-            models.CheckConstraint(
-                condition=Q(resolved__in=Vote.Resolved.values), name="vote_criterion_resolved_valid"
-            ),
-        ]
-
-
 class ModelCatalogEntry(models.Model):
     """Known models with their prices and vendor, editable by leads; seeded from the brief."""
 
@@ -521,39 +483,8 @@ class RateLimitEvent(models.Model):
         indexes = [models.Index(fields=["key", "at"])]
 
 
-class PairDecision(models.Model):
-    """One contestant pair's sequential decision (services/decisions.py): its counted votes as
-    the votes came in, the confidence sequence now, and when it was decided.
-
-    `closed` is true for a decided pair of an adaptive campaign: its comparisons are handed to
-    no one (the pick checks this row). Kept under this row's lock by the vote that moves it.
-    """
-
-    class Decision(models.TextChoices):
-        A_BETTER = "a_better"
-        B_BETTER = "b_better"
-        EQUIVALENT = "equivalent"
-        UNDECIDED = "undecided"
-
-    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="pair_decisions")
-    contestant_a = models.ForeignKey(Contestant, on_delete=models.CASCADE, related_name="+")
-    contestant_b = models.ForeignKey(Contestant, on_delete=models.CASCADE, related_name="+")
-    votes = models.PositiveIntegerField(default=0)
-    decisive = models.PositiveIntegerField(default=0)
-    a_wins = models.PositiveIntegerField(default=0)
-    decision = models.CharField(max_length=12, choices=Decision.choices, default=Decision.UNDECIDED)
-    decided_at_votes = models.PositiveIntegerField(null=True, blank=True)
-    decided_at = models.DateTimeField(null=True, blank=True)
-    cs_low = models.FloatField(null=True, blank=True)
-    cs_high = models.FloatField(null=True, blank=True)
-    closed = models.BooleanField(default=False)
-    updated_at = models.DateTimeField(auto_now=True)
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["campaign", "contestant_a", "contestant_b"], name="one_decision_per_pair"),
-        ]
-
-
-# Prompt images live in their own module; imported here so that Django registers them.
+# Prompt images, criteria and pair decisions live in their own modules; imported here so that
+# Django registers them and `from arena.models import ...` finds them.
+from .criteria_models import Criterion, VoteCriterion  # noqa: E402, F401
+from .decision_models import PairDecision  # noqa: E402, F401
 from .image_models import PromptImage, StoredImage  # noqa: E402, F401
