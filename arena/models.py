@@ -53,6 +53,16 @@ class Campaign(models.Model):
     )
     paused_reason = models.CharField(max_length=300, blank=True)
 
+    class JudgeMode(models.TextChoices):
+        OFF = "off"
+        JUDGE_ONLY = "judge_only"  # no reviewers: the judge tables are the result
+        HYBRID = "hybrid"  # reviewers get the judge's inconsistent comparisons, then a share of the rest
+
+    judge_mode = models.CharField(max_length=16, choices=JudgeMode.choices, default=JudgeMode.OFF)
+    hybrid_share = models.FloatField(
+        default=0.2, help_text="Hybrid: share of the judge-consistent comparisons still given to reviewers."
+    )
+
     min_seconds_per_vote = models.FloatField(default=3.0, help_text="Faster votes are marked as too fast.")
     reviewers = models.ManyToManyField(
         settings.AUTH_USER_MODEL, through="CampaignReviewer", related_name="review_campaigns", blank=True
@@ -282,6 +292,9 @@ class Comparison(models.Model):
     excluded = models.BooleanField(default=False, help_text="Left out of review (e.g. a response names its model).")
     gold = models.CharField(max_length=16, choices=Gold.choices, blank=True, help_text="Expected answer.")
     order_key = models.IntegerField(default=random_order_key, editable=False)
+    # Hybrid judging (services/judging_hybrid.py): a comparison the judge settled, held back from
+    # reviewers. The pick's WHERE skips it; the index below has it before the walked columns.
+    judge_held = models.BooleanField(default=False, editable=False)
 
     class Meta:
         constraints = [
@@ -292,7 +305,7 @@ class Comparison(models.Model):
         ]
         # The assignment engine walks this index in order (least-handed-out first, then a
         # random rank), so "next" reads a few index entries whatever the campaign's size.
-        indexes = [models.Index(fields=["campaign", "excluded", "active_assignments", "order_key"])]
+        indexes = [models.Index(fields=["campaign", "excluded", "judge_held", "active_assignments", "order_key"])]
 
 
 def new_assignment_token() -> str:
@@ -430,3 +443,6 @@ class RateLimitEvent(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["key", "at"])]
+
+
+from .judging_models import Judge, Judgement  # noqa: E402, F401 - the judges' models (their own module)

@@ -103,6 +103,8 @@ class CampaignProgressSerializer(serializers.Serializer):
     comparisons = serializers.IntegerField()
     votes = serializers.IntegerField()
     votes_target = serializers.IntegerField()
+    judgements_done = serializers.IntegerField()
+    judgements_total = serializers.IntegerField()
 
 
 class CampaignOutputSerializer(serializers.ModelSerializer):
@@ -128,6 +130,8 @@ class CampaignOutputSerializer(serializers.ModelSerializer):
             "budget_usd",
             "paused_reason",
             "min_seconds_per_vote",
+            "judge_mode",
+            "hybrid_share",
             "frozen_settings",
             "created_at",
             "opened_at",
@@ -163,6 +167,8 @@ class CampaignListCreateApi(APIView):
         )
         budget_usd = column_decimal_field(Campaign, "budget_usd", required=False, allow_null=True, default=None)
         min_seconds_per_vote = serializers.FloatField(required=False, default=3.0, min_value=0)
+        judge_mode = serializers.ChoiceField(choices=Campaign.JudgeMode.choices, required=False, default="off")
+        hybrid_share = serializers.FloatField(required=False, default=0.2, min_value=0, max_value=1)
         contestants = ContestantSerializer(many=True, min_length=2)
 
     @extend_schema(

@@ -28,7 +28,8 @@ Every rule is written once, with the ORM, and the same code runs on SQLite and P
   then the comparison. So a late vote from another tab is passed over, never waited for, and
   the two never deadlock.
 The query count of `assignment_next_for_reviewer` does not depend on the campaign's size: each
-step is one statement walking an index (campaign, excluded, active_assignments, order_key).
+step is one statement walking an index (campaign, excluded, judge_held, active_assignments,
+order_key); `judge_held` marks what a hybrid campaign's judge settled (services/judging_hybrid.py).
 """
 
 import secrets
@@ -236,7 +237,7 @@ def _membership_locked(*, campaign_id: int, reviewer_id: int, now) -> CampaignRe
     return membership
 
 
-# The pick walks the (campaign, excluded, active_assignments, order_key) index in order and stops
+# The pick walks the (campaign, excluded, judge_held, active_assignments, order_key) index in order and stops
 # at the first comparison free for this reviewer. `OFFSET 0` keeps the NOT EXISTS a per-row probe
 # of the unique index (comparison, reviewer): without it PostgreSQL may turn it into an anti-join
 # that reads every assignment the reviewer ever had, which grows with the campaign.
@@ -245,7 +246,8 @@ SELECT c.{_C.id}, c.{_C.prompt}, c.{_C.active_assignments}, c.{_C.a_left_count},
        EXISTS (SELECT 1 FROM {_A} h WHERE h.{_A.comparison} = c.{_C.id} AND h.{_A.reviewer} = %s
                AND h.{_A.kind} = %s AND h.{_A.status} = %s)
 FROM {_C} c
-WHERE c.{_C.campaign} = %s AND NOT c.{_C.excluded} AND c.{_C.active_assignments} < %s AND c.{_C.prompt} <> %s
+WHERE c.{_C.campaign} = %s AND NOT c.{_C.excluded} AND NOT c.{_C.judge_held}
+  AND c.{_C.active_assignments} < %s AND c.{_C.prompt} <> %s
   AND NOT EXISTS (SELECT 1 FROM {_A} h WHERE h.{_A.comparison} = c.{_C.id} AND h.{_A.reviewer} = %s
                   AND h.{_A.kind} = %s AND h.{_A.status} <> %s LIMIT 1 OFFSET 0)
   {{passed}}
