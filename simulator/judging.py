@@ -73,7 +73,9 @@ def judge_reply(config, req: dict[str, Any]) -> str:
     if (config.judge_silent_marker and config.judge_silent_marker in question) or silent_now:
         pick = stable_int("judge-silent", prompt_hash(messages)) % len(_NO_VERDICTS)
         return f"Comparing the two answers. {_NO_VERDICTS[pick]}"
-    biased = (stable_int("judge-first", req["model"], prompt_hash(messages)) % 10_000) / 10_000 < config.judge_first_rate
+    biased = (
+        stable_int("judge-first", req["model"], prompt_hash(messages)) % 10_000
+    ) / 10_000 < config.judge_first_rate
     letter = "A" if biased else _rule_pick(config, first, second)
     why = {"A": "Answer A is more helpful.", "B": "Answer B is more helpful.", "C": "They are equally good."}[letter]
     return f"Answer A has {len(first)} characters and Answer B {len(second)}. {why} [[{letter}]]"

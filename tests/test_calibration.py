@@ -127,7 +127,11 @@ def test_a_comparison_with_one_order_missing_is_not_judged():
 
 def test_a_judge_that_always_says_first_has_consistency_zero_and_the_verdict_says_so():
     c = calibration.calibrate(
-        ab=["a", "a", "a"], ba=["b", "b", "b"], human=np.array([[3, 0, 0]] * 3), prompt_ids=[1, 2, 3], a_longer=[1, 1, 1]
+        ab=["a", "a", "a"],
+        ba=["b", "b", "b"],
+        human=np.array([[3, 0, 0]] * 3),
+        prompt_ids=[1, 2, 3],
+        a_longer=[1, 1, 1],
     )
     assert c.consistency == 0.0 and c.agreement == 0.0
     text = calibration.calibration_verdict(c)

@@ -115,7 +115,7 @@ def calibration_payload(*, campaign: Campaign, full: bool = False, rounds: int =
         if human_board is None:
             report = campaign_report(campaign=campaign)
             human_board = {r.contestant_id: r.rating for r in report.overall.leaderboard} if report.votes else {}
-        board = judge_slice(campaign=campaign, judge_id=judge_id, inputs=inputs, rounds=0).leaderboard
+        board = judge_slice(campaign=campaign, judge_id=judge_id, inputs=inputs, rounds=rounds).leaderboard
         shared = [r for r in board if r.contestant_id in human_board]
         tau = (
             calibration.kendall_tau_b([r.rating for r in shared], [human_board[r.contestant_id] for r in shared])

@@ -27,8 +27,20 @@ def judging_progress_counts(*, campaign: Campaign) -> dict:
     total = rows["total"]
     if not total:
         judges = Judge.objects.filter(campaign_id=campaign.pk).count()
-        total = 2 * judges * Comparison.objects.filter(campaign_id=campaign.pk, excluded=False).count() if judges else 0
+        total = 2 * judges * comparisons_to_judge(campaign=campaign) if judges else 0
     return {"judgements_done": rows["done"], "judgements_total": total}
+
+
+def comparisons_to_judge(*, campaign: Campaign) -> int:
+    """The comparisons judging covers: those built, or before review opened, those it would build."""
+    n = Comparison.objects.filter(campaign_id=campaign.pk, excluded=False).count()
+    if n or campaign.status not in (Campaign.Status.READY, Campaign.Status.OPEN, Campaign.Status.CLOSED):
+        return n
+    from ..services.pairing import contestant_pairs
+
+    contestants = list(campaign.contestants.all())
+    pairs = len(contestant_pairs(contestants=contestants, pairing=campaign.pairing)) if len(contestants) > 1 else 0
+    return pairs * campaign.prompts.count()
 
 
 def judge_actual_cost(*, judge_id: int) -> Decimal:
@@ -44,13 +56,7 @@ def judging_estimate(*, campaign: Campaign) -> dict:
     (the judge reads both answers every time), output tokens at the judge's expected reply.
     """
     comparisons = Comparison.objects.filter(campaign_id=campaign.pk, excluded=False)
-    n = comparisons.count()
-    if n == 0:  # review never opened: the comparisons judging would build
-        from ..services.pairing import contestant_pairs
-
-        contestants = list(campaign.contestants.all())
-        pairs = len(contestant_pairs(contestants=contestants, pairing=campaign.pairing)) if len(contestants) > 1 else 0
-        n = pairs * campaign.prompts.count()
+    n = comparisons_to_judge(campaign=campaign)
     chars = comparisons.aggregate(
         a=Sum(Length("response_a__text")), b=Sum(Length("response_b__text")), p=Sum(Length("prompt__text"))
     )

@@ -16,6 +16,7 @@ from ..reports.build import CampaignReport, LeaderboardRow, PairRow, Slice, camp
 from ..reports.quality import ShareRow
 from ..selectors.campaigns import access_campaign_for_lead
 from .access import campaign_for_page
+from .report_judges import judges_section
 
 
 def _pct(value: float | None, digits: int = 1) -> str:
@@ -136,5 +137,13 @@ def report_page(request, campaign_id):
             ("Full report (JSON)", api + "report/"),
         ],
         "admin_url": reverse("admin:arena_campaign_change", args=[campaign.pk]),
+        "judges": judges_section(campaign=campaign, slice_display=_slice_display),
     }
+    if context["judges"]:
+        context["exports"] += [
+            ("Judgements (CSV)", api + "judgements.csv"),
+            ("Judge calibration (JSON)", api + "calibration/?full=1"),
+            ("Judge leaderboard (CSV)", api + "judge_leaderboard.csv"),
+            ("Judge win rates (CSV)", api + "judge_report.csv"),
+        ]
     return render(request, "arena/report.html", context)
