@@ -162,13 +162,15 @@ def _process(drain: _JudgeDrain, claim: _JudgeClaim) -> None:
             input_tokens=completion.input_tokens, output_tokens=completion.output_tokens, contestant=drain.judge
         )
         verdict = verdict_parse(completion.text)
-        paid = {
-            "reply": completion.text,
-            "input_tokens": _added("input_tokens", completion.input_tokens),
-            "output_tokens": _added("output_tokens", completion.output_tokens),
-            "cost_usd": _added("cost_usd", cost),
-            "latency_ms": completion.latency_ms,
+        paid = {"reply": completion.text, "latency_ms": completion.latency_ms}
+        paid_now = {
+            "input_tokens": completion.input_tokens,
+            "output_tokens": completion.output_tokens,
+            "cost_usd": cost,
         }
+        # The first reply sets the counts (the common case: one plain UPDATE); a later one adds
+        # to what the replies without a verdict already cost.
+        paid.update(paid_now if call == 1 else {name: _added(name, value) for name, value in paid_now.items()})
         if verdict is None and call < JUDGE_VERDICT_ATTEMPTS:
             if not _owned(claim).update(**paid, last_error=f"call {call}: the reply holds no [[A]], [[B]] or [[C]]"):
                 return
