@@ -15,6 +15,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
+from .admin_judges import judges_into
 from .errors import ArenaError
 from .forms import STORABLE_JSON
 from .imports import parse_upload
@@ -188,6 +189,7 @@ def _bar(done: int, total: int, failed: int = 0) -> str:
 
 
 @admin.register(Campaign)
+@judges_into
 class CampaignAdmin(admin.ModelAdmin):
     formfield_overrides = STORABLE_JSON
     list_display = [

@@ -167,7 +167,8 @@ def main() -> int:
             walls = sorted(run["wall"] for run in runs)
             wall = statistics.median(walls)
             print(
-                f"pipeline wall time:   {wall:8.2f} s   (median of {len(walls)}; min {walls[0]:.2f}, max {walls[-1]:.2f})"
+                f"pipeline wall time:   {wall:8.2f} s   "
+                f"(median of {len(walls)}; min {walls[0]:.2f}, max {walls[-1]:.2f})"
             )
             print(f"ideal time:           {ideal:8.2f} s   ({calls} x {args.latency} s / {args.concurrency})")
             print(f"wall / ideal:         {wall / ideal:8.2f} x   (target <= 1.3)")

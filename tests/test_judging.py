@@ -319,3 +319,22 @@ def test_the_estimate_counts_two_calls_per_comparison_per_judge(lead):
     j1 = next(j for j in body["judges"] if j["label"] == "J1")
     assert float(j1["usd"]) == pytest.approx(30 * 100 * 10 / 1e6)
     assert Campaign.objects.get(pk=campaign.pk).status == "ready"
+
+
+@pytest.mark.django_db
+def test_the_admin_action_queues_judging_and_shows_the_estimate(lead):
+    from django.test import Client
+
+    campaign = make_campaign(prompts=3, labels=("Alpha", "Beta"))
+    generate_done(campaign)
+    Judge.objects.create(campaign=campaign, label="J1", model="m", price_per_mtok_out="2", budget_usd="0.50")
+    client = Client()
+    client.force_login(lead)
+    r = client.post(
+        "/admin/arena/campaign/", {"action": "action_judge", "_selected_action": [campaign.pk]}, follow=True
+    )
+    text = r.content.decode()
+    assert "6 judgements queued (2 per comparison per judge, 3 comparisons)" in text
+    assert "estimated cost $" in text and "budget caps: J1 $0.5" in text
+    assert Judgement.objects.filter(campaign=campaign, status="pending").count() == 6
+    assert "Judges" in client.get(f"/admin/arena/campaign/{campaign.pk}/change/").content.decode()
