@@ -3,7 +3,8 @@ own exports: judgements.csv, calibration/, judge_report.csv, judge_leaderboard.c
 
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -18,7 +19,7 @@ from ..services import judging as judging_services
 from .column_fields import column_decimal_field, column_integer_field
 from .permissions import IsLead
 from .reports import _ExportApi, export_filename, streaming_download
-from .schema import LEAD_CAMPAIGN, WITH_BODY, error_responses
+from .schema import LEAD_CAMPAIGN, WITH_BODY, error_responses, file_responses
 
 
 class JudgeSerializer(serializers.Serializer):
@@ -76,13 +77,58 @@ class JudgesApi(APIView):
         return Response(body, status=status.HTTP_201_CREATED)
 
 
+class JudgingProgressSerializer(serializers.Serializer):
+    judgements_done = serializers.IntegerField(help_text="Judgements with a verdict or an unparsed reply stored.")
+    judgements_total = serializers.IntegerField(help_text="2 per comparison per judge.")
+
+
+class JudgeStartOutputSerializer(JudgingProgressSerializer):
+    to_judge = serializers.IntegerField(help_text="Judgements still to be made (pending or running).")
+
+
+class JudgeEstimateSerializer(serializers.Serializer):
+    judge_id = serializers.IntegerField()
+    label = serializers.CharField()
+    model = serializers.CharField()
+    calls = serializers.IntegerField(help_text="Calls still to make: 2 per comparison, less what is judged.")
+    usd = serializers.DecimalField(max_digits=14, decimal_places=6, coerce_to_string=True)
+    budget_usd = serializers.DecimalField(max_digits=14, decimal_places=4, allow_null=True, coerce_to_string=True)
+    spent_usd = serializers.DecimalField(max_digits=14, decimal_places=6, coerce_to_string=True)
+    paused_reason = serializers.CharField(allow_blank=True)
+
+
+class JudgingOutputSerializer(JudgingProgressSerializer):
+    comparisons = serializers.IntegerField()
+    calls = serializers.IntegerField()
+    judges = JudgeEstimateSerializer(many=True)
+    total_usd = serializers.DecimalField(max_digits=14, decimal_places=6, coerce_to_string=True)
+
+
+class CalibrationJudgeSerializer(serializers.Serializer):
+    judge = serializers.CharField()
+    comparisons = serializers.IntegerField(help_text="Comparisons with both orders parsed.")
+    consistency = serializers.FloatField(allow_null=True)
+    agreement = serializers.FloatField(allow_null=True)
+    agreement_decisive = serializers.FloatField(allow_null=True)
+    human_agreement = serializers.FloatField(allow_null=True)
+    human_agreement_decisive = serializers.FloatField(allow_null=True)
+
+
+class CalibrationSerializer(serializers.Serializer):
+    judges = serializers.ListField(
+        child=serializers.DictField(),
+        help_text="Per judge the fields of CalibrationJudge; with `?full=1` also intervals, kappa, biases, "
+        "Kendall's tau, the plain verdict and `categories`.",
+    )
+
+
 class JudgeStartApi(APIView):
     permission_classes = [IsLead]
 
     @extend_schema(
         summary="Judge every comparison in both orders with every judge (only what is missing)",
         request=None,
-        responses={202: None, **error_responses(*LEAD_CAMPAIGN, 409)},
+        responses={202: JudgeStartOutputSerializer, **error_responses(400, *LEAD_CAMPAIGN, 409)},
     )
     def post(self, request, campaign_id):
         campaign = access_campaign_for_lead(user=request.user, campaign_id=campaign_id)
@@ -154,3 +200,28 @@ class JudgeReportCsvApi(_ExportApi):
             content_type="text/csv; charset=utf-8",
             filename=export_filename(campaign, "judge_report.csv"),
         )
+
+
+_JUDGE_PARAM = OpenApiParameter("judge", OpenApiTypes.STR, description="A judge's label (default: the first judge).")
+extend_schema_view(
+    get=extend_schema(
+        summary="How far each judge agrees with the reviewers",
+        parameters=[OpenApiParameter("full", OpenApiTypes.STR, description="1: every calibration figure")],
+        responses={200: CalibrationSerializer, **error_responses(*LEAD_CAMPAIGN)},
+    )
+)(CalibrationApi)
+for _view, _summary, _params in [
+    (JudgementsCsvApi, "Every judgement (CSV): one row per judge, comparison and order", []),
+    (JudgeLeaderboardCsvApi, "Bradley-Terry leaderboard from a judge's verdicts (CSV)", [_JUDGE_PARAM]),
+    (JudgeReportCsvApi, "Win rates per pair from a judge's verdicts (CSV)", [_JUDGE_PARAM]),
+]:
+    extend_schema_view(
+        get=extend_schema(
+            summary=_summary,
+            parameters=_params,
+            responses={
+                **file_responses("text/csv", "The header is in the product contract."),
+                **error_responses(400, *LEAD_CAMPAIGN),
+            },
+        )
+    )(_view)
