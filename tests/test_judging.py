@@ -286,7 +286,34 @@ def test_hybrid_review_serves_the_inconsistent_comparisons_first_and_holds_back_
         served.append(Comparison.objects.get(assignments__token=token).id)
         client.post(f"/api/review/{token}/vote/", {"choice": "left"}, format="json")
     assert set(served[: len(inconsistent)]) == inconsistent
-    assert set(served) == {c.id for c in comparisons if not Comparison.objects.get(pk=c.id).judge_held}
+    held = Comparison.objects.filter(campaign=campaign, judge_held=True).count()
+    assert set(served) == set(
+        Comparison.objects.filter(campaign=campaign, judge_held=False).values_list("id", flat=True)
+    )
+    page = api_client(lead)
+    page.force_login(lead)
+    html = page.get(f"/campaigns/{campaign.pk}/report/").content.decode()
+    assert f"{held} of 12 comparisons were held back from reviewers" in html
+
+
+@pytest.mark.django_db(transaction=True)
+@override_settings(**FAST_LLM)
+def test_a_judge_only_campaign_needs_no_reviewer_and_reports_the_judges_tables(sim, lead, eager):
+    sim.configure(judge_models=[JUDGE_MODEL], judge_rule="marker")
+    campaign = make_campaign(prompts=6, labels=("Alpha", "Beta"), judge_mode="judge_only")
+    generate_done(campaign, text_for=answer_text)
+    add_judge(lead, campaign, sim)
+    judge_now(lead, campaign)
+    body = api_client(lead).get(f"/api/campaigns/{campaign.pk}/calibration/").json()["judges"][0]
+    assert body["comparisons"] == 6 and body["consistency"] == 1.0 and body["agreement"] is None
+    rows = csv_rows(api_client(lead).get(f"/api/campaigns/{campaign.pk}/judge_report.csv"))
+    assert len(rows) == 1 and rows[0]["votes"] == "6"
+    # Prompts 3 and 6 mark A, 1 and 4 mark B, 2 and 5 neither: 2 wins each, 2 ties.
+    assert (rows[0]["a_wins"], rows[0]["b_wins"], rows[0]["ties"]) == ("2", "2", "2")
+    page = api_client(lead)
+    page.force_login(lead)
+    html = page.get(f"/campaigns/{campaign.pk}/report/").content.decode()
+    assert "This campaign is judge-only" in html and "Leaderboard, by this judge's verdicts" in html
 
 
 @pytest.mark.django_db

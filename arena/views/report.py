@@ -16,7 +16,7 @@ from ..reports.build import CampaignReport, LeaderboardRow, PairRow, Slice, camp
 from ..reports.quality import ShareRow
 from ..selectors.campaigns import access_campaign_for_lead
 from .access import campaign_for_page
-from .report_judges import judges_section
+from .report_judges import hybrid_summary, judges_section
 
 
 def _pct(value: float | None, digits: int = 1) -> str:
@@ -140,6 +140,7 @@ def report_page(request, campaign_id):
         "judges": judges_section(campaign=campaign, slice_display=_slice_display),
     }
     if context["judges"]:
+        context["hybrid"] = hybrid_summary(campaign=campaign)
         context["exports"] += [
             ("Judgements (CSV)", api + "judgements.csv"),
             ("Judge calibration (JSON)", api + "calibration/?full=1"),

@@ -18,6 +18,15 @@ def _interval(pair) -> str:
     return "" if low is None else f"{_pct(low)} – {_pct(high)}"
 
 
+def hybrid_summary(*, campaign: Campaign) -> dict:
+    comparisons = campaign.comparisons.filter(excluded=False)
+    return {
+        "share": f"{100 * campaign.hybrid_share:.0f}%",
+        "held": comparisons.filter(judge_held=True).count(),
+        "total": comparisons.count(),
+    }
+
+
 def judges_section(*, campaign: Campaign, slice_display) -> list[dict]:
     """One block per judge; `slice_display` is the page's own table formatter."""
     if not campaign.judges.exists():
