@@ -365,3 +365,23 @@ def test_the_admin_action_queues_judging_and_shows_the_estimate(lead):
     assert "estimated cost $" in text and "budget caps: J1 $0.5" in text
     assert Judgement.objects.filter(campaign=campaign, status="pending").count() == 6
     assert "Judges" in client.get(f"/admin/arena/campaign/{campaign.pk}/change/").content.decode()
+
+
+@pytest.mark.django_db(transaction=True)
+@override_settings(**FAST_LLM)
+def test_a_judge_pauses_at_its_budget_cap_and_stays_paused_until_it_is_raised(sim, lead, eager):
+    sim.configure(judge_models=[JUDGE_MODEL], judge_rule="longer")
+    campaign = make_campaign(prompts=5, labels=("Alpha", "Beta"))
+    generate_done(campaign, text_for=answer_text)
+    # $1000 per million output tokens: one reply of ~20 tokens costs ~$0.02, over the $0.01 cap.
+    judge = add_judge(lead, campaign, sim, price_per_mtok_out="1000", budget_usd="0.01", max_concurrency=1)
+    judge_now(lead, campaign)
+    judge.refresh_from_db()
+    assert judge.paused_reason.startswith("Paused: judging has cost $")
+    made = Judgement.objects.filter(judge=judge, status="done").count()
+    assert made == 1 and Judgement.objects.filter(judge=judge, status="pending").count() == 9
+    judge_now(lead, campaign)  # still over the cap: nothing more is judged
+    assert Judgement.objects.filter(judge=judge, status="done").count() == 1
+    Judge.objects.filter(pk=judge.pk).update(budget_usd=None)
+    judge_now(lead, campaign)
+    assert Judgement.objects.filter(judge=judge, status="done").count() == 10

@@ -125,7 +125,12 @@ def judging_start(*, campaign_id: int) -> int:
         Judgement.objects.filter(campaign_id=campaign_id, status=Judgement.Status.FAILED).update(
             status=Judgement.Status.PENDING, claim_token="", claimed_at=None, completed_at=None
         )
-        Judge.objects.filter(campaign_id=campaign_id).update(paused_reason="")
+        # A judge whose spend reached its cap stays paused (as generation refuses to start then).
+        from ..selectors.judging import judge_actual_cost
+
+        for judge in Judge.objects.filter(campaign_id=campaign_id).exclude(paused_reason=""):
+            if judge.budget_usd is None or judge_actual_cost(judge_id=judge.pk) < judge.budget_usd:
+                Judge.objects.filter(pk=judge.pk).update(paused_reason="")
         missing = Judgement.objects.filter(campaign_id=campaign_id, status__in=ACTIVE).count()
         transaction.on_commit(lambda: _enqueue_drains(campaign_id))
     return missing
