@@ -27,6 +27,7 @@ from django.utils import timezone
 from ..endpoints import check_model_access
 from ..errors import Conflict, ValidationFailed
 from ..models import Campaign, Comparison, Judge, Judgement
+from ..selectors.judging import judge_actual_cost
 from .generation import heartbeat_dead_before
 from .judging_engine import JUDGING_STATUSES, judge_lease_free
 from .pairing import comparisons_build
@@ -126,8 +127,6 @@ def judging_start(*, campaign_id: int) -> int:
             status=Judgement.Status.PENDING, claim_token="", claimed_at=None, completed_at=None
         )
         # A judge whose spend reached its cap stays paused (as generation refuses to start then).
-        from ..selectors.judging import judge_actual_cost
-
         for judge in Judge.objects.filter(campaign_id=campaign_id).exclude(paused_reason=""):
             if judge.budget_usd is None or judge_actual_cost(judge_id=judge.pk) < judge.budget_usd:
                 Judge.objects.filter(pk=judge.pk).update(paused_reason="")

@@ -32,6 +32,7 @@ from ..generation_requests import response_cost
 from ..judge_prompts import judge_messages, judge_request, verdict_parse
 from ..models import Campaign, Judge, Judgement
 from ..ratelimit import endpoint_key
+from ..selectors.judging import judge_actual_cost
 from .generation import heartbeat_dead_before
 from .generation_engine import _run, call_recorded
 
@@ -231,14 +232,8 @@ def _heartbeat(drain: _JudgeDrain) -> None:
         Judgement.objects.filter(claim_token__in=tokens, status=Judgement.Status.RUNNING).update(claimed_at=now)
 
 
-def judge_spent(*, judge_id: int) -> Decimal:
-    from ..selectors.judging import judge_actual_cost
-
-    return judge_actual_cost(judge_id=judge_id)
-
-
 def judging_pause_if_over_budget(*, judge_id: int, budget: Decimal) -> bool:
-    spent = judge_spent(judge_id=judge_id)
+    spent = judge_actual_cost(judge_id=judge_id)
     if spent < budget:
         return False
     pending = Judgement.objects.filter(judge_id=judge_id, status=Judgement.Status.PENDING).count()

@@ -16,6 +16,7 @@ import secrets
 
 from django.db import transaction
 
+from ..judge_prompts import winner_side
 from ..models import Campaign, Comparison, Judgement
 
 HALF = 2**30
@@ -36,8 +37,6 @@ def hybrid_hold(*, campaign_id: int, rng: random.Random | None = None) -> dict:
         )
         sides: dict[int, dict[tuple[int, str], str]] = {}
         for comparison_id, judge_id, order, verdict in rows:
-            from ..judge_prompts import winner_side
-
             sides.setdefault(comparison_id, {})[(judge_id, order)] = winner_side(order=order, verdict=verdict)
         ids = list(Comparison.objects.filter(campaign_id=campaign_id, excluded=False).values_list("id", flat=True))
         settled, unsettled = [], []
