@@ -106,7 +106,8 @@ def judging_start(*, campaign_id: int) -> int:
         judges = list(campaign.judges.values_list("id", flat=True))
         if not judges:
             raise ValidationFailed("add a judge first", field="judges")
-        comparisons_build(campaign=campaign)
+        if campaign.status == Campaign.Status.READY:  # review opening builds them otherwise
+            comparisons_build(campaign=campaign)
         comparison_ids = list(
             Comparison.objects.filter(campaign_id=campaign_id, excluded=False).values_list("id", flat=True)
         )
