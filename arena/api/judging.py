@@ -207,7 +207,7 @@ extend_schema_view(
     get=extend_schema(
         summary="How far each judge agrees with the reviewers",
         parameters=[OpenApiParameter("full", OpenApiTypes.STR, description="1: every calibration figure")],
-        responses={200: CalibrationSerializer, **error_responses(*LEAD_CAMPAIGN)},
+        responses={200: CalibrationSerializer, **error_responses(400, *LEAD_CAMPAIGN)},
     )
 )(CalibrationApi)
 for _view, _summary, _params in [
