@@ -21,6 +21,7 @@ from .admin_actions import action_generate, campaign_action, each_action
 from .admin_contestants import ContestantForm
 from .admin_criteria import CriterionInline
 from .admin_display import frozen_settings_html, progress_bar
+from .admin_judges import judges_into
 from .errors import ArenaError
 from .forms import STORABLE_JSON
 from .imports import parse_upload
@@ -150,6 +151,7 @@ class PromptImportForm(forms.Form):
 
 
 @admin.register(Campaign)
+@judges_into
 class CampaignAdmin(admin.ModelAdmin):
     formfield_overrides = STORABLE_JSON
     # Five columns, so progress and links stay on screen at 1366 px beside admin's navigation and

@@ -55,6 +55,16 @@ class Campaign(models.Model):
     )
     paused_reason = models.CharField(max_length=300, blank=True)
 
+    class JudgeMode(models.TextChoices):
+        OFF = "off"
+        JUDGE_ONLY = "judge_only"  # no reviewers: the judge tables are the result
+        HYBRID = "hybrid"  # reviewers get the judge's inconsistent comparisons, then a share of the rest
+
+    judge_mode = models.CharField(max_length=16, choices=JudgeMode.choices, default=JudgeMode.OFF)
+    hybrid_share = models.FloatField(
+        default=0.2, help_text="Hybrid: share of the judge-consistent comparisons still given to reviewers."
+    )
+
     min_seconds_per_vote = models.FloatField(default=3.0, help_text="Faster votes are marked as too fast.")
 
     # Stopping (arena/services/decisions.py, PRODUCT.md "Contract: adaptive stopping").
@@ -323,6 +333,9 @@ class Comparison(models.Model):
     # The pair's place in the queue, kept by services/decisions.py: 0 in fixed campaigns; in
     # adaptive ones lower for pairs further from a decision, and CLOSED_RANK once decided.
     pick_rank = models.IntegerField(default=0, editable=False)
+    # Hybrid judging (services/judging_hybrid.py): a comparison the judge settled, held back from
+    # reviewers. The pick's WHERE skips it; the index below has it before the walked columns.
+    judge_held = models.BooleanField(default=False, editable=False)
 
     class Meta:
         constraints = [
@@ -333,7 +346,9 @@ class Comparison(models.Model):
         ]
         # The assignment engine walks this index in order (least-handed-out first, then a
         # random rank), so "next" reads a few index entries whatever the campaign's size.
-        indexes = [models.Index(fields=["campaign", "excluded", "pick_rank", "active_assignments", "order_key"])]
+        indexes = [
+            models.Index(fields=["campaign", "excluded", "judge_held", "pick_rank", "active_assignments", "order_key"])
+        ]
 
     def __str__(self) -> str:
         # Ids only: no contestant's label, and no query per row in a list.
@@ -488,3 +503,4 @@ class RateLimitEvent(models.Model):
 from .criteria_models import Criterion, VoteCriterion  # noqa: E402, F401
 from .decision_models import PairDecision  # noqa: E402, F401
 from .image_models import PromptImage, StoredImage  # noqa: E402, F401
+from .judging_models import Judge, Judgement  # noqa: E402, F401

@@ -11,7 +11,7 @@ from celery import shared_task
 from celery.signals import worker_process_init, worker_ready
 from django.conf import settings
 
-from .services import generation, generation_engine, prerender
+from .services import generation, generation_engine, judging, judging_engine, prerender
 
 logger = logging.getLogger(__name__)
 
@@ -28,7 +28,16 @@ def generation_run_contestant(self, contestant_id: int) -> dict:
 
 @shared_task(name="arena.tasks.generation_sweep_stuck")
 def generation_sweep_stuck() -> int:
-    return generation.generation_sweep_stuck()
+    # Judging runs on generation's engine and heartbeats, so the same sweep takes its claims back.
+    return generation.generation_sweep_stuck() + judging.judging_sweep_stuck()
+
+
+@shared_task(bind=True, name="arena.tasks.judging_run_judge")
+def judging_run_judge(self, judge_id: int) -> dict:
+    outcome = judging_engine.judging_drain(judge_id=judge_id)
+    if outcome["more"]:
+        self.apply_async(args=(judge_id,))
+    return outcome
 
 
 @shared_task(name="arena.tasks.html_prerender")

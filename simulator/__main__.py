@@ -34,6 +34,7 @@ _ARGUMENT_BY_TYPE: dict[str, dict[str, Any]] = {
     "int": {"type": int},
     "int | None": {"type": int},
     "str | None": {"type": str},
+    "str": {"type": str},
     "bool": {"action": "store_true"},
     "list[str]": {"action": "append"},
     "dict[str, str]": {"action": _Pairs},

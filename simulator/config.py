@@ -124,6 +124,15 @@ class SimulatorConfig:
         flag="--stream-refused-model",
         metavar="MODEL",
     )
+    # The simulated judge (simulator/judging.py).
+    judge_models: list[str] = _setting(
+        factory=list, help="a model that answers as a pairwise judge", flag="--judge-model", metavar="MODEL"
+    )
+    judge_rule: str = _setting("longer", help="how the judge picks: longer, marker or always_a")
+    judge_marker: str = _setting("[best]", help="with judge_rule=marker: the text that makes an answer win")
+    judge_first_rate: float = _setting(0.0, help="share of judge replies that pick the answer shown first")
+    judge_no_verdict_rate: float = _setting(0.0, help="share of judge replies (random per call) without a verdict")
+    judge_silent_marker: str = _setting("[no verdict]", help="a question containing this never gets a verdict")
 
     def __post_init__(self) -> None:
         self.validate()
@@ -146,6 +155,8 @@ class SimulatorConfig:
 
         for name, spec in self.model_timing.items():
             parse_timing(name, spec)
+        if self.judge_rule not in ("longer", "marker", "always_a"):
+            raise ValueError("judge_rule must be longer, marker or always_a")
         for name, value in self.model_quality.items():
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"model_quality[{name!r}] must be within [0, 1]")
@@ -229,6 +240,12 @@ def _float_map(value: Any) -> dict[str, float]:
     return {str(k): float(v) for k, v in value.items()}
 
 
+def _string(value: Any) -> str:
+    if not isinstance(value, str):
+        raise TypeError
+    return value
+
+
 def _string_or_none(value: Any) -> str | None:
     if value is not None and not isinstance(value, str):
         raise TypeError
@@ -244,6 +261,7 @@ _COERCE_BY_TYPE: dict[str, Callable[[Any], Any]] = {
     "dict[str, str]": _string_map,
     "dict[str, float]": _float_map,
     "str | None": _string_or_none,
+    "str": _string,
 }
 
 _uncoerced = [f.name for f in dataclasses.fields(SimulatorConfig) if f.type not in _COERCE_BY_TYPE]

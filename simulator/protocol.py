@@ -14,6 +14,7 @@ from typing import Any
 
 from simulator.config import SimulatorConfig, model_quality
 from simulator.hashing import prompt_hash, stable_int
+from simulator.judging import is_judge_request, judge_reply
 from simulator.replies import count_tokens, generate_reply, message_text, model_vendor, truncate_to_tokens
 
 __all__ = ["chat_request_problem", "completion_object", "model_object", "stream_events"]
@@ -82,9 +83,12 @@ def completion_object(config: SimulatorConfig, req: dict[str, Any]) -> tuple[dic
     choices = []
     completion_tokens = 0
     for index in range(int(req.get("n") or 1)):
-        text = generate_reply(
-            model, messages, seed, temperature, quality=quality, self_identify=self_identified, choice_index=index
-        )
+        if is_judge_request(config, model):
+            text = judge_reply(config, req)
+        else:
+            text = generate_reply(
+                model, messages, seed, temperature, quality=quality, self_identify=self_identified, choice_index=index
+            )
         finish = "stop"
         if max_tokens is not None and count_tokens(text) > max_tokens:
             text = truncate_to_tokens(text, max_tokens)

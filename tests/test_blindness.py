@@ -229,3 +229,36 @@ def test_a_criterion_question_naming_a_model_is_refused_at_open(blind_campaign, 
     with pytest.raises(Conflict) as refused:
         check_blind_texts(campaign=blind_campaign)
     assert refused.value.field == "criteria.tone"
+
+
+JUDGE_LABEL, JUDGE_MODEL = "Owlbear Arbiter", "owlbear-judge-7"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_judge_is_sent_no_label_or_model_id_and_reviewers_see_nothing_of_judges(
+    blind_campaign, reviewer, sim, eager, settings
+):
+    from arena.models import Judge, Judgement
+    from arena.services.judging import judging_start
+
+    settings.LLM_REQUEST_TIMEOUT, settings.LLM_BACKOFF_BASE = 0.5, 0.01
+    sim.configure(judge_models=[JUDGE_MODEL], judge_rule="longer")
+    campaign = blind_campaign
+    Judge.objects.create(campaign=campaign, label=JUDGE_LABEL, model=JUDGE_MODEL, base_url=sim.base_url)
+    judging_start(campaign_id=campaign.pk)
+    judgements = list(Judgement.objects.filter(campaign=campaign))
+    assert len(judgements) == 2 * campaign.comparisons.count() and {j.status for j in judgements} == {"done"}
+    for j in judgements:
+        sent = json.dumps(j.request["body"], ensure_ascii=False)
+        assert "Your parcel left the depot" in sent  # the scan reads the real request
+        assert_blind(sent.replace(JUDGE_MODEL, ""), campaign, f"the request of judgement {j.pk}")
+
+    add_reviewers(campaign, reviewer.username)
+    client = Client()
+    client.force_login(reviewer)
+    for url in ("/", f"/review/{campaign.id}/", f"/api/review/next/?campaign={campaign.id}"):
+        body = client.get(url).content.decode().lower()
+        assert JUDGE_LABEL.lower() not in body and JUDGE_MODEL not in body and "judge" not in body, url
+    for path in ("calibration/", "judgements.csv", "judge_leaderboard.csv", "judges/"):
+        r = client.get(f"/api/campaigns/{campaign.id}/{path}")
+        assert r.status_code in (403, 404) and JUDGE_LABEL not in r.content.decode()

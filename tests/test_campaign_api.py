@@ -44,6 +44,8 @@ def test_lead_creates_a_campaign_with_contestants(lead):
         "comparisons": 0,
         "votes": 0,
         "votes_target": 0,
+        "judgements_done": 0,
+        "judgements_total": 0,
     }
 
 

@@ -610,6 +610,8 @@ def test_every_config_field_can_be_set_from_the_command_line():
     argv += ["--self-identify-model", "a", "--max-failures-per-key", "2", "--seed", "7", "--rpm-limit", "60"]
     argv += ["--rpm-window", "30", "--require-key", "--api-key", "sk-local", "--verbose"]
     argv += ["--model-timing", "a=latency=0.1-0.2,tokens=9", "--stream-refused-model", "b"]
+    argv += ["--judge-model", "j", "--judge-rule", "marker", "--judge-marker", "[x]", "--judge-first-rate", "0.2"]
+    argv += ["--judge-no-verdict-rate", "0.1", "--judge-silent-marker", "[quiet]"]
     config = config_from_args(build_arg_parser().parse_args(argv))
     assert config.models == ["a", "b"] and config.strict_models
     assert config.model_quality == {"a": 0.9}

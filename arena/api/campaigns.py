@@ -111,6 +111,8 @@ class CampaignProgressSerializer(serializers.Serializer):
     comparisons = serializers.IntegerField()
     votes = serializers.IntegerField()
     votes_target = serializers.IntegerField()
+    judgements_done = serializers.IntegerField()
+    judgements_total = serializers.IntegerField()
 
 
 class CampaignOutputSerializer(serializers.ModelSerializer):
@@ -141,6 +143,8 @@ class CampaignOutputSerializer(serializers.ModelSerializer):
             "alpha",
             "equivalence_margin",
             "power_share",
+            "judge_mode",
+            "hybrid_share",
             "frozen_settings",
             "created_at",
             "opened_at",
@@ -186,6 +190,8 @@ class CampaignListCreateApi(APIView):
         power_share = serializers.FloatField(
             required=False, default=0.55, help_text="In (0.5, 1): the smallest decisive share that matters."
         )
+        judge_mode = serializers.ChoiceField(choices=Campaign.JudgeMode.choices, required=False, default="off")
+        hybrid_share = serializers.FloatField(required=False, default=0.2, min_value=0, max_value=1)
         contestants = ContestantSerializer(many=True, min_length=2)
         criteria = CriterionSerializer(many=True, required=False, default=list)
 

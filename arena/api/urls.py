@@ -1,7 +1,7 @@
 from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView
 
-from . import campaigns, decisions, generation, invites, reports, review
+from . import campaigns, decisions, generation, invites, judging, reports, review
 from .errors import API_NOT_FOUND, api_not_found
 
 urlpatterns = [
@@ -81,6 +81,20 @@ urlpatterns = [
         "campaigns/<int:campaign_id>/comparisons/<int:comparison_id>/exclude/",
         review.ComparisonExcludeApi.as_view(),
         name="api-comparison-exclude",
+    ),
+    # Judges (leads): arena/api/judging.py
+    path("campaigns/<int:campaign_id>/judges/", judging.JudgesApi.as_view(), name="api-judges"),
+    path("campaigns/<int:campaign_id>/judge/", judging.JudgeStartApi.as_view(), name="api-judge"),
+    path("campaigns/<int:campaign_id>/judging/", judging.JudgingApi.as_view(), name="api-judging"),
+    path("campaigns/<int:campaign_id>/calibration/", judging.CalibrationApi.as_view(), name="api-calibration"),
+    path("campaigns/<int:campaign_id>/judgements.csv", judging.JudgementsCsvApi.as_view(), name="api-judgements-csv"),
+    path(
+        "campaigns/<int:campaign_id>/judge_leaderboard.csv",
+        judging.JudgeLeaderboardCsvApi.as_view(),
+        name="api-judge-leaderboard-csv",
+    ),
+    path(
+        "campaigns/<int:campaign_id>/judge_report.csv", judging.JudgeReportCsvApi.as_view(), name="api-judge-report-csv"
     ),
     # Last: any other path under /api/ answers a JSON 404, not Django's HTML page.
     re_path(r"^(?P<path>.*)$", api_not_found, name=API_NOT_FOUND),

@@ -4,6 +4,7 @@ from django.db.models import Count, Q
 
 from ..errors import NotFound
 from ..models import Campaign, CampaignReviewer, Comparison, Response, Vote
+from .judging import judging_progress_counts
 
 
 def is_lead(user) -> bool:
@@ -42,7 +43,7 @@ def campaign_progress(*, campaign: Campaign) -> dict:
     )
     prompts = campaign.prompts.count()
     contestants = campaign.contestants.count()
-    comparisons = Comparison.objects.filter(campaign=campaign, excluded=False).count()
+    comparisons = Comparison.objects.filter(campaign=campaign, excluded=False, judge_held=False).count()
     # Votes of excluded reviewers stay stored but count nowhere: their slots go back to the pool.
     excluded = CampaignReviewer.objects.filter(campaign=campaign, excluded=True).values("user_id")
     votes = Vote.objects.filter(campaign=campaign, counted=True).exclude(reviewer_id__in=excluded).count()
@@ -55,4 +56,5 @@ def campaign_progress(*, campaign: Campaign) -> dict:
         "comparisons": comparisons,
         "votes": votes,
         "votes_target": comparisons * campaign.votes_per_comparison,
+        **judging_progress_counts(campaign=campaign),
     }

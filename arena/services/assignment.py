@@ -28,7 +28,9 @@ Every rule is written once, with the ORM, and the same code runs on SQLite and P
   then the comparison. So a late vote from another tab is passed over, never waited for, and
   the two never deadlock.
 The query count of `assignment_next_for_reviewer` does not depend on the campaign's size: each
-step is one statement walking an index (campaign, excluded, pick_rank, active_assignments, order_key).
+step is one statement walking an index (campaign, excluded, judge_held, pick_rank,
+active_assignments, order_key); `judge_held` marks what a hybrid campaign's judge settled
+(services/judging_hybrid.py), `pick_rank` orders an adaptive campaign's pairs.
 """
 
 import secrets
@@ -263,10 +265,11 @@ def _membership_locked(*, campaign_id: int, reviewer_id: int, now) -> CampaignRe
     return membership
 
 
-# The pick walks the (campaign, excluded, pick_rank, active_assignments, order_key) index in order
-# and stops at the first comparison free for this reviewer. `pick_rank` is 0 everywhere in fixed
+# The pick walks the (campaign, excluded, judge_held, pick_rank, active_assignments, order_key)
+# index in order and stops at the first comparison free for this reviewer. `pick_rank` is 0 everywhere in fixed
 # campaigns; in adaptive ones it puts the pair furthest from a decision first and a decided pair
-# out of range, and the closed-pair probe is the guarantee (services/decisions.py).
+# out of range, and the closed-pair probe is the guarantee (services/decisions.py); a hybrid
+# campaign's judge-settled comparisons are `judge_held` (services/judging_hybrid.py).
 # `LIMIT 1 OFFSET 0` keeps each EXISTS a per-row probe of its unique index: without it
 # PostgreSQL may turn a NOT EXISTS into an anti-join, and the EXISTS of the select list into a
 # hashed subplan, each of which reads every assignment the reviewer ever had (the second cost
@@ -276,7 +279,8 @@ SELECT c.{_C.id}, c.{_C.prompt}, c.{_C.active_assignments}, c.{_C.a_left_count},
        EXISTS (SELECT 1 FROM {_A} h WHERE h.{_A.comparison} = c.{_C.id} AND h.{_A.reviewer} = %s
                AND h.{_A.kind} = %s AND h.{_A.status} = %s LIMIT 1 OFFSET 0)
 FROM {_C} c
-WHERE c.{_C.campaign} = %s AND NOT c.{_C.excluded} AND c.{_C.active_assignments} < %s AND c.{_C.prompt} <> %s
+WHERE c.{_C.campaign} = %s AND NOT c.{_C.excluded} AND NOT c.{_C.judge_held}
+  AND c.{_C.active_assignments} < %s AND c.{_C.prompt} <> %s
   AND NOT EXISTS (SELECT 1 FROM {_A} h WHERE h.{_A.comparison} = c.{_C.id} AND h.{_A.reviewer} = %s
                   AND h.{_A.kind} = %s AND h.{_A.status} <> %s LIMIT 1 OFFSET 0)
   AND c.{_C.pick_rank} < %s

@@ -37,12 +37,13 @@ import threading
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F, Q
+from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
 from .. import llm
@@ -157,41 +158,72 @@ def _owned(claim: _Claim):
     return Response.objects.filter(pk=claim.response_id, claim_token=claim.token, status=Response.Status.RUNNING)
 
 
-def _process(drain: _Drain, claim: _Claim) -> None:
-    body = claim.body
-    stored_request = {"url": drain.contestant["base_url"] + "/chat/completions", "body": body}
+def call_recorded(
+    *,
+    owned: Callable[[], QuerySet],
+    endpoint: dict,
+    body: dict,
+    policy: llm.RetryPolicy,
+    limit: tuple,
+    stream: bool = False,
+    count_rate_limited: bool = False,
+) -> llm.Completion:
+    """One model call through llm.py, every attempt recorded on the row before it is sent.
+
+    `owned()` is the row while this worker still owns it (a queryset of it, filtered on the
+    claim token); `endpoint` holds base_url, api_key_env and simulated; `limit` is the shared
+    limiter's (key, rpm, tpm); `stream` streams the call (time to first token);
+    `count_rate_limited` counts 429s on the row's `rate_limited`. The stored request keeps
+    image references, the sent one their bytes (services/images.py). Raises llm.LLMError.
+    Generation and judging both call this.
+    """
+    limiter_key, rpm, tpm = limit
+    stored_request = {"url": endpoint["base_url"] + "/chat/completions", "body": body}
     reserved = request_tokens_estimate(body)
     permit = None
 
     def before_attempt(n: int) -> bool:
         nonlocal permit
         # While this waits, the feeding thread keeps the row's heartbeat fresh.
-        permit = limiter().acquire(key=drain.limiter_key, rpm=drain.rpm, tpm=drain.tpm, tokens=reserved)
+        permit = limiter().acquire(key=limiter_key, rpm=rpm, tpm=tpm, tokens=reserved)
         fields = {"attempts": F("attempts") + 1, "claimed_at": timezone.now()}
         if n == 1:
             fields["request"] = stored_request
-        return bool(_owned(claim).update(**fields))
+        return bool(owned().update(**fields))
 
     def after_failure(n: int, error: llm.LLMError) -> bool:
         fields = {"last_error": f"attempt {n}: {error.message}"[:2000]}
-        if error.status == 429:
+        if error.status == 429 and count_rate_limited:
             fields["rate_limited"] = F("rate_limited") + 1
-        return bool(_owned(claim).update(**fields))
+        return bool(owned().update(**fields))
 
+    api_key = llm.api_key_for(
+        api_key_env=endpoint["api_key_env"], base_url=endpoint["base_url"], simulated=endpoint.get("simulated", False)
+    )
+    client = llm.client_for(base_url=endpoint["base_url"], api_key=api_key, timeout=policy.timeout)
+    completion = llm.chat_completion_with_retries(
+        client=client,
+        request=request_with_image_bytes(body),
+        policy=policy,
+        before_attempt=before_attempt,
+        after_failure=after_failure,
+        stream=stream,
+    )
+    if permit is not None:
+        limiter().settle(permit, tokens=completion.input_tokens + completion.output_tokens)
+    return completion
+
+
+def _process(drain: _Drain, claim: _Claim) -> None:
     try:
-        api_key = llm.api_key_for(
-            api_key_env=drain.contestant["api_key_env"],
-            base_url=drain.contestant["base_url"],
-            simulated=drain.contestant.get("simulated", False),
-        )
-        client = llm.client_for(base_url=drain.contestant["base_url"], api_key=api_key, timeout=drain.policy.timeout)
-        completion = llm.chat_completion_with_retries(
-            client=client,
-            request=request_with_image_bytes(body),
+        completion = call_recorded(
+            owned=lambda: _owned(claim),
+            endpoint=drain.contestant,
+            body=claim.body,
             policy=drain.policy,
-            before_attempt=before_attempt,
-            after_failure=after_failure,
+            limit=(drain.limiter_key, drain.rpm, drain.tpm),
             stream=drain.stream,
+            count_rate_limited=True,
         )
     except llm.LLMError as error:
         failed = _owned(claim).update(
@@ -203,8 +235,6 @@ def _process(drain: _Drain, claim: _Claim) -> None:
         with drain.lock:
             drain.failed += failed
         return
-    if permit is not None:
-        limiter().settle(permit, tokens=completion.input_tokens + completion.output_tokens)
     cost = response_cost(
         input_tokens=completion.input_tokens, output_tokens=completion.output_tokens, contestant=drain.contestant
     )
@@ -277,9 +307,21 @@ def _heartbeat(drain: _Drain) -> None:
         Response.objects.filter(claim_token__in=tokens, status=Response.Status.RUNNING).update(claimed_at=now)
 
 
-def _run(drain: _Drain, *, threads: int) -> None:
+def _run(
+    drain,
+    *,
+    threads: int,
+    claim_batch: Callable = _claim_batch,
+    process: Callable = _process_or_fail,
+    beat: Callable = _heartbeat,
+    name: str = "gen",
+) -> None:
     """`threads` call threads fed by this thread, which claims rows in batches as they go idle
-    and renews the heartbeats every GENERATION_HEARTBEAT_SECONDS until the last call is done."""
+    and renews the heartbeats every GENERATION_HEARTBEAT_SECONDS until the last call is done.
+
+    `claim_batch(drain, limit=n)`, `process(drain, claim)` and `beat(drain)` are generation's by
+    default; judging (services/judging_engine.py) runs the same loop with its own three. The
+    drain needs `deadline`, `out_of_time`, `lease_lost`, `live_claims` and `lock`."""
     work: queue.SimpleQueue[_Claim | None] = queue.SimpleQueue()
     idle_changed = threading.Condition()
     idle = threads
@@ -289,7 +331,7 @@ def _run(drain: _Drain, *, threads: int) -> None:
         nonlocal idle
         try:
             while (claim := work.get()) is not None:
-                _process_or_fail(drain, claim)
+                process(drain, claim)
                 with drain.lock:
                     drain.live_claims[claim.token] -= 1
                     if drain.live_claims[claim.token] <= 0:
@@ -300,9 +342,7 @@ def _run(drain: _Drain, *, threads: int) -> None:
         finally:
             connection.close()  # each thread kept its own connection for its whole life
 
-    pool = [
-        threading.Thread(target=call_thread, name=f"gen-{drain.contestant_id}-{i}", daemon=True) for i in range(threads)
-    ]
+    pool = [threading.Thread(target=call_thread, name=f"{name}-{i}", daemon=True) for i in range(threads)]
     for thread in pool:
         thread.start()
     wanted = 1  # idle threads to wait for before claiming
@@ -318,7 +358,7 @@ def _run(drain: _Drain, *, threads: int) -> None:
                 free = idle
             now = time.monotonic()
             if now >= next_beat:
-                _heartbeat(drain)
+                beat(drain)
                 next_beat = now + beat_every
                 if drain.lease_lost:
                     claiming = False
@@ -335,7 +375,7 @@ def _run(drain: _Drain, *, threads: int) -> None:
                 drain.out_of_time = True
                 claiming = False
                 continue
-            claims = _claim_batch(drain, limit=free)
+            claims = claim_batch(drain, limit=free)
             if claims is None:
                 # The bound is full with rows of another drain (one that lost its lease and is
                 # finishing its calls, or a dead one whose rows the sweep has not taken back
@@ -403,7 +443,7 @@ def generation_drain(*, contestant_id: int) -> dict:
     try:
         # No more threads than rows to fetch (a retry of 3 failed rows needs 3, not 16).
         if count := pending.count():
-            _run(drain, threads=min(drain.max_concurrency, count))
+            _run(drain, threads=min(drain.max_concurrency, count), name=f"gen-{contestant.pk}")
     finally:
         _lease_release(drain)
     # A drain that lost its lease leaves the rest to the one that took it. Otherwise, rows left

@@ -22,6 +22,7 @@ from ..reports.svg_models import quality_cost_chart
 from ..selectors.campaigns import access_campaign_for_lead
 from ..stats import ELO_SCALE
 from .access import campaign_for_page
+from .report_judges import hybrid_summary, judges_section
 
 
 def _pct(value: float | None, digits: int = 1) -> str:
@@ -243,5 +244,14 @@ def report_page(request, campaign_id):
             }
             for d in decision_rows(campaign=campaign, report=report)
         ],
+        "judges": judges_section(campaign=campaign, slice_display=_slice_display),
     }
+    if context["judges"]:
+        context["hybrid"] = hybrid_summary(campaign=campaign)
+        context["exports"] += [
+            ("Judgements (CSV)", api + "judgements.csv"),
+            ("Judge calibration (JSON)", api + "calibration/?full=1"),
+            ("Judge leaderboard (CSV)", api + "judge_leaderboard.csv"),
+            ("Judge win rates (CSV)", api + "judge_report.csv"),
+        ]
     return render(request, "arena/report.html", context)
