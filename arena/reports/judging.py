@@ -114,9 +114,14 @@ def calibration_payload(*, campaign: Campaign, full: bool = False, rounds: int =
             continue
         if human_board is None:
             report = campaign_report(campaign=campaign)
-            human_board = {r.contestant_id: r.rating for r in report.overall.leaderboard} if report.votes else {}
+            human_board = (
+                {r.contestant_id: r.rating for r in report.overall.leaderboard if r.rating is not None}
+                if report.votes
+                else {}
+            )
         board = judge_slice(campaign=campaign, judge_id=judge_id, inputs=inputs, rounds=rounds).leaderboard
-        shared = [r for r in board if r.contestant_id in human_board]
+        # Models rated on both boards: a "not estimable" one has no rating to rank.
+        shared = [r for r in board if r.contestant_id in human_board and r.rating is not None]
         tau = (
             calibration.kendall_tau_b([r.rating for r in shared], [human_board[r.contestant_id] for r in shared])
             if human_board and any(r.votes for r in board)

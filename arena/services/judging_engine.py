@@ -285,7 +285,7 @@ def judging_drain(*, judge_id: int) -> dict:
         max_concurrency=max(1, judge.max_concurrency),
         judge=endpoint,
         guidelines=campaign.guidelines,
-        criteria=list(getattr(campaign, "criteria", None) or []),
+        criteria=list(campaign.criteria.order_by("position").values("key", "question", "required")),
         budget=judge.budget_usd,
         policy=llm.RetryPolicy.from_settings(),
         deadline=time.monotonic() + settings.GENERATION_TASK_SECONDS,
