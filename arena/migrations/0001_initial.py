@@ -8,6 +8,7 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
+
     initial = True
 
     dependencies = [
@@ -16,548 +17,294 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name="ModelCatalogEntry",
+            name='ModelCatalogEntry',
             fields=[
-                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
-                ("label", models.CharField(max_length=100, unique=True)),
-                ("model", models.CharField(blank=True, help_text="API id, when known.", max_length=200)),
-                ("vendor", models.CharField(max_length=100)),
-                ("price_per_mtok_out", models.DecimalField(decimal_places=4, max_digits=10)),
-                ("price_per_mtok_in", models.DecimalField(decimal_places=4, default=Decimal("0"), max_digits=10)),
-                (
-                    "aliases",
-                    models.JSONField(
-                        blank=True, default=list, help_text="Other names that identify the model in a text."
-                    ),
-                ),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('label', models.CharField(max_length=100, unique=True)),
+                ('model', models.CharField(blank=True, help_text='API id, when known.', max_length=200)),
+                ('vendor', models.CharField(max_length=100)),
+                ('price_per_mtok_out', models.DecimalField(decimal_places=4, max_digits=10)),
+                ('price_per_mtok_in', models.DecimalField(decimal_places=4, default=Decimal('0'), max_digits=10)),
+                ('aliases', models.JSONField(blank=True, default=list, help_text='Other names that identify the model in a text.')),
             ],
             options={
-                "verbose_name": "catalog model",
-                "verbose_name_plural": "model catalog",
-                "ordering": ["vendor", "label"],
+                'verbose_name': 'catalog model',
+                'verbose_name_plural': 'model catalog',
+                'ordering': ['vendor', 'label'],
             },
         ),
         migrations.CreateModel(
-            name="RateLimitBucket",
+            name='RateLimitBucket',
             fields=[
-                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
-                ("key", models.CharField(max_length=64, unique=True)),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('key', models.CharField(max_length=64, unique=True)),
             ],
         ),
         migrations.CreateModel(
-            name="Campaign",
+            name='Campaign',
             fields=[
-                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
-                ("name", models.CharField(max_length=200)),
-                ("guidelines", models.TextField(blank=True, help_text="Markdown shown to reviewers.")),
-                (
-                    "status",
-                    models.CharField(
-                        choices=[
-                            ("draft", "Draft"),
-                            ("generating", "Generating"),
-                            ("ready", "Ready"),
-                            ("open", "Open"),
-                            ("closed", "Closed"),
-                        ],
-                        default="draft",
-                        max_length=16,
-                    ),
-                ),
-                ("votes_per_comparison", models.PositiveSmallIntegerField(default=3)),
-                (
-                    "pairing",
-                    models.CharField(
-                        choices=[("all_pairs", "All Pairs"), ("vs_baseline", "Vs Baseline")],
-                        default="all_pairs",
-                        max_length=16,
-                    ),
-                ),
-                ("system_prompt", models.TextField(blank=True)),
-                ("temperature", models.FloatField(blank=True, default=0.7, null=True)),
-                ("max_tokens", models.PositiveIntegerField(blank=True, default=1024, null=True)),
-                ("seed", models.BigIntegerField(blank=True, null=True)),
-                ("extra_params", models.JSONField(blank=True, default=dict)),
-                ("frozen_settings", models.JSONField(blank=True, editable=False, null=True)),
-                (
-                    "expected_output_tokens",
-                    models.PositiveIntegerField(default=400, help_text="Used for the cost estimate before launch."),
-                ),
-                (
-                    "budget_usd",
-                    models.DecimalField(
-                        blank=True,
-                        decimal_places=4,
-                        help_text="Generation pauses when reached.",
-                        max_digits=12,
-                        null=True,
-                    ),
-                ),
-                ("paused_reason", models.CharField(blank=True, max_length=300)),
-                (
-                    "min_seconds_per_vote",
-                    models.FloatField(default=3.0, help_text="Faster votes are marked as too fast."),
-                ),
-                ("created_at", models.DateTimeField(auto_now_add=True)),
-                ("generation_started_at", models.DateTimeField(blank=True, null=True)),
-                ("opened_at", models.DateTimeField(blank=True, null=True)),
-                ("closed_at", models.DateTimeField(blank=True, null=True)),
-                (
-                    "created_by",
-                    models.ForeignKey(
-                        blank=True,
-                        null=True,
-                        on_delete=django.db.models.deletion.SET_NULL,
-                        related_name="+",
-                        to=settings.AUTH_USER_MODEL,
-                    ),
-                ),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('name', models.CharField(max_length=200)),
+                ('guidelines', models.TextField(blank=True, help_text='Markdown shown to reviewers.')),
+                ('status', models.CharField(choices=[('draft', 'Draft'), ('generating', 'Generating'), ('ready', 'Ready'), ('open', 'Open'), ('closed', 'Closed')], default='draft', max_length=16)),
+                ('votes_per_comparison', models.PositiveSmallIntegerField(default=3)),
+                ('pairing', models.CharField(choices=[('all_pairs', 'All Pairs'), ('vs_baseline', 'Vs Baseline')], default='all_pairs', max_length=16)),
+                ('system_prompt', models.TextField(blank=True)),
+                ('temperature', models.FloatField(blank=True, default=0.7, null=True)),
+                ('max_tokens', models.PositiveIntegerField(blank=True, default=1024, null=True)),
+                ('seed', models.BigIntegerField(blank=True, null=True)),
+                ('extra_params', models.JSONField(blank=True, default=dict)),
+                ('frozen_settings', models.JSONField(blank=True, editable=False, null=True)),
+                ('expected_output_tokens', models.PositiveIntegerField(default=400, help_text='Used for the cost estimate before launch.')),
+                ('budget_usd', models.DecimalField(blank=True, decimal_places=4, help_text='Generation pauses when reached.', max_digits=12, null=True)),
+                ('paused_reason', models.CharField(blank=True, max_length=300)),
+                ('min_seconds_per_vote', models.FloatField(default=3.0, help_text='Faster votes are marked as too fast.')),
+                ('created_at', models.DateTimeField(auto_now_add=True)),
+                ('generation_started_at', models.DateTimeField(blank=True, null=True)),
+                ('opened_at', models.DateTimeField(blank=True, null=True)),
+                ('closed_at', models.DateTimeField(blank=True, null=True)),
+                ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
             ],
             options={
-                "ordering": ["-created_at", "-id"],
+                'ordering': ['-created_at', '-id'],
             },
         ),
         migrations.CreateModel(
-            name="CampaignReviewer",
+            name='CampaignReviewer',
             fields=[
-                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
-                ("excluded", models.BooleanField(default=False)),
-                ("added_at", models.DateTimeField(auto_now_add=True)),
-                ("normal_served", models.PositiveIntegerField(default=0)),
-                ("repeats_served", models.PositiveIntegerField(default=0)),
-                (
-                    "campaign",
-                    models.ForeignKey(
-                        on_delete=django.db.models.deletion.CASCADE, related_name="memberships", to="arena.campaign"
-                    ),
-                ),
-                (
-                    "user",
-                    models.ForeignKey(
-                        on_delete=django.db.models.deletion.CASCADE,
-                        related_name="memberships",
-                        to=settings.AUTH_USER_MODEL,
-                    ),
-                ),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('excluded', models.BooleanField(default=False)),
+                ('added_at', models.DateTimeField(auto_now_add=True)),
+                ('normal_served', models.PositiveIntegerField(default=0)),
+                ('repeats_served', models.PositiveIntegerField(default=0)),
+                ('campaign', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='memberships', to='arena.campaign')),
+                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='memberships', to=settings.AUTH_USER_MODEL)),
             ],
         ),
         migrations.AddField(
-            model_name="campaign",
-            name="reviewers",
-            field=models.ManyToManyField(
-                blank=True,
-                related_name="review_campaigns",
-                through="arena.CampaignReviewer",
-                to=settings.AUTH_USER_MODEL,
-            ),
+            model_name='campaign',
+            name='reviewers',
+            field=models.ManyToManyField(blank=True, related_name='review_campaigns', through='arena.CampaignReviewer', to=settings.AUTH_USER_MODEL),
         ),
         migrations.CreateModel(
-            name="Comparison",
+            name='Comparison',
             fields=[
-                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
-                ("active_assignments", models.PositiveSmallIntegerField(default=0)),
-                ("votes_count", models.PositiveSmallIntegerField(default=0)),
-                ("a_left_count", models.PositiveSmallIntegerField(default=0)),
-                (
-                    "excluded",
-                    models.BooleanField(
-                        default=False, help_text="Left out of review (e.g. a response names its model)."
-                    ),
-                ),
-                (
-                    "gold",
-                    models.CharField(
-                        blank=True,
-                        choices=[("a", "A"), ("b", "B"), ("tie", "Tie"), ("both_bad", "Both Bad")],
-                        help_text="Expected answer.",
-                        max_length=16,
-                    ),
-                ),
-                ("order_key", models.IntegerField(default=arena.models.random_order_key, editable=False)),
-                (
-                    "campaign",
-                    models.ForeignKey(
-                        on_delete=django.db.models.deletion.CASCADE, related_name="comparisons", to="arena.campaign"
-                    ),
-                ),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('active_assignments', models.PositiveSmallIntegerField(default=0)),
+                ('votes_count', models.PositiveSmallIntegerField(default=0)),
+                ('a_left_count', models.PositiveSmallIntegerField(default=0)),
+                ('excluded', models.BooleanField(default=False, help_text='Left out of review (e.g. a response names its model).')),
+                ('gold', models.CharField(blank=True, choices=[('a', 'A'), ('b', 'B'), ('tie', 'Tie'), ('both_bad', 'Both Bad')], help_text='Expected answer.', max_length=16)),
+                ('order_key', models.IntegerField(default=arena.models.random_order_key, editable=False)),
+                ('campaign', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='comparisons', to='arena.campaign')),
             ],
         ),
         migrations.CreateModel(
-            name="Assignment",
+            name='Assignment',
             fields=[
-                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
-                ("token", models.CharField(default=arena.models.new_assignment_token, editable=False, max_length=32)),
-                (
-                    "kind",
-                    models.CharField(
-                        choices=[("normal", "Normal"), ("repeat", "Repeat")], default="normal", max_length=8
-                    ),
-                ),
-                ("a_on_left", models.BooleanField()),
-                (
-                    "status",
-                    models.CharField(
-                        choices=[
-                            ("leased", "Leased"),
-                            ("voted", "Voted"),
-                            ("skipped", "Skipped"),
-                            ("expired", "Expired"),
-                            ("flagged", "Flagged"),
-                        ],
-                        default="leased",
-                        max_length=8,
-                    ),
-                ),
-                ("leased_at", models.DateTimeField()),
-                ("lease_expires_at", models.DateTimeField()),
-                ("flag_reason", models.TextField(blank=True)),
-                (
-                    "reviewer",
-                    models.ForeignKey(
-                        db_index=False,
-                        on_delete=django.db.models.deletion.CASCADE,
-                        related_name="assignments",
-                        to=settings.AUTH_USER_MODEL,
-                    ),
-                ),
-                (
-                    "campaign",
-                    models.ForeignKey(
-                        on_delete=django.db.models.deletion.CASCADE, related_name="assignments", to="arena.campaign"
-                    ),
-                ),
-                (
-                    "comparison",
-                    models.ForeignKey(
-                        on_delete=django.db.models.deletion.CASCADE, related_name="assignments", to="arena.comparison"
-                    ),
-                ),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('token', models.CharField(default=arena.models.new_assignment_token, editable=False, max_length=32)),
+                ('kind', models.CharField(choices=[('normal', 'Normal'), ('repeat', 'Repeat')], default='normal', max_length=8)),
+                ('a_on_left', models.BooleanField()),
+                ('status', models.CharField(choices=[('leased', 'Leased'), ('voted', 'Voted'), ('skipped', 'Skipped'), ('expired', 'Expired'), ('flagged', 'Flagged')], default='leased', max_length=8)),
+                ('leased_at', models.DateTimeField()),
+                ('lease_expires_at', models.DateTimeField()),
+                ('flag_reason', models.TextField(blank=True)),
+                ('reviewer', models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='assignments', to=settings.AUTH_USER_MODEL)),
+                ('campaign', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='assignments', to='arena.campaign')),
+                ('comparison', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='assignments', to='arena.comparison')),
             ],
         ),
         migrations.CreateModel(
-            name="Contestant",
+            name='Contestant',
             fields=[
-                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
-                (
-                    "position",
-                    models.PositiveSmallIntegerField(default=0, help_text="Order in the campaign; A is listed first."),
-                ),
-                ("label", models.CharField(max_length=100)),
-                ("model", models.CharField(help_text="The API model id, e.g. deepseek-v4-flash.", max_length=200)),
-                ("base_url", models.CharField(blank=True, help_text="Empty: GLOBAL_API_BASE_URL.", max_length=500)),
-                (
-                    "api_key_env",
-                    models.CharField(
-                        blank=True,
-                        help_text="Name of the env var holding the API key. Empty: GLOBAL_API_KEY.",
-                        max_length=100,
-                    ),
-                ),
-                ("extra_params", models.JSONField(blank=True, default=dict)),
-                ("price_per_mtok_out", models.DecimalField(decimal_places=4, default=Decimal("0"), max_digits=10)),
-                ("price_per_mtok_in", models.DecimalField(decimal_places=4, default=Decimal("0"), max_digits=10)),
-                ("is_baseline", models.BooleanField(default=False)),
-                ("max_concurrency", models.PositiveSmallIntegerField(default=16)),
-                ("requests_per_minute", models.PositiveIntegerField(blank=True, null=True)),
-                ("tokens_per_minute", models.PositiveIntegerField(blank=True, null=True)),
-                (
-                    "campaign",
-                    models.ForeignKey(
-                        on_delete=django.db.models.deletion.CASCADE, related_name="contestants", to="arena.campaign"
-                    ),
-                ),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('position', models.PositiveSmallIntegerField(default=0, help_text='Order in the campaign; A is listed first.')),
+                ('label', models.CharField(max_length=100)),
+                ('model', models.CharField(help_text='The API model id, e.g. deepseek-v4-flash.', max_length=200)),
+                ('base_url', models.CharField(blank=True, help_text='Empty: GLOBAL_API_BASE_URL.', max_length=500)),
+                ('api_key_env', models.CharField(blank=True, help_text='Name of the env var holding the API key. Empty: GLOBAL_API_KEY.', max_length=100)),
+                ('extra_params', models.JSONField(blank=True, default=dict)),
+                ('price_per_mtok_out', models.DecimalField(decimal_places=4, default=Decimal('0'), max_digits=10)),
+                ('price_per_mtok_in', models.DecimalField(decimal_places=4, default=Decimal('0'), max_digits=10)),
+                ('is_baseline', models.BooleanField(default=False)),
+                ('max_concurrency', models.PositiveSmallIntegerField(default=16)),
+                ('requests_per_minute', models.PositiveIntegerField(blank=True, null=True)),
+                ('tokens_per_minute', models.PositiveIntegerField(blank=True, null=True)),
+                ('campaign', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='contestants', to='arena.campaign')),
             ],
             options={
-                "ordering": ["position", "id"],
+                'ordering': ['position', 'id'],
             },
         ),
         migrations.AddField(
-            model_name="comparison",
-            name="contestant_a",
-            field=models.ForeignKey(
-                on_delete=django.db.models.deletion.CASCADE, related_name="+", to="arena.contestant"
-            ),
+            model_name='comparison',
+            name='contestant_a',
+            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='arena.contestant'),
         ),
         migrations.AddField(
-            model_name="comparison",
-            name="contestant_b",
-            field=models.ForeignKey(
-                on_delete=django.db.models.deletion.CASCADE, related_name="+", to="arena.contestant"
-            ),
+            model_name='comparison',
+            name='contestant_b',
+            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='arena.contestant'),
         ),
         migrations.CreateModel(
-            name="Prompt",
+            name='Prompt',
             fields=[
-                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
-                ("position", models.PositiveIntegerField(default=0)),
-                ("external_id", models.CharField(blank=True, max_length=200)),
-                ("category", models.CharField(blank=True, max_length=100)),
-                ("text", models.TextField(blank=True)),
-                (
-                    "messages",
-                    models.JSONField(blank=True, help_text="A list of chat messages instead of text.", null=True),
-                ),
-                ("metadata", models.JSONField(blank=True, default=dict)),
-                ("html", models.TextField(blank=True, editable=False)),
-                (
-                    "campaign",
-                    models.ForeignKey(
-                        on_delete=django.db.models.deletion.CASCADE, related_name="prompts", to="arena.campaign"
-                    ),
-                ),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('position', models.PositiveIntegerField(default=0)),
+                ('external_id', models.CharField(blank=True, max_length=200)),
+                ('category', models.CharField(blank=True, max_length=100)),
+                ('text', models.TextField(blank=True)),
+                ('messages', models.JSONField(blank=True, help_text='A list of chat messages instead of text.', null=True)),
+                ('metadata', models.JSONField(blank=True, default=dict)),
+                ('html', models.TextField(blank=True, editable=False)),
+                ('campaign', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='prompts', to='arena.campaign')),
             ],
             options={
-                "ordering": ["position", "id"],
+                'ordering': ['position', 'id'],
             },
         ),
         migrations.AddField(
-            model_name="comparison",
-            name="prompt",
-            field=models.ForeignKey(
-                on_delete=django.db.models.deletion.CASCADE, related_name="comparisons", to="arena.prompt"
-            ),
+            model_name='comparison',
+            name='prompt',
+            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='comparisons', to='arena.prompt'),
         ),
         migrations.AddField(
-            model_name="campaignreviewer",
-            name="last_prompt",
-            field=models.ForeignKey(
-                blank=True,
-                db_index=False,
-                null=True,
-                on_delete=django.db.models.deletion.SET_NULL,
-                related_name="+",
-                to="arena.prompt",
-            ),
+            model_name='campaignreviewer',
+            name='last_prompt',
+            field=models.ForeignKey(blank=True, db_index=False, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='arena.prompt'),
         ),
         migrations.CreateModel(
-            name="RateLimitEvent",
+            name='RateLimitEvent',
             fields=[
-                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
-                ("key", models.CharField(max_length=64)),
-                ("at", models.FloatField()),
-                ("tokens", models.PositiveIntegerField(default=0)),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('key', models.CharField(max_length=64)),
+                ('at', models.FloatField()),
+                ('tokens', models.PositiveIntegerField(default=0)),
             ],
             options={
-                "indexes": [models.Index(fields=["key", "at"], name="arena_ratel_key_82fa0c_idx")],
+                'indexes': [models.Index(fields=['key', 'at'], name='arena_ratel_key_82fa0c_idx')],
             },
         ),
         migrations.CreateModel(
-            name="Response",
+            name='Response',
             fields=[
-                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
-                (
-                    "status",
-                    models.CharField(
-                        choices=[
-                            ("pending", "Pending"),
-                            ("running", "Running"),
-                            ("done", "Done"),
-                            ("failed", "Failed"),
-                        ],
-                        default="pending",
-                        max_length=16,
-                    ),
-                ),
-                ("text", models.TextField(blank=True)),
-                ("html", models.TextField(blank=True, editable=False)),
-                (
-                    "request",
-                    models.JSONField(blank=True, help_text="The exact request sent (without the key).", null=True),
-                ),
-                ("served_model", models.CharField(blank=True, max_length=200)),
-                ("input_tokens", models.PositiveIntegerField(blank=True, null=True)),
-                ("output_tokens", models.PositiveIntegerField(blank=True, null=True)),
-                ("latency_ms", models.PositiveIntegerField(blank=True, null=True)),
-                ("cost_usd", models.DecimalField(blank=True, decimal_places=6, max_digits=12, null=True)),
-                ("finish_reason", models.CharField(blank=True, max_length=50)),
-                ("attempts", models.PositiveIntegerField(default=0)),
-                ("last_error", models.TextField(blank=True)),
-                ("model_mismatch", models.BooleanField(default=False)),
-                ("self_identifies", models.BooleanField(default=False)),
-                ("claimed_at", models.DateTimeField(blank=True, null=True)),
-                ("claim_token", models.CharField(blank=True, max_length=32)),
-                ("completed_at", models.DateTimeField(blank=True, null=True)),
-                (
-                    "campaign",
-                    models.ForeignKey(
-                        on_delete=django.db.models.deletion.CASCADE, related_name="responses", to="arena.campaign"
-                    ),
-                ),
-                (
-                    "contestant",
-                    models.ForeignKey(
-                        on_delete=django.db.models.deletion.CASCADE, related_name="responses", to="arena.contestant"
-                    ),
-                ),
-                (
-                    "prompt",
-                    models.ForeignKey(
-                        on_delete=django.db.models.deletion.CASCADE, related_name="responses", to="arena.prompt"
-                    ),
-                ),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('status', models.CharField(choices=[('pending', 'Pending'), ('running', 'Running'), ('done', 'Done'), ('failed', 'Failed')], default='pending', max_length=16)),
+                ('text', models.TextField(blank=True)),
+                ('html', models.TextField(blank=True, editable=False)),
+                ('request', models.JSONField(blank=True, help_text='The exact request sent (without the key).', null=True)),
+                ('served_model', models.CharField(blank=True, max_length=200)),
+                ('input_tokens', models.PositiveIntegerField(blank=True, null=True)),
+                ('output_tokens', models.PositiveIntegerField(blank=True, null=True)),
+                ('latency_ms', models.PositiveIntegerField(blank=True, null=True)),
+                ('cost_usd', models.DecimalField(blank=True, decimal_places=6, max_digits=12, null=True)),
+                ('finish_reason', models.CharField(blank=True, max_length=50)),
+                ('attempts', models.PositiveIntegerField(default=0)),
+                ('last_error', models.TextField(blank=True)),
+                ('model_mismatch', models.BooleanField(default=False)),
+                ('self_identifies', models.BooleanField(default=False)),
+                ('claimed_at', models.DateTimeField(blank=True, null=True)),
+                ('claim_token', models.CharField(blank=True, max_length=32)),
+                ('completed_at', models.DateTimeField(blank=True, null=True)),
+                ('campaign', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='responses', to='arena.campaign')),
+                ('contestant', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='responses', to='arena.contestant')),
+                ('prompt', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='responses', to='arena.prompt')),
             ],
         ),
         migrations.AddField(
-            model_name="comparison",
-            name="response_a",
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name="+", to="arena.response"),
+            model_name='comparison',
+            name='response_a',
+            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='arena.response'),
         ),
         migrations.AddField(
-            model_name="comparison",
-            name="response_b",
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name="+", to="arena.response"),
+            model_name='comparison',
+            name='response_b',
+            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='arena.response'),
         ),
         migrations.CreateModel(
-            name="Vote",
+            name='Vote',
             fields=[
-                (
-                    "assignment",
-                    models.OneToOneField(
-                        on_delete=django.db.models.deletion.CASCADE,
-                        primary_key=True,
-                        related_name="vote",
-                        serialize=False,
-                        to="arena.assignment",
-                    ),
-                ),
-                (
-                    "choice",
-                    models.CharField(
-                        choices=[("left", "Left"), ("right", "Right"), ("tie", "Tie"), ("both_bad", "Both Bad")],
-                        max_length=8,
-                    ),
-                ),
-                (
-                    "resolved",
-                    models.CharField(
-                        choices=[("a", "A"), ("b", "B"), ("tie", "Tie"), ("both_bad", "Both Bad")], max_length=8
-                    ),
-                ),
-                ("a_on_left", models.BooleanField()),
-                ("counted", models.BooleanField(default=True)),
-                ("comment", models.TextField(blank=True)),
-                ("seconds_on_task", models.FloatField(blank=True, null=True)),
-                ("too_fast", models.BooleanField(default=False)),
-                ("created_at", models.DateTimeField(auto_now_add=True)),
-                (
-                    "campaign",
-                    models.ForeignKey(
-                        db_index=False,
-                        on_delete=django.db.models.deletion.CASCADE,
-                        related_name="votes",
-                        to="arena.campaign",
-                    ),
-                ),
-                (
-                    "comparison",
-                    models.ForeignKey(
-                        on_delete=django.db.models.deletion.CASCADE, related_name="votes", to="arena.comparison"
-                    ),
-                ),
-                (
-                    "reviewer",
-                    models.ForeignKey(
-                        on_delete=django.db.models.deletion.CASCADE, related_name="votes", to=settings.AUTH_USER_MODEL
-                    ),
-                ),
+                ('assignment', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, primary_key=True, related_name='vote', serialize=False, to='arena.assignment')),
+                ('choice', models.CharField(choices=[('left', 'Left'), ('right', 'Right'), ('tie', 'Tie'), ('both_bad', 'Both Bad')], max_length=8)),
+                ('resolved', models.CharField(choices=[('a', 'A'), ('b', 'B'), ('tie', 'Tie'), ('both_bad', 'Both Bad')], max_length=8)),
+                ('a_on_left', models.BooleanField()),
+                ('counted', models.BooleanField(default=True)),
+                ('comment', models.TextField(blank=True)),
+                ('seconds_on_task', models.FloatField(blank=True, null=True)),
+                ('too_fast', models.BooleanField(default=False)),
+                ('created_at', models.DateTimeField(auto_now_add=True)),
+                ('campaign', models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='votes', to='arena.campaign')),
+                ('comparison', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='votes', to='arena.comparison')),
+                ('reviewer', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='votes', to=settings.AUTH_USER_MODEL)),
             ],
         ),
         migrations.AddConstraint(
-            model_name="campaign",
-            constraint=models.CheckConstraint(
-                condition=models.Q(("votes_per_comparison__gte", 1)), name="campaign_k_at_least_one"
-            ),
+            model_name='campaign',
+            constraint=models.CheckConstraint(condition=models.Q(('votes_per_comparison__gte', 1)), name='campaign_k_at_least_one'),
         ),
         migrations.AddIndex(
-            model_name="assignment",
-            index=models.Index(
-                fields=["reviewer", "campaign", "status", "leased_at"], name="assignment_reviewer_history"
-            ),
+            model_name='assignment',
+            index=models.Index(fields=['reviewer', 'campaign', 'status', 'leased_at'], name='assignment_reviewer_history'),
         ),
         migrations.AddIndex(
-            model_name="assignment",
-            index=models.Index(fields=["status", "lease_expires_at"], name="arena_assig_status_a80c98_idx"),
+            model_name='assignment',
+            index=models.Index(fields=['status', 'lease_expires_at'], name='arena_assig_status_a80c98_idx'),
         ),
         migrations.AddConstraint(
-            model_name="assignment",
-            constraint=models.UniqueConstraint(
-                condition=models.Q(("kind", "normal")),
-                fields=("comparison", "reviewer"),
-                name="one_normal_assignment_per_comparison_and_reviewer",
-            ),
+            model_name='assignment',
+            constraint=models.UniqueConstraint(condition=models.Q(('kind', 'normal')), fields=('comparison', 'reviewer'), name='one_normal_assignment_per_comparison_and_reviewer'),
         ),
         migrations.AddConstraint(
-            model_name="assignment",
-            constraint=models.UniqueConstraint(
-                condition=models.Q(("kind", "repeat")),
-                fields=("comparison", "reviewer"),
-                name="one_repeat_assignment_per_comparison_and_reviewer",
-            ),
+            model_name='assignment',
+            constraint=models.UniqueConstraint(condition=models.Q(('kind', 'repeat')), fields=('comparison', 'reviewer'), name='one_repeat_assignment_per_comparison_and_reviewer'),
         ),
         migrations.AddConstraint(
-            model_name="assignment",
-            constraint=models.UniqueConstraint(fields=("token",), name="assignment_token_unique"),
+            model_name='assignment',
+            constraint=models.UniqueConstraint(fields=('token',), name='assignment_token_unique'),
         ),
         migrations.AddConstraint(
-            model_name="contestant",
-            constraint=models.UniqueConstraint(
-                fields=("campaign", "label"), name="contestant_label_unique_in_campaign"
-            ),
+            model_name='contestant',
+            constraint=models.UniqueConstraint(fields=('campaign', 'label'), name='contestant_label_unique_in_campaign'),
         ),
         migrations.AddConstraint(
-            model_name="prompt",
-            constraint=models.UniqueConstraint(
-                condition=models.Q(("external_id", ""), _negated=True),
-                fields=("campaign", "external_id"),
-                name="prompt_external_id_unique_in_campaign",
-            ),
+            model_name='prompt',
+            constraint=models.UniqueConstraint(condition=models.Q(('external_id', ''), _negated=True), fields=('campaign', 'external_id'), name='prompt_external_id_unique_in_campaign'),
         ),
         migrations.AddConstraint(
-            model_name="campaignreviewer",
-            constraint=models.UniqueConstraint(fields=("campaign", "user"), name="one_membership_per_user"),
+            model_name='campaignreviewer',
+            constraint=models.UniqueConstraint(fields=('campaign', 'user'), name='one_membership_per_user'),
         ),
         migrations.AddIndex(
-            model_name="response",
-            index=models.Index(fields=["campaign", "status"], name="arena_respo_campaig_e1b858_idx"),
+            model_name='response',
+            index=models.Index(fields=['campaign', 'status'], name='arena_respo_campaig_e1b858_idx'),
         ),
         migrations.AddIndex(
-            model_name="response",
-            index=models.Index(fields=["contestant", "status", "id"], name="arena_respo_contest_c5ec44_idx"),
+            model_name='response',
+            index=models.Index(fields=['contestant', 'status', 'id'], name='arena_respo_contest_c5ec44_idx'),
         ),
         migrations.AddConstraint(
-            model_name="response",
-            constraint=models.UniqueConstraint(
-                fields=("prompt", "contestant"), name="one_response_per_prompt_and_contestant"
-            ),
+            model_name='response',
+            constraint=models.UniqueConstraint(fields=('prompt', 'contestant'), name='one_response_per_prompt_and_contestant'),
         ),
         migrations.AddIndex(
-            model_name="comparison",
-            index=models.Index(
-                fields=["campaign", "excluded", "active_assignments", "order_key"],
-                name="arena_compa_campaig_e740cb_idx",
-            ),
+            model_name='comparison',
+            index=models.Index(fields=['campaign', 'excluded', 'active_assignments', 'order_key'], name='arena_compa_campaig_e740cb_idx'),
         ),
         migrations.AddConstraint(
-            model_name="comparison",
-            constraint=models.UniqueConstraint(
-                fields=("prompt", "contestant_a", "contestant_b"), name="one_comparison_per_prompt_and_pair"
-            ),
+            model_name='comparison',
+            constraint=models.UniqueConstraint(fields=('prompt', 'contestant_a', 'contestant_b'), name='one_comparison_per_prompt_and_pair'),
         ),
         migrations.AddConstraint(
-            model_name="comparison",
-            constraint=models.CheckConstraint(
-                condition=models.Q(("contestant_a", models.F("contestant_b")), _negated=True),
-                name="comparison_two_sides",
-            ),
+            model_name='comparison',
+            constraint=models.CheckConstraint(condition=models.Q(('contestant_a', models.F('contestant_b')), _negated=True), name='comparison_two_sides'),
         ),
         migrations.AddIndex(
-            model_name="vote",
-            index=models.Index(fields=["campaign", "counted", "resolved"], name="arena_vote_campaig_5c7cd7_idx"),
+            model_name='vote',
+            index=models.Index(fields=['campaign', 'counted', 'resolved'], name='arena_vote_campaig_5c7cd7_idx'),
         ),
         migrations.AddIndex(
-            model_name="vote",
-            index=models.Index(
-                condition=models.Q(("counted", True)), fields=["reviewer", "campaign"], name="vote_counted_by_reviewer"
-            ),
+            model_name='vote',
+            index=models.Index(condition=models.Q(('counted', True)), fields=['reviewer', 'campaign'], name='vote_counted_by_reviewer'),
         ),
     ]

@@ -6,49 +6,29 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
+
     dependencies = [
-        ("arena", "0002_autovacuum_review_tables"),
+        ('arena', '0002_autovacuum_review_tables'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name="Invite",
+            name='Invite',
             fields=[
-                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
-                ("key_hash", models.CharField(editable=False, max_length=64, unique=True)),
-                ("created_at", models.DateTimeField(auto_now_add=True)),
-                ("expires_at", models.DateTimeField()),
-                ("max_uses", models.PositiveIntegerField(default=1)),
-                ("uses", models.PositiveIntegerField(default=0)),
-                ("revoked_at", models.DateTimeField(blank=True, null=True)),
-                (
-                    "campaign",
-                    models.ForeignKey(
-                        on_delete=django.db.models.deletion.CASCADE, related_name="invites", to="arena.campaign"
-                    ),
-                ),
-                (
-                    "created_by",
-                    models.ForeignKey(
-                        blank=True,
-                        null=True,
-                        on_delete=django.db.models.deletion.SET_NULL,
-                        related_name="+",
-                        to=settings.AUTH_USER_MODEL,
-                    ),
-                ),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('key_hash', models.CharField(editable=False, max_length=64, unique=True)),
+                ('created_at', models.DateTimeField(auto_now_add=True)),
+                ('expires_at', models.DateTimeField()),
+                ('max_uses', models.PositiveIntegerField(default=1)),
+                ('uses', models.PositiveIntegerField(default=0)),
+                ('revoked_at', models.DateTimeField(blank=True, null=True)),
+                ('campaign', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='invites', to='arena.campaign')),
+                ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
             ],
             options={
-                "ordering": ["-created_at", "-id"],
-                "constraints": [
-                    models.CheckConstraint(
-                        condition=models.Q(("max_uses__gte", 1)), name="invite_max_uses_at_least_one"
-                    ),
-                    models.CheckConstraint(
-                        condition=models.Q(("uses__lte", models.F("max_uses"))), name="invite_uses_within_limit"
-                    ),
-                ],
+                'ordering': ['-created_at', '-id'],
+                'constraints': [models.CheckConstraint(condition=models.Q(('max_uses__gte', 1)), name='invite_max_uses_at_least_one'), models.CheckConstraint(condition=models.Q(('uses__lte', models.F('max_uses'))), name='invite_uses_within_limit')],
             },
         ),
     ]

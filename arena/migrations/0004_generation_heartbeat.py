@@ -4,19 +4,20 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
+
     dependencies = [
-        ("arena", "0003_invite"),
+        ('arena', '0003_invite'),
     ]
 
     operations = [
         migrations.AddField(
-            model_name="contestant",
-            name="drain_heartbeat_at",
+            model_name='contestant',
+            name='drain_heartbeat_at',
             field=models.DateTimeField(blank=True, editable=False, null=True),
         ),
         migrations.AddField(
-            model_name="contestant",
-            name="drain_token",
+            model_name='contestant',
+            name='drain_token',
             field=models.CharField(blank=True, editable=False, max_length=32),
         ),
     ]
