@@ -477,30 +477,11 @@ class ModelCatalogEntry(models.Model):
         return self.label
 
 
-class RateLimitBucket(models.Model):
-    """One row per rate-limited endpoint (a hash of base URL and key env name, never a key).
-
-    The database limiter (used when there is no Redis) locks this row so that every worker
-    process sees the same window; `arena/ratelimit.py` explains the algorithm.
-    """
-
-    key = models.CharField(max_length=64, unique=True)
-
-
-class RateLimitEvent(models.Model):
-    """One admitted request in an endpoint's sliding window (seconds since the epoch, tokens)."""
-
-    key = models.CharField(max_length=64)
-    at = models.FloatField()
-    tokens = models.PositiveIntegerField(default=0)
-
-    class Meta:
-        indexes = [models.Index(fields=["key", "at"])]
-
-
-# Prompt images, criteria and pair decisions live in their own modules; imported here so that
-# Django registers them and `from arena.models import ...` finds them.
+# Prompt images, criteria, pair decisions, judges and the limiter's rows live in their own
+# modules; imported here so that Django registers them and `from arena.models import ...` finds
+# them.
 from .criteria_models import Criterion, VoteCriterion  # noqa: E402, F401
 from .decision_models import PairDecision  # noqa: E402, F401
 from .image_models import PromptImage, StoredImage  # noqa: E402, F401
 from .judging_models import Judge, Judgement  # noqa: E402, F401
+from .ratelimit_models import RateLimitBucket, RateLimitEvent  # noqa: E402, F401

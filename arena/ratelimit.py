@@ -31,7 +31,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Sum
 
-from .models import RateLimitBucket, RateLimitEvent
+from .ratelimit_models import RateLimitBucket, RateLimitEvent
 
 
 def endpoint_key(*, base_url: str, api_key_env: str) -> str:
