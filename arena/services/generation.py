@@ -51,7 +51,8 @@ def heartbeat_dead_before():
 
 
 def drain_lease_free() -> Q:
-    """Contestants whose drain lease nobody holds: never taken, released, or its heartbeat dead."""
+    """Rows (contestants, judges) whose drain lease nobody holds: never taken, released, or its
+    heartbeat dead."""
     return Q(drain_heartbeat_at__isnull=True) | Q(drain_heartbeat_at__lt=heartbeat_dead_before())
 
 

@@ -28,8 +28,8 @@ from ..endpoints import check_model_access
 from ..errors import Conflict, ValidationFailed
 from ..models import Campaign, Comparison, Judge, Judgement
 from ..selectors.judging import judge_actual_cost
-from .generation import heartbeat_dead_before
-from .judging_engine import JUDGING_STATUSES, judge_lease_free
+from .generation import drain_lease_free, heartbeat_dead_before
+from .judging_engine import JUDGING_STATUSES
 from .pairing import comparisons_build
 
 logger = logging.getLogger(__name__)
@@ -90,7 +90,7 @@ def _enqueue_drains(campaign_id: int, *, only_without_live_drain: bool = False) 
         # As generation's _drain_promise: mark a drain as queued unless a live one holds the lease.
         promised = (
             Judge.objects.filter(pk=judge_id, paused_reason="")
-            .filter(judge_lease_free())
+            .filter(drain_lease_free())
             .update(drain_token="", drain_heartbeat_at=timezone.now())
         )
         if promised or not only_without_live_drain:

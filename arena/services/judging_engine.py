@@ -33,7 +33,7 @@ from ..judge_prompts import judge_messages, judge_request, verdict_parse
 from ..models import Campaign, Judge, Judgement
 from ..ratelimit import endpoint_key
 from ..selectors.judging import judge_actual_cost
-from .generation import heartbeat_dead_before
+from .generation import drain_lease_free
 from .generation_engine import _run, call_recorded
 
 logger = logging.getLogger(__name__)
@@ -70,10 +70,6 @@ class _JudgeClaim:
     judgement_id: int
     token: str
     body: dict
-
-
-def judge_lease_free() -> Q:
-    return Q(drain_heartbeat_at__isnull=True) | Q(drain_heartbeat_at__lt=heartbeat_dead_before())
 
 
 def _claim_batch(drain: _JudgeDrain, *, limit: int) -> list[_JudgeClaim] | None:
@@ -262,7 +258,7 @@ def judging_drain(*, judge_id: int) -> dict:
     lease_token = uuid.uuid4().hex
     taken = (
         Judge.objects.filter(pk=judge.pk)
-        .filter(Q(drain_token="") | judge_lease_free())
+        .filter(Q(drain_token="") | drain_lease_free())
         .update(drain_token=lease_token, drain_heartbeat_at=timezone.now())
     )
     if not taken:
