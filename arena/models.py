@@ -176,33 +176,28 @@ class Invite(models.Model):
         return f"invite #{self.pk} to {self.campaign_id}"
 
 
-class Contestant(models.Model):
-    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="contestants")
-    position = models.PositiveSmallIntegerField(default=0, help_text="Order in the campaign; A is listed first.")
-    label = models.CharField(max_length=100)
-    model = models.CharField(max_length=200, help_text="The API model id, e.g. deepseek-v4-flash.")
+class ModelEndpoint(models.Model):
+    """What a contestant and a judge share: the endpoint and key variable a model is called at
+    (arena/endpoints.py checks both), its prices, its concurrency and rate limits, and the drain
+    lease of the worker calling it (services/generation_engine.py)."""
+
     base_url = models.CharField(max_length=500, blank=True, help_text="Empty: GLOBAL_API_BASE_URL.")
     api_key_env = models.CharField(
         max_length=100, blank=True, help_text="Name of the env var holding the API key. Empty: GLOBAL_API_KEY."
     )
-    extra_params = models.JSONField(default=dict, blank=True)
     price_per_mtok_out = models.DecimalField(max_digits=10, decimal_places=4, default=Decimal("0"))
     price_per_mtok_in = models.DecimalField(max_digits=10, decimal_places=4, default=Decimal("0"))
-    is_baseline = models.BooleanField(default=False)
     max_concurrency = models.PositiveSmallIntegerField(default=16)
     requests_per_minute = models.PositiveIntegerField(null=True, blank=True)
     tokens_per_minute = models.PositiveIntegerField(null=True, blank=True)
-    # The generation drain lease (services/generation_engine.py): the token of the drain that
-    # runs this contestant's rows ("" while one is only queued) and its heartbeat, renewed every
-    # few seconds. A heartbeat older than GENERATION_STUCK_AFTER_SECONDS means no live drain.
+    # The drain lease: the token of the drain that runs this endpoint's rows ("" while one is
+    # only queued) and its heartbeat, renewed every few seconds. A heartbeat older than
+    # GENERATION_STUCK_AFTER_SECONDS means no live drain.
     drain_token = models.CharField(max_length=32, blank=True, editable=False)
     drain_heartbeat_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
-        ordering = ["position", "id"]
-        constraints = [
-            models.UniqueConstraint(fields=["campaign", "label"], name="contestant_label_unique_in_campaign"),
-        ]
+        abstract = True
 
     def __str__(self) -> str:
         return self.label
@@ -218,6 +213,21 @@ class Contestant(models.Model):
     @property
     def uses_simulator(self) -> bool:
         return self.effective_base_url == settings.SIMULATED_API_BASE_URL.rstrip("/")
+
+
+class Contestant(ModelEndpoint):
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="contestants")
+    position = models.PositiveSmallIntegerField(default=0, help_text="Order in the campaign; A is listed first.")
+    label = models.CharField(max_length=100)
+    model = models.CharField(max_length=200, help_text="The API model id, e.g. deepseek-v4-flash.")
+    extra_params = models.JSONField(default=dict, blank=True)
+    is_baseline = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["position", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["campaign", "label"], name="contestant_label_unique_in_campaign"),
+        ]
 
 
 class Prompt(models.Model):
