@@ -14,6 +14,9 @@ and the RETURNING clause are the ORM's own.
 - `PreparedInsert(model).insert(model(**values))` is `model.objects.create(**values)` (field
   defaults and `auto_now_add` applied as `save()` applies them) without signals. No receiver
   listens to the models it is used on (a test checks).
+- `PreparedSelect(model, lambda s: model.objects.filter(...).values_list(...)).rows(**values)` is
+  `list(queryset)` of that `values_list` query (the backend's converters applied as the ORM
+  applies them); `select_for_update()`, joins and subqueries compile as they always do.
 """
 
 from django.db import connections, router
@@ -124,4 +127,41 @@ class PreparedInsert:
         return obj
 
 
-__all__ = ["PreparedInsert", "PreparedUpdate", "Q", "Slot"]
+class PreparedSelect:
+    def __init__(self, model, build):
+        self.model = model
+        self._build = build
+        self._compiled: dict[str, tuple[str, tuple, dict]] = {}
+
+    def _compile(self, alias: str) -> tuple[str, tuple, dict]:
+        queryset = self._build(_Slots())
+        compiler = queryset.query.get_compiler(alias)
+        sql, params = compiler.as_sql()
+        if not compiler.query.values_select and not compiler.query.annotation_select:
+            raise ValueError("a prepared select reads a values_list() query")
+        columns = [expression for expression, _sql, _alias in compiler.select[: compiler.col_count]]
+        return sql, params, compiler.get_converters(columns)
+
+    def rows(self, **values) -> list[tuple]:
+        alias = router.db_for_write(self.model)  # the review path reads what it then writes
+        compiled = self._compiled.get(alias) or self._compiled.setdefault(alias, self._compile(alias))
+        sql, params, converters = compiled
+        connection = connections[alias]
+        with connection.cursor() as cursor:
+            cursor.execute(sql, _bind(params, values, connection))
+            rows = cursor.fetchall()
+        if not converters:
+            return [tuple(row) for row in rows]
+        converted = []
+        for row in rows:
+            row = list(row)
+            for position, (functions, expression) in converters.items():
+                value = row[position]
+                for function in functions:
+                    value = function(value, expression, connection)
+                row[position] = value
+            converted.append(tuple(row))
+        return converted
+
+
+__all__ = ["PreparedInsert", "PreparedSelect", "PreparedUpdate", "Q", "Slot"]

@@ -1,11 +1,12 @@
 """arena/prepared.py: ORM statements compiled once, on both databases."""
 
 import pytest
-from django.db.models import F, signals
+from django.db import transaction
+from django.db.models import Count, F, Subquery, signals
 from django.utils import timezone
 
-from arena.models import Assignment, CampaignReviewer, Comparison, Vote
-from arena.prepared import PreparedInsert, PreparedUpdate, Q
+from arena.models import Assignment, CampaignReviewer, Comparison, PairDecision, Vote
+from arena.prepared import PreparedInsert, PreparedSelect, PreparedUpdate, Q
 from tests.factories import make_open_campaign
 
 pytestmark = pytest.mark.django_db(transaction=False)
@@ -74,6 +75,44 @@ def test_a_prepared_insert_applies_defaults_and_auto_now_add_like_create(lead, r
 def test_no_signal_receiver_listens_to_the_rows_written_by_prepared_statements():
     """The prepared statements send no model signals, as `create()` and `update()` would:
     nothing may rely on them for these models."""
-    for model in (Assignment, Vote, Comparison, CampaignReviewer):
+    for model in (Assignment, Vote, Comparison, CampaignReviewer, PairDecision):
         for signal in (signals.pre_save, signals.post_save):
             assert not signal.has_listeners(model), (model.__name__, signal)
+
+
+def test_a_prepared_select_gives_what_the_queryset_gives_with_the_backends_conversions(lead, reviewer):
+    """Booleans, datetimes and a subquery's count come out as the ORM gives them (SQLite hands
+    a plain cursor 0/1 and naive text); a locking read compiles inside the transaction."""
+    campaign = make_open_campaign(prompts=3)
+    Comparison.objects.filter(pk=Comparison.objects.filter(campaign=campaign).order_by("id")[0].pk).update(
+        excluded=True
+    )
+
+    def build(s, model=Comparison):
+        return (
+            model.objects.filter(campaign_id=s.campaign_id)
+            .annotate(
+                n=Subquery(
+                    model.objects.filter(campaign_id=s.campaign_id)
+                    .order_by()
+                    .values("campaign_id")
+                    .annotate(c=Count("pk"))
+                    .values("c")
+                )
+            )
+            .order_by("id")
+            .values_list("id", "excluded", "campaign__created_at", "n")
+        )
+
+    prepared = PreparedSelect(Comparison, build)
+    expected = list(build(type("S", (), {"campaign_id": campaign.pk})))
+    assert prepared.rows(campaign_id=campaign.pk) == expected
+    assert [type(v) for v in prepared.rows(campaign_id=campaign.pk)[0]] == [type(v) for v in expected[0]]
+    assert expected[0][1] is True and expected[0][2].tzinfo is not None and expected[0][3] == len(expected)
+    assert prepared.rows(campaign_id=-1) == []
+    locked = PreparedSelect(
+        Comparison, lambda s: Comparison.objects.select_for_update().filter(pk=s.pk).values_list("id")
+    )
+    first = expected[0][0]
+    with transaction.atomic():
+        assert locked.rows(pk=first) == [(first,)]

@@ -33,6 +33,7 @@ from django.utils import timezone
 from .. import sequential
 from ..errors import ValidationFailed
 from ..models import Campaign, Comparison, PairDecision
+from ..prepared import PreparedSelect, PreparedUpdate
 from ..selectors.report import counted_votes
 from .pairing import contestant_pairs
 
@@ -106,52 +107,86 @@ def _ranks_write(*, campaign_id: int, row: PairDecision, rank: int) -> None:
         Comparison.objects.filter(id__in=ids).update(pick_rank=rank)
 
 
-def pair_decision_record(*, comparison_id: int, resolved: str) -> None:
-    """Count one more counted vote (`resolved`: a, b, tie or both_bad) on the comparison's pair.
+def _field(slots, name: str):
+    return slots(name, PairDecision._meta.get_field(name))
+
+
+_PAIR_STATE = (
+    "votes",
+    "decisive",
+    "a_wins",
+    "decision",
+    "decided_at_votes",
+    "decided_at",
+    "cs_low",
+    "cs_high",
+    "closed",
+)
+# The pair's row, locked, with the campaign's number of pairs (the alpha split) in the same
+# statement; then its new state. Both compiled once (arena/prepared.py): they run on every vote.
+_PAIR_LOCKED = PreparedSelect(
+    PairDecision,
+    lambda s: (
+        PairDecision.objects.select_for_update(of=("self",))
+        .filter(campaign_id=s.campaign_id, contestant_a_id=s.contestant_a_id, contestant_b_id=s.contestant_b_id)
+        .annotate(
+            pairs=Subquery(
+                PairDecision.objects.filter(campaign_id=s.campaign_id)
+                .order_by()
+                .values("campaign_id")
+                .annotate(n=Count("pk"))
+                .values("n")
+            )
+        )
+        .values_list("id", *_PAIR_STATE, "pairs")
+    ),
+)
+_PAIR_WRITE = PreparedUpdate(
+    PairDecision,
+    where=lambda s: Q(pk=s.id),
+    values=lambda s: {name: _field(s, name) for name in (*_PAIR_STATE, "updated_at")},
+)
+
+
+def _pair_locked(key: dict) -> tuple[PairDecision, int] | None:
+    rows = _PAIR_LOCKED.rows(**key)
+    if not rows:
+        return None
+    pk, *state, pairs = rows[0]
+    return PairDecision(id=pk, **key, **dict(zip(_PAIR_STATE, state, strict=True))), pairs
+
+
+def pair_decision_record(
+    *,
+    campaign_id: int,
+    contestant_a_id: int,
+    contestant_b_id: int,
+    stopping: str,
+    alpha: float,
+    margin: float,
+    resolved: str,
+) -> None:
+    """Count one more counted vote (`resolved`: a, b, tie or both_bad) on the pair, with the
+    campaign's stopping settings (the vote's locking read brings them).
 
     Must run inside the vote's transaction, after the vote's write.
     """
-    pair = (
-        Comparison.objects.filter(pk=comparison_id)
-        .values_list(
-            "campaign_id",
-            "contestant_a_id",
-            "contestant_b_id",
-            "campaign__stopping",
-            "campaign__alpha",
-            "campaign__equivalence_margin",
-        )
-        .first()
-    )
-    if pair is None:
-        return
-    campaign_id, a_id, b_id, stopping, alpha, margin = pair
-    key = {"campaign_id": campaign_id, "contestant_a_id": a_id, "contestant_b_id": b_id}
-    # The pair's row, locked, with the campaign's number of pairs (the alpha split) in the
-    # same statement.
-    pairs_count = (
-        PairDecision.objects.filter(campaign_id=campaign_id)
-        .order_by()
-        .values("campaign_id")
-        .annotate(n=Count("pk"))
-        .values("n")
-    )
-    locked = PairDecision.objects.select_for_update(of=("self",)).filter(**key).annotate(pairs=Subquery(pairs_count))
-    row = locked.first()
-    if row is None:
+    key = {"campaign_id": campaign_id, "contestant_a_id": contestant_a_id, "contestant_b_id": contestant_b_id}
+    locked = _pair_locked(key)
+    if locked is None:
         pair_decisions_ensure(campaign_id=campaign_id)
-        row = locked.first()
-        if row is None:  # a pair no longer scheduled (the pairing changed): still recorded
+        locked = _pair_locked(key)
+        if locked is None:  # a pair no longer scheduled (the pairing changed): still recorded
             PairDecision.objects.get_or_create(**key)
-            row = locked.first()
-    pairs = row.pairs
+            locked = _pair_locked(key)
+    row, pairs = locked
     row.votes += 1
     if resolved in ("a", "b"):
         row.decisive += 1
         row.a_wins += resolved == "a"
     adaptive = stopping == Campaign.Stopping.ADAPTIVE
     _apply_state(row, alpha=alpha, margin=margin, pairs=pairs, adaptive=adaptive)
-    row.save()
+    _PAIR_WRITE.run(id=row.pk, updated_at=timezone.now(), **{name: getattr(row, name) for name in _PAIR_STATE})
     if adaptive:
         _ranks_write(campaign_id=campaign_id, row=row, rank=_rank_of(row, margin=margin, adaptive=True, pairs=pairs))
 

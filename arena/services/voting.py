@@ -64,28 +64,32 @@ def time_on_task(*, leased_at, now, client_seconds) -> float:
     return float(_round_ms(server))
 
 
-_A, _K, _M, _Q = Names(Assignment), Names(Campaign), Names(CampaignReviewer), Names(Criterion)
+_A, _C, _K = Names(Assignment), Names(Comparison), Names(Campaign)
+_M, _Q = Names(CampaignReviewer), Names(Criterion)
 # SQL, not the ORM: see arena/raw_sql.py.
 _LOCK_SQL = f"""
 SELECT a.{_A.id}, a.{_A.status}, a.{_A.kind}, a.{_A.a_on_left}, a.{_A.comparison}, a.{_A.leased_at},
        a.{_A.campaign}, k.{_K.status}, k.{_K.votes_per_comparison}, k.{_K.min_seconds_per_vote},
        EXISTS (SELECT 1 FROM {_M} m WHERE m.{_M.campaign} = a.{_A.campaign} AND m.{_M.user} = a.{_A.reviewer}
                AND NOT m.{_M.excluded}),
-       EXISTS (SELECT 1 FROM {_Q} q WHERE q.{_Q.campaign} = a.{_A.campaign})
-FROM {_A} a JOIN {_K} k ON k.{_K.id} = a.{_A.campaign}
+       EXISTS (SELECT 1 FROM {_Q} q WHERE q.{_Q.campaign} = a.{_A.campaign}),
+       c.{_C.contestant_a}, c.{_C.contestant_b}, k.{_K.stopping}, k.{_K.alpha}, k.{_K.equivalence_margin}
+FROM {_A} a JOIN {_K} k ON k.{_K.id} = a.{_A.campaign} JOIN {_C} c ON c.{_C.id} = a.{_A.comparison}
 WHERE a.{_A.token} = %s AND a.{_A.reviewer} = %s
 """
 _LOCKED_FIELDS = (
     *("id", "status", "kind", "a_on_left", "comparison_id", "leased_at", "campaign_id"),
     *("campaign_status", "k", "min_seconds", "member", "has_criteria"),
+    *("contestant_a_id", "contestant_b_id", "stopping", "alpha", "margin"),
 )
 
 
 def _assignment_locked(*, token: str, reviewer_id: int) -> dict | None:
     """The reviewer's assignment with this token, locked, with what the checks need: its
     campaign's status, k and minimum time, whether the voter is an included member and whether
-    the campaign has criteria (a campaign without is spared the read of its criteria). One
-    statement; only the assignment row is locked."""
+    the campaign has criteria (a campaign without is spared the read of its criteria), and the
+    pair and stopping settings the pair's decision needs. One statement; only the assignment
+    row is locked."""
     row = fetch_one(_LOCK_SQL + row_lock(of="a"), [token, reviewer_id])
     if row is None:
         return None
@@ -193,7 +197,15 @@ def vote_submit(
             # only skips locked comparisons, so it never waits for a vote, and the two cannot
             # deadlock.
             _VOTE_CAST.run(campaign_id=assignment["campaign_id"], reviewer_id=reviewer_id)
-            pair_decision_record(comparison_id=comparison_id, resolved=vote.resolved)
+            pair_decision_record(
+                campaign_id=assignment["campaign_id"],
+                contestant_a_id=assignment["contestant_a_id"],
+                contestant_b_id=assignment["contestant_b_id"],
+                stopping=assignment["stopping"],
+                alpha=assignment["alpha"],
+                margin=assignment["margin"],
+                resolved=vote.resolved,
+            )
         if answers:
             VoteCriterion.objects.bulk_create(
                 VoteCriterion(
