@@ -17,9 +17,10 @@ logger = logging.getLogger(__name__)
 
 
 def _hand_over_if_more(task, outcome: dict, *args) -> dict:
-    """A drain's outcome, after queueing `task` again with the same `args` when the drain left
-    rows (`more`): it stopped after GENERATION_TASK_SECONDS, and a fresh task takes over rather
-    than this one running into Celery's time limits."""
+    """A drain's outcome, after queueing `task` again with the same `args` when the drain says
+    rows are left that nobody else will take (`more`: it stopped after GENERATION_TASK_SECONDS,
+    or rows became pending after its last claim): a fresh task takes over rather than this one
+    running into Celery's time limits."""
     if outcome["more"]:
         task.apply_async(args=args)
     return outcome
