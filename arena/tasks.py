@@ -16,14 +16,19 @@ from .services import generation, generation_engine, judging, judging_engine, pr
 logger = logging.getLogger(__name__)
 
 
+def _hand_over_if_more(task, outcome: dict, *args) -> dict:
+    """A drain's outcome, after queueing `task` again with the same `args` when the drain says
+    rows are left that nobody else will take (`more`: it stopped after GENERATION_TASK_SECONDS,
+    or rows became pending after its last claim): a fresh task takes over rather than this one
+    running into Celery's time limits."""
+    if outcome["more"]:
+        task.apply_async(args=args)
+    return outcome
+
+
 @shared_task(bind=True, name="arena.tasks.generation_run_contestant")
 def generation_run_contestant(self, contestant_id: int) -> dict:
-    outcome = generation_engine.generation_drain(contestant_id=contestant_id)
-    if outcome["more"]:
-        # The drain stopped after GENERATION_TASK_SECONDS with rows left: a fresh task takes
-        # over, rather than this one running into Celery's time limits.
-        self.apply_async(args=(contestant_id,))
-    return outcome
+    return _hand_over_if_more(self, generation_engine.generation_drain(contestant_id=contestant_id), contestant_id)
 
 
 @shared_task(name="arena.tasks.generation_sweep_stuck")
@@ -34,10 +39,7 @@ def generation_sweep_stuck() -> int:
 
 @shared_task(bind=True, name="arena.tasks.judging_run_judge")
 def judging_run_judge(self, judge_id: int) -> dict:
-    outcome = judging_engine.judging_drain(judge_id=judge_id)
-    if outcome["more"]:
-        self.apply_async(args=(judge_id,))
-    return outcome
+    return _hand_over_if_more(self, judging_engine.judging_drain(judge_id=judge_id), judge_id)
 
 
 @shared_task(name="arena.tasks.html_prerender")

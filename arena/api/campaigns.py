@@ -2,7 +2,7 @@
 
 from django.conf import settings
 from django.contrib.auth import authenticate, user_logged_in
-from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_field
+from drf_spectacular.utils import OpenApiExample, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.parsers import MultiPartParser
 from rest_framework.permissions import AllowAny
@@ -20,7 +20,7 @@ from ..untrusted_json import untrusted_json_loads
 from .column_fields import column_decimal_field, column_integer_field
 from .parsers import LimitedFormParser, PromptListJSONParser
 from .permissions import IsLead
-from .schema import LEAD_CAMPAIGN, SIGNED_IN, WITH_BODY, error_responses
+from .schema import LEAD_CAMPAIGN_STATUS, SIGNED_IN, operation
 from .token_auth import token_issue
 
 
@@ -41,10 +41,8 @@ class TokenObtainApi(APIView):
     class OutputSerializer(serializers.Serializer):
         token = serializers.CharField()
 
-    @extend_schema(
-        summary="Exchange a username and password for an API token",
-        request=InputSerializer,
-        responses={200: OutputSerializer, **error_responses(*WITH_BODY, 429)},
+    @operation(
+        "Exchange a username and password for an API token", OutputSerializer, request=InputSerializer, errors=(429,)
     )
     def post(self, request):
         data = _valid(self.InputSerializer, request.data)
@@ -195,17 +193,16 @@ class CampaignListCreateApi(APIView):
         contestants = ContestantSerializer(many=True, min_length=2)
         criteria = CriterionSerializer(many=True, required=False, default=list)
 
-    @extend_schema(
-        summary="List campaigns (the 200 newest)",
-        responses={200: CampaignOutputSerializer(many=True), **error_responses(*SIGNED_IN)},
-    )
+    @operation("List campaigns (the 200 newest)", CampaignOutputSerializer(many=True), errors=SIGNED_IN)
     def get(self, request):
         campaigns = Campaign.objects.prefetch_related("contestants", "criteria")[:200]
         return Response(CampaignOutputSerializer(campaigns, many=True).data)
 
-    @extend_schema(
-        summary="Create a campaign with its contestants",
+    @operation(
+        "Create a campaign with its contestants",
+        {201: CampaignOutputSerializer},
         request=InputSerializer,
+        errors=SIGNED_IN,
         examples=[
             OpenApiExample(
                 "Two contestants on the default endpoint",
@@ -221,7 +218,6 @@ class CampaignListCreateApi(APIView):
                 },
             )
         ],
-        responses={201: CampaignOutputSerializer, **error_responses(*WITH_BODY, *SIGNED_IN)},
     )
     def post(self, request):
         data = _valid(self.InputSerializer, request.data)
@@ -236,10 +232,7 @@ class CampaignListCreateApi(APIView):
 class CampaignDetailApi(APIView):
     permission_classes = [IsLead]
 
-    @extend_schema(
-        summary="A campaign, with its status and progress",
-        responses={200: CampaignOutputSerializer, **error_responses(*LEAD_CAMPAIGN)},
-    )
+    @operation("A campaign, with its status and progress", CampaignOutputSerializer)
     def get(self, request, campaign_id):
         campaign = access_campaign_for_lead(user=request.user, campaign_id=campaign_id)
         return Response(CampaignOutputSerializer(campaign).data)
@@ -340,8 +333,10 @@ class PromptImportApi(APIView):
     # limit on other bodies; files stream through UploadSizeLimitHandler to the same limit.
     parser_classes = [PromptListJSONParser, MultiPartParser, LimitedFormParser]
 
-    @extend_schema(
-        summary="Add prompts to a draft campaign (all or nothing)",
+    @operation(
+        "Add prompts to a draft campaign (all or nothing)",
+        {201: PromptImportOutputSerializer},
+        errors=LEAD_CAMPAIGN_STATUS,
         description="A bad row rejects the whole upload with 400 and its line number; a campaign past draft: 409.",
         request={
             "application/json": _prompt_list_schema(),
@@ -358,7 +353,6 @@ class PromptImportApi(APIView):
                 ],
             )
         ],
-        responses={201: PromptImportOutputSerializer, **error_responses(*WITH_BODY, *LEAD_CAMPAIGN, 409)},
     )
     def post(self, request, campaign_id):
         campaign = access_campaign_for_lead(user=request.user, campaign_id=campaign_id)
@@ -387,11 +381,7 @@ class ReviewersAddApi(APIView):
         added = serializers.ListField(child=serializers.CharField(), help_text="Usernames new to the campaign.")
         reviewers = serializers.ListField(child=serializers.CharField(), help_text="All its reviewers.")
 
-    @extend_schema(
-        summary="Make existing users reviewers of the campaign",
-        request=InputSerializer,
-        responses={200: OutputSerializer, **error_responses(*WITH_BODY, *LEAD_CAMPAIGN)},
-    )
+    @operation("Make existing users reviewers of the campaign", OutputSerializer, request=InputSerializer)
     def post(self, request, campaign_id):
         campaign = access_campaign_for_lead(user=request.user, campaign_id=campaign_id)
         data = _valid(self.InputSerializer, request.data)
@@ -403,10 +393,11 @@ class ReviewersAddApi(APIView):
 class CampaignGenerateApi(APIView):
     permission_classes = [IsLead]
 
-    @extend_schema(
-        summary="Start generating every contestant's responses",
+    @operation(
+        "Start generating every contestant's responses",
+        {202: CampaignOutputSerializer},
         request=None,
-        responses={202: CampaignOutputSerializer, **error_responses(*LEAD_CAMPAIGN, 409)},
+        errors=LEAD_CAMPAIGN_STATUS,
     )
     def post(self, request, campaign_id):
         campaign = access_campaign_for_lead(user=request.user, campaign_id=campaign_id)
@@ -418,10 +409,11 @@ class CampaignGenerateApi(APIView):
 class CampaignOpenApi(APIView):
     permission_classes = [IsLead]
 
-    @extend_schema(
-        summary="Open review: build the comparisons and hand them to reviewers",
+    @operation(
+        "Open review: build the comparisons and hand them to reviewers",
+        CampaignOutputSerializer,
         request=None,
-        responses={200: CampaignOutputSerializer, **error_responses(*LEAD_CAMPAIGN, 409)},
+        errors=LEAD_CAMPAIGN_STATUS,
     )
     def post(self, request, campaign_id):
         campaign = access_campaign_for_lead(user=request.user, campaign_id=campaign_id)
@@ -432,11 +424,7 @@ class CampaignOpenApi(APIView):
 class CampaignCloseApi(APIView):
     permission_classes = [IsLead]
 
-    @extend_schema(
-        summary="Close review",
-        request=None,
-        responses={200: CampaignOutputSerializer, **error_responses(*LEAD_CAMPAIGN, 409)},
-    )
+    @operation("Close review", CampaignOutputSerializer, request=None, errors=LEAD_CAMPAIGN_STATUS)
     def post(self, request, campaign_id):
         campaign = access_campaign_for_lead(user=request.user, campaign_id=campaign_id)
         campaign_services.campaign_close(campaign=campaign)

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -15,16 +14,12 @@ from ..selectors.campaigns import access_campaign_for_lead
 from ..services.decisions import campaign_set_stopping
 from .permissions import IsLead
 from .reports import _ExportApi, export_filename, streaming_download
-from .schema import LEAD_CAMPAIGN, WITH_BODY, error_responses, file_responses
+from .schema import download_operation, operation
 
 
 class DecisionsCsvApi(_ExportApi):
-    @extend_schema(
-        summary="Each pair's sequential decision (CSV)",
-        responses={
-            **file_responses("text/csv", "One row per pair; the header is in the product contract."),
-            **error_responses(*LEAD_CAMPAIGN),
-        },
+    @download_operation(
+        "Each pair's sequential decision (CSV)", "One row per pair; the header is in the product contract."
     )
     def get(self, request, campaign_id):
         campaign = access_campaign_for_lead(user=request.user, campaign_id=campaign_id)
@@ -48,11 +43,7 @@ class CampaignStoppingApi(APIView):
         stopping = serializers.CharField()
         decisions = serializers.ListField(child=serializers.DictField())
 
-    @extend_schema(
-        summary="Switch the stopping rule (fixed or adaptive)",
-        request=InputSerializer,
-        responses={200: OutputSerializer, **error_responses(*WITH_BODY, *LEAD_CAMPAIGN)},
-    )
+    @operation("Switch the stopping rule (fixed or adaptive)", OutputSerializer, request=InputSerializer)
     def post(self, request, campaign_id):
         campaign = access_campaign_for_lead(user=request.user, campaign_id=campaign_id)
         serializer = self.InputSerializer(data=request.data)

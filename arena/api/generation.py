@@ -1,6 +1,5 @@
 """Lead-only generation endpoints: cost estimate, progress, and retrying failed responses."""
 
-from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -9,7 +8,7 @@ from ..selectors.campaigns import access_campaign_for_lead
 from ..selectors.generation import generation_estimate, generation_payload, jsonable
 from ..services import generation as generation_services
 from .permissions import IsLead
-from .schema import LEAD_CAMPAIGN, error_responses
+from .schema import LEAD_CAMPAIGN_STATUS, operation
 
 # Money goes out as decimal strings ("0.011000"), never as floats (`selectors.generation.jsonable`).
 
@@ -94,10 +93,7 @@ class GenerationProgressSerializer(serializers.Serializer):
 class GenerationEstimateApi(APIView):
     permission_classes = [IsLead]
 
-    @extend_schema(
-        summary="What generation will cost, before it starts",
-        responses={200: GenerationEstimateSerializer, **error_responses(*LEAD_CAMPAIGN)},
-    )
+    @operation("What generation will cost, before it starts", GenerationEstimateSerializer)
     def get(self, request, campaign_id):
         campaign = access_campaign_for_lead(user=request.user, campaign_id=campaign_id)
         return Response(jsonable(generation_estimate(campaign=campaign)))
@@ -106,10 +102,7 @@ class GenerationEstimateApi(APIView):
 class GenerationProgressApi(APIView):
     permission_classes = [IsLead]
 
-    @extend_schema(
-        summary="Generation progress, failures and flagged responses",
-        responses={200: GenerationProgressSerializer, **error_responses(*LEAD_CAMPAIGN)},
-    )
+    @operation("Generation progress, failures and flagged responses", GenerationProgressSerializer)
     def get(self, request, campaign_id):
         campaign = access_campaign_for_lead(user=request.user, campaign_id=campaign_id)
         return Response(generation_payload(campaign=campaign))
@@ -122,11 +115,7 @@ class GenerationRetryFailedApi(APIView):
         retried = serializers.IntegerField(help_text="Failed responses queued again.")
         status = serializers.CharField(help_text="The campaign's status.")
 
-    @extend_schema(
-        summary="Queue the failed responses again",
-        request=None,
-        responses={202: OutputSerializer, **error_responses(*LEAD_CAMPAIGN, 409)},
-    )
+    @operation("Queue the failed responses again", {202: OutputSerializer}, request=None, errors=LEAD_CAMPAIGN_STATUS)
     def post(self, request, campaign_id):
         campaign = access_campaign_for_lead(user=request.user, campaign_id=campaign_id)
         retried = generation_services.generation_retry_failed(campaign=campaign)

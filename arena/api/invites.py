@@ -4,7 +4,6 @@ The link's key is in the answer that creates it and nowhere else: only its hash 
 """
 
 from django.urls import reverse
-from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -13,7 +12,7 @@ from ..models import Invite
 from ..selectors.campaigns import access_campaign_for_lead
 from ..services import invites as invite_services
 from .permissions import IsLead
-from .schema import LEAD_CAMPAIGN, WITH_BODY, error_responses
+from .schema import operation
 
 
 class InviteOutputSerializer(serializers.ModelSerializer):
@@ -50,19 +49,14 @@ class InviteListCreateApi(APIView):
             max_value=invite_services.MAX_USES_LIMIT,
         )
 
-    @extend_schema(
-        summary="The campaign's invite links (without their keys)",
-        responses={200: InviteOutputSerializer(many=True), **error_responses(*LEAD_CAMPAIGN)},
-    )
+    @operation("The campaign's invite links (without their keys)", InviteOutputSerializer(many=True))
     def get(self, request, campaign_id):
         campaign = access_campaign_for_lead(user=request.user, campaign_id=campaign_id)
         invites = Invite.objects.filter(campaign=campaign).select_related("created_by")[:500]
         return Response(InviteOutputSerializer(invites, many=True).data)
 
-    @extend_schema(
-        summary="Make an invite link with an expiry and a use limit",
-        request=InputSerializer,
-        responses={201: InviteCreatedSerializer, **error_responses(*WITH_BODY, *LEAD_CAMPAIGN)},
+    @operation(
+        "Make an invite link with an expiry and a use limit", {201: InviteCreatedSerializer}, request=InputSerializer
     )
     def post(self, request, campaign_id):
         campaign = access_campaign_for_lead(user=request.user, campaign_id=campaign_id)
@@ -80,11 +74,7 @@ class InviteRevokeApi(APIView):
 
     permission_classes = [IsLead]
 
-    @extend_schema(
-        summary="Revoke an invite link",
-        request=None,
-        responses={200: InviteOutputSerializer, **error_responses(*LEAD_CAMPAIGN)},
-    )
+    @operation("Revoke an invite link", InviteOutputSerializer, request=None)
     def post(self, request, campaign_id, invite_id):
         campaign = access_campaign_for_lead(user=request.user, campaign_id=campaign_id)
         invite = invite_services.invite_revoke(campaign=campaign, invite_id=invite_id)

@@ -4,7 +4,7 @@ own exports: judgements.csv, calibration/, judge_report.csv, judge_leaderboard.c
 from __future__ import annotations
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from drf_spectacular.utils import OpenApiParameter, extend_schema_view
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -18,8 +18,8 @@ from ..selectors.judging import judging_estimate, judging_progress_counts
 from ..services import judging as judging_services
 from .column_fields import column_decimal_field, column_integer_field
 from .permissions import IsLead
-from .reports import _ExportApi, export_filename, streaming_download
-from .schema import LEAD_CAMPAIGN, WITH_BODY, error_responses, file_responses
+from .reports import _DownloadApi, _ExportApi
+from .schema import LEAD_CAMPAIGN, LEAD_CAMPAIGN_STATUS, download_operation, operation
 
 
 class JudgeSerializer(serializers.Serializer):
@@ -55,18 +55,12 @@ def _specs(data) -> tuple[list[judging_services.JudgeSpec], str | None]:
 class JudgesApi(APIView):
     permission_classes = [IsLead]
 
-    @extend_schema(
-        summary="The campaign's judges", responses={200: JudgeSerializer(many=True), **error_responses(*LEAD_CAMPAIGN)}
-    )
+    @operation("The campaign's judges", JudgeSerializer(many=True))
     def get(self, request, campaign_id):
         campaign = access_campaign_for_lead(user=request.user, campaign_id=campaign_id)
         return Response(JudgeSerializer(campaign.judges.order_by("id"), many=True).data)
 
-    @extend_schema(
-        summary="Add a judge (or a list of judges) to the campaign",
-        request=JudgeSerializer,
-        responses={201: JudgeSerializer, **error_responses(*WITH_BODY, *LEAD_CAMPAIGN)},
-    )
+    @operation("Add a judge (or a list of judges) to the campaign", {201: JudgeSerializer}, request=JudgeSerializer)
     def post(self, request, campaign_id):
         campaign = access_campaign_for_lead(user=request.user, campaign_id=campaign_id)
         if not isinstance(request.data, dict | list) or (isinstance(request.data, list) and not request.data):
@@ -125,10 +119,11 @@ class CalibrationSerializer(serializers.Serializer):
 class JudgeStartApi(APIView):
     permission_classes = [IsLead]
 
-    @extend_schema(
-        summary="Judge every comparison in both orders with every judge (only what is missing)",
+    @operation(
+        "Judge every comparison in both orders with every judge (only what is missing)",
+        {202: JudgeStartOutputSerializer},
         request=None,
-        responses={202: JudgeStartOutputSerializer, **error_responses(400, *LEAD_CAMPAIGN, 409)},
+        errors=(400, *LEAD_CAMPAIGN_STATUS),
     )
     def post(self, request, campaign_id):
         campaign = access_campaign_for_lead(user=request.user, campaign_id=campaign_id)
@@ -141,9 +136,7 @@ class JudgeStartApi(APIView):
 class JudgingApi(APIView):
     permission_classes = [IsLead]
 
-    @extend_schema(
-        summary="Judging's cost estimate, spend and progress", responses={200: None, **error_responses(*LEAD_CAMPAIGN)}
-    )
+    @operation("Judging's cost estimate, spend and progress", None)
     def get(self, request, campaign_id):
         campaign = access_campaign_for_lead(user=request.user, campaign_id=campaign_id)
         return Response(jsonable({**judging_estimate(campaign=campaign), **judging_progress_counts(campaign=campaign)}))
@@ -158,56 +151,49 @@ class CalibrationApi(_ExportApi):
         return Response(judging_reports.calibration_payload(campaign=campaign, full=full))
 
 
-class JudgementsCsvApi(_ExportApi):
-    def get(self, request, campaign_id):
-        campaign = access_campaign_for_lead(user=request.user, campaign_id=campaign_id)
-        return streaming_download(
-            judging_reports.judgements_csv(campaign=campaign),
-            content_type="text/csv; charset=utf-8",
-            filename=export_filename(campaign, "judgements.csv"),
-        )
+class JudgementsCsvApi(_DownloadApi):
+    """Every judgement with its verdict, one row per (judge, comparison, order)."""
+
+    filename = "judgements.csv"
+
+    def render(self, campaign):
+        return judging_reports.judgements_csv(campaign=campaign)
 
 
-def _judge_of(request, campaign):
+def _judge_id(request, campaign) -> int | None:
+    """The judge `?judge=<label>` names (400 for a label no judge has), or None: the first judge."""
     label = request.query_params.get("judge")
     judge = judging_reports.judge_of(campaign=campaign, label=label)
     if label and judge is None:
         raise ValidationFailed(f"no judge labelled {label!r} in this campaign", field="judge")
-    return judge
+    return judge.pk if judge else None
 
 
-class JudgeLeaderboardCsvApi(_ExportApi):
+class JudgeLeaderboardCsvApi(_DownloadApi):
     """The leaderboard from a judge's verdicts (`?judge=<label>`, default the first judge)."""
 
-    def get(self, request, campaign_id):
-        campaign = access_campaign_for_lead(user=request.user, campaign_id=campaign_id)
-        judge = _judge_of(request, campaign)
-        return streaming_download(
-            judging_reports.judge_leaderboard_csv(campaign=campaign, judge_id=judge.pk if judge else None),
-            content_type="text/csv; charset=utf-8",
-            filename=export_filename(campaign, "judge_leaderboard.csv"),
-        )
+    filename = "judge_leaderboard.csv"
+
+    def render(self, campaign):
+        return judging_reports.judge_leaderboard_csv(campaign=campaign, judge_id=_judge_id(self.request, campaign))
 
 
-class JudgeReportCsvApi(_ExportApi):
+class JudgeReportCsvApi(_DownloadApi):
     """The per-pair table from a judge's verdicts, with the win-rate CSV's header."""
 
-    def get(self, request, campaign_id):
-        campaign = access_campaign_for_lead(user=request.user, campaign_id=campaign_id)
-        judge = _judge_of(request, campaign)
-        return streaming_download(
-            judging_reports.judge_report_csv(campaign=campaign, judge_id=judge.pk if judge else None),
-            content_type="text/csv; charset=utf-8",
-            filename=export_filename(campaign, "judge_report.csv"),
-        )
+    filename = "judge_report.csv"
+
+    def render(self, campaign):
+        return judging_reports.judge_report_csv(campaign=campaign, judge_id=_judge_id(self.request, campaign))
 
 
 _JUDGE_PARAM = OpenApiParameter("judge", OpenApiTypes.STR, description="A judge's label (default: the first judge).")
 extend_schema_view(
-    get=extend_schema(
-        summary="How far each judge agrees with the reviewers",
+    get=operation(
+        "How far each judge agrees with the reviewers",
+        CalibrationSerializer,
+        errors=(400, *LEAD_CAMPAIGN),
         parameters=[OpenApiParameter("full", OpenApiTypes.STR, description="1: every calibration figure")],
-        responses={200: CalibrationSerializer, **error_responses(400, *LEAD_CAMPAIGN)},
     )
 )(CalibrationApi)
 for _view, _summary, _params in [
@@ -216,12 +202,7 @@ for _view, _summary, _params in [
     (JudgeReportCsvApi, "Win rates per pair from a judge's verdicts (CSV)", [_JUDGE_PARAM]),
 ]:
     extend_schema_view(
-        get=extend_schema(
-            summary=_summary,
-            parameters=_params,
-            responses={
-                **file_responses("text/csv", "The header is in the product contract."),
-                **error_responses(400, *LEAD_CAMPAIGN),
-            },
+        get=download_operation(
+            _summary, "The header is in the product contract.", errors=(400, *LEAD_CAMPAIGN), parameters=_params
         )
     )(_view)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 
 from django.http import StreamingHttpResponse
-from drf_spectacular.utils import extend_schema, extend_schema_view
+from drf_spectacular.utils import extend_schema_view
 from rest_framework import serializers
 from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.response import Response
@@ -27,7 +27,7 @@ from ..reports.decisions import decision_rows, decisions_as_dicts
 from ..reports.models import campaign_models, models_as_dicts, models_csv, summary_with_costs
 from ..selectors.campaigns import access_campaign_for_lead
 from .permissions import IsLead
-from .schema import LEAD_CAMPAIGN, error_responses, file_responses
+from .schema import download_operation, operation
 
 
 class FirstRendererNegotiation(BaseContentNegotiation):
@@ -213,15 +213,5 @@ for _view, _summary, _media_type, _file in [
     (VotesJsonlApi, "Every vote (JSON Lines)", _JSONL, "One JSON object per line, per vote."),
     (PreferencesJsonlApi, "Preference pairs for DPO (JSON Lines)", _JSONL, "One JSON object per line."),
 ]:
-    extend_schema_view(
-        get=extend_schema(
-            summary=_summary,
-            responses={**file_responses(_media_type, _file), **error_responses(*LEAD_CAMPAIGN)},
-        )
-    )(_view)
-extend_schema_view(
-    get=extend_schema(
-        summary="The full report (JSON)",
-        responses={200: ReportSerializer, **error_responses(*LEAD_CAMPAIGN)},
-    )
-)(ReportApi)
+    extend_schema_view(get=download_operation(_summary, _file, _media_type))(_view)
+extend_schema_view(get=operation("The full report (JSON)", ReportSerializer))(ReportApi)

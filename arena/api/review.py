@@ -5,7 +5,7 @@ nothing here serialises a model row, so nothing model-identifying can slip into 
 """
 
 from django.contrib.auth import get_user_model
-from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema, extend_schema_view
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema_view
 from rest_framework import serializers, status
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
@@ -20,7 +20,7 @@ from ..services import assignment as assignment_services
 from ..services import quality as quality_services
 from ..services.voting import COMMENT_MAX, vote_submit
 from .permissions import IsLead
-from .schema import LEAD_CAMPAIGN, SIGNED_IN, WITH_BODY, error_responses
+from .schema import REVIEWER_ITEM, SIGNED_IN, operation
 
 
 def _valid(serializer_class, data):
@@ -289,81 +289,59 @@ class ComparisonExcludeOutputSerializer(serializers.Serializer):
 
 
 extend_schema_view(
-    get=extend_schema(
-        summary="The reviewer's next item in a campaign",
-        parameters=[ReviewNextApi.InputSerializer],
-        responses={
+    get=operation(
+        "The reviewer's next item in a campaign",
+        {
             200: ReviewItemSerializer,
             204: OpenApiResponse(description="Nothing is left for this reviewer in this campaign."),
-            **error_responses(400, *SIGNED_IN, 404),
         },
+        errors=(400, *SIGNED_IN, 404),
+        parameters=[ReviewNextApi.InputSerializer],
     )
 )(ReviewNextApi)
 extend_schema_view(
-    post=extend_schema(
-        summary="Vote on an item",
+    post=operation(
+        "Vote on an item",
+        {201: ReviewVoteOutputSerializer, 200: ReviewVoteOutputSerializer},
+        errors=REVIEWER_ITEM,
         description="201 a new vote; 200 the same vote again (idempotent); 409 a different one.",
         request=ReviewVoteApi.InputSerializer,
         examples=[OpenApiExample("A vote", request_only=True, value={"choice": "left", "seconds_on_task": 12.5})],
-        responses={
-            201: ReviewVoteOutputSerializer,
-            200: ReviewVoteOutputSerializer,
-            **error_responses(*WITH_BODY, *SIGNED_IN, 404, 409),
-        },
     )
 )(ReviewVoteApi)
 extend_schema_view(
-    post=extend_schema(
-        summary="Skip an item",
-        request=None,
-        responses={200: ReviewGiveUpOutputSerializer, **error_responses(*SIGNED_IN, 404, 409)},
-    )
+    post=operation("Skip an item", ReviewGiveUpOutputSerializer, request=None, errors=REVIEWER_ITEM),
 )(ReviewSkipApi)
 extend_schema_view(
-    post=extend_schema(
-        summary="Flag an item as broken or harmful",
+    post=operation(
+        "Flag an item as broken or harmful",
+        ReviewGiveUpOutputSerializer,
+        errors=REVIEWER_ITEM,
         request=ReviewFlagApi.InputSerializer,
         examples=[OpenApiExample("A broken item", request_only=True, value={"reason": "Both answers are empty."})],
-        responses={200: ReviewGiveUpOutputSerializer, **error_responses(*WITH_BODY, *SIGNED_IN, 404, 409)},
     )
 )(ReviewFlagApi)
 extend_schema_view(
-    post=extend_schema(
-        summary="Leave a reviewer's votes out of every figure",
-        request=None,
-        responses={200: ReviewerExcludeOutputSerializer, **error_responses(*LEAD_CAMPAIGN)},
-    )
+    post=operation("Leave a reviewer's votes out of every figure", ReviewerExcludeOutputSerializer, request=None)
 )(ReviewerExcludeApi)
 extend_schema_view(
-    post=extend_schema(
-        summary="Count a reviewer's votes again",
-        request=None,
-        responses={200: ReviewerExcludeOutputSerializer, **error_responses(*LEAD_CAMPAIGN)},
-    )
+    post=operation("Count a reviewer's votes again", ReviewerExcludeOutputSerializer, request=None),
 )(ReviewerIncludeApi)
 extend_schema_view(
-    get=extend_schema(
-        summary="Each reviewer's self-consistency, gold accuracy and too-fast votes",
-        responses={200: ReviewerQualityOutputSerializer, **error_responses(*LEAD_CAMPAIGN)},
-    )
+    get=operation("Each reviewer's self-consistency, gold accuracy and too-fast votes", ReviewerQualityOutputSerializer)
 )(ReviewerQualityApi)
+extend_schema_view(get=operation("Items reviewers flagged, with their reasons", FlagListOutputSerializer))(FlagListApi)
 extend_schema_view(
-    get=extend_schema(
-        summary="Items reviewers flagged, with their reasons",
-        responses={200: FlagListOutputSerializer, **error_responses(*LEAD_CAMPAIGN)},
-    )
-)(FlagListApi)
-extend_schema_view(
-    post=extend_schema(
-        summary="Set (or clear) a comparison's gold answer",
+    post=operation(
+        "Set (or clear) a comparison's gold answer",
+        ComparisonGoldOutputSerializer,
         request=ComparisonGoldApi.InputSerializer,
-        responses={200: ComparisonGoldOutputSerializer, **error_responses(*WITH_BODY, *LEAD_CAMPAIGN)},
     )
 )(ComparisonGoldApi)
 extend_schema_view(
-    post=extend_schema(
-        summary="Leave a comparison out of review and reports (or bring it back)",
+    post=operation(
+        "Leave a comparison out of review and reports (or bring it back)",
+        ComparisonExcludeOutputSerializer,
         request=ComparisonExcludeApi.InputSerializer,
-        responses={200: ComparisonExcludeOutputSerializer, **error_responses(*WITH_BODY, *LEAD_CAMPAIGN)},
     )
 )(ComparisonExcludeApi)

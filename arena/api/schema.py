@@ -10,12 +10,15 @@ come from here, so one status means one shape everywhere:
 - `ValidationError`: 400. Either an application error as above, or DRF's serializer errors,
   `{"<field>": ["message", ...]}` (nested as the body is), so no key is required.
 
+`operation` builds an operation's `@extend_schema` from what is its own (summary, success
+answer, request body, error statuses); `download_operation` does the same for a file download.
+
 `ArenaAutoSchema` names the HackSoft-style nested serializers after their view.
 """
 
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
 
 
@@ -82,10 +85,35 @@ def error_responses(*statuses: int) -> dict:
 SIGNED_IN = (401, 403)
 # A lead's operation on one campaign: also 404 for a campaign that does not exist.
 LEAD_CAMPAIGN = (*SIGNED_IN, 404)
-# Any operation that reads a JSON or form body.
+# ... that the campaign's status may refuse (e.g. generating a campaign under review): also 409.
+LEAD_CAMPAIGN_STATUS = (*LEAD_CAMPAIGN, 409)
+# Any operation that reads a JSON or form body (`operation` adds them when it has a `request`).
 WITH_BODY = (400, 413, 415)
+# A reviewer's move on one of their items: also 404 for an item that is not theirs, 409 for one
+# already voted on, skipped or taken back.
+REVIEWER_ITEM = (*SIGNED_IN, 404, 409)
 
 
 def file_responses(media_type: str, description: str) -> dict:
     """A download's 200: a file of `media_type` (sent as an attachment); errors stay JSON."""
     return {(200, media_type): OpenApiResponse(response=OpenApiTypes.STR, description=description)}
+
+
+def operation(summary: str, answer, *, errors: tuple = LEAD_CAMPAIGN, **more):
+    """The `@extend_schema` of one operation.
+
+    `answer` is its 200's body (a serializer, or None), or its success answers by status
+    (`{201: CreatedSerializer}`). `errors` are its error statuses, a lead's campaign operation's
+    by default; an operation that reads a body (`request` given and not None) may also answer
+    WITH_BODY's, which come first. The rest (`request`, `description`, `parameters`,
+    `examples`) goes to `extend_schema` as it is.
+    """
+    answers = answer if isinstance(answer, dict) else {200: answer}
+    if more.get("request") is not None:
+        errors = (*WITH_BODY, *errors)
+    return extend_schema(summary=summary, responses={**answers, **error_responses(*errors)}, **more)
+
+
+def download_operation(summary: str, description: str, media_type: str = "text/csv", **more):
+    """`operation` for a download: a file of `media_type` in the 200 (see `file_responses`)."""
+    return operation(summary, file_responses(media_type, description), **more)
