@@ -42,6 +42,7 @@ from .selectors.campaigns import campaign_progress
 from .services import campaigns as campaign_services
 from .services import generation as generation_services
 from .services.decisions import STOPPING_FIELDS, pair_decisions_refresh_on_commit
+from .services.generation import GENERATION_FIELDS
 from .services.invites import DEFAULT_DAYS, invite_create, invite_revoke
 from .services.quality import comparison_set_excluded, comparison_set_gold, reviewer_exclude
 
@@ -166,19 +167,7 @@ class CampaignAdmin(admin.ModelAdmin):
         (None, {"fields": ["name", "guidelines", "status", "votes_per_comparison", "pairing", "min_seconds_per_vote"]}),
         (
             "Generation (the same for every model; frozen when generation starts)",
-            {
-                "fields": [
-                    "system_prompt",
-                    "temperature",
-                    "max_tokens",
-                    "seed",
-                    "extra_params",
-                    "expected_output_tokens",
-                    "budget_usd",
-                    "paused_reason",
-                    "frozen_settings_shown",
-                ]
-            },
+            {"fields": [*GENERATION_FIELDS, "frozen_settings_shown"]},
         ),
         ("Stopping (fixed or adaptive; switchable while open)", {"fields": STOPPING_FIELDS}),
         ("Dates", {"fields": ["created_at", "opened_at", "closed_at"]}),

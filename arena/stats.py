@@ -375,31 +375,45 @@ def _bt_fit(design: np.ndarray, score: np.ndarray, weights: np.ndarray, theta: n
         f0 = known[active]
         if np.isnan(f0).any():
             f0 = objective(th, w)
-        t = np.ones(len(th))
-        searched = False
-        for _ in range(60):
-            f1 = objective(th + t[:, None] * step, w)
-            # Once the decrement is at rounding level f cannot tell better from worse; the
-            # full step is then the right one (pure Newton phase).
-            ok = (f1 <= f0 - 1e-4 * t * decrement) | (decrement <= 1e-12 * (1.0 + np.abs(f0)))
-            if ok.all():
-                searched = True
-                break
-            t = np.where(ok, t, 0.5 * t)
+        t, f1 = newton_step_sizes(objective, th, w, step, decrement, f0)
         theta[active] = th + t[:, None] * step
         # f1 is f at the new theta when the search ended on success (saves one objective
         # evaluation per Newton step); otherwise recompute next time.
-        known[active] = f1 if searched else np.nan
-        size = np.abs(step).max(axis=1)
-        # Converged: a step below BT_TOL, or full steps that stopped shrinking while already
-        # tiny (quadratic convergence would square them; what is left is rounding noise, e.g.
-        # along the relative shift of comparison-graph components that never met).
-        noise = (t == 1.0) & (size < 1e-7) & (size > 0.25 * previous[active])
-        previous[active] = size
-        active = active[(t * size >= BT_TOL) & ~noise]
+        known[active] = np.nan if f1 is None else f1
+        active = newton_unconverged(active, t, step, previous)
         if active.size == 0:
             return theta
     raise RuntimeError("Bradley-Terry fit did not converge")
+
+
+def newton_step_sizes(objective, th: np.ndarray, w: np.ndarray, step: np.ndarray, decrement: np.ndarray, f0):
+    """Armijo backtracking for a batch of Newton steps (one per row of `th`): each row's step
+    size t halves until f falls by at least 1e-4 * t * decrement (the Newton decrement squared),
+    at most 60 times. Returns t and f at th + t * step, or t and None when some row still
+    failed. Shared by `_bt_fit` and arena/style.py's fit with covariates."""
+    t = np.ones(len(th))
+    for _ in range(60):
+        f1 = objective(th + t[:, None] * step, w)
+        # Once the decrement is at rounding level f cannot tell better from worse; the
+        # full step is then the right one (pure Newton phase).
+        ok = (f1 <= f0 - 1e-4 * t * decrement) | (decrement <= 1e-12 * (1.0 + np.abs(f0)))
+        if ok.all():
+            return t, f1
+        t = np.where(ok, t, 0.5 * t)
+    return t, None
+
+
+def newton_unconverged(active: np.ndarray, t: np.ndarray, step: np.ndarray, previous: np.ndarray) -> np.ndarray:
+    """The rows of `active` still to iterate after steps of t * step; `previous` (indexed by
+    row, all rows) holds each row's last step size and is updated here.
+
+    Converged: a step below BT_TOL, or full steps that stopped shrinking while already tiny
+    (quadratic convergence would square them; what is left is rounding noise, e.g. along the
+    relative shift of comparison-graph components that never met)."""
+    size = np.abs(step).max(axis=1)
+    noise = (t == 1.0) & (size < 1e-7) & (size > 0.25 * previous[active])
+    previous[active] = size
+    return active[(t * size >= BT_TOL) & ~noise]
 
 
 def _bt_design(n_models: int, first: np.ndarray, second: np.ndarray) -> np.ndarray:

@@ -54,7 +54,6 @@ STYLE_FEATURES = ("length", "headers", "list_items", "bold")
 MIN_VOTES = 10
 # Largest rows x rounds for exact refits with covariates (about 1 s); above it, one-step rounds.
 EXACT_BUDGET = 1_000_000
-TOL = 1e-9  # convergence: largest Newton step in natural log-strength units
 _CHUNK = 3_000_000  # bound on rounds x rows x parameters held at once
 
 # FastChat's patterns (add_markdown_info.py).
@@ -193,20 +192,9 @@ def _newton(design: np.ndarray, score: np.ndarray, weights: np.ndarray, theta: n
             hessian = (curvature @ outer).reshape(-1, q, q) + regulariser
         step = -np.linalg.solve(hessian, grad[..., None])[..., 0]
         decrement = -(grad * step).sum(axis=1)
-        f0 = objective(th, w)
-        t = np.ones(len(th))
-        for _ in range(60):
-            ok = (objective(th + t[:, None] * step, w) <= f0 - 1e-4 * t * decrement) | (
-                decrement <= 1e-12 * (1.0 + np.abs(f0))
-            )
-            if ok.all():
-                break
-            t = np.where(ok, t, 0.5 * t)
+        t, _ = stats.newton_step_sizes(objective, th, w, step, decrement, objective(th, w))
         theta[active] = th + t[:, None] * step
-        size = np.abs(step).max(axis=1)
-        noise = (t == 1.0) & (size < 1e-7) & (size > 0.25 * previous[active])
-        previous[active] = size
-        active = active[(t * size >= TOL) & ~noise]
+        active = stats.newton_unconverged(active, t, step, previous)
         if active.size == 0:
             return theta
     raise RuntimeError("Bradley-Terry fit did not converge")

@@ -8,13 +8,14 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import pytest
 from django.conf import settings
 from django.contrib.auth.models import Permission
-from django.db import connection
+from django.db import connection, connections
 
 from arena.models import Response
 from evalsite.env import database_url_of
@@ -234,3 +235,28 @@ def wait_until(predicate, *, timeout: float, interval: float = 0.2, message: str
             return value
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout}s waiting for {message}")
+
+
+def run_in_parallel(work, users, *, timeout: float = 300) -> list[BaseException]:
+    """Run `work(user, seed)` for every user (seed: the user's index) in a thread of its own,
+    each with its own database connection, all released at once by one barrier. Returns what
+    the threads raised; a thread still running after `timeout` seconds fails the test."""
+    start = threading.Barrier(len(users))
+    errors: list[BaseException] = []
+
+    def run(user, seed):
+        try:
+            start.wait()
+            work(user, seed)
+        except BaseException as exc:  # noqa: BLE001 - returned to the test
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=run, args=(u, i)) for i, u in enumerate(users)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=timeout)
+    assert not any(t.is_alive() for t in threads), "a client hung"
+    return errors

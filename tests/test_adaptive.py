@@ -9,13 +9,15 @@ import threading
 from collections import Counter
 
 import pytest
-from django.db import connection, connections
+from django.db import connection
 from django.test import Client
 from rest_framework.test import APIClient
 
 from arena.models import Assignment, Campaign, Comparison, PairDecision, Vote
+from tests.conftest import run_in_parallel
 from tests.factories import add_reviewers, api_client, generate_done
 
+THREE_MODELS = [{"label": "Alpha"}, {"label": "Beta"}, {"label": "Gamma"}]
 DECISIONS_HEADER = "campaign,model_a,model_b,votes,decision,decided_at_votes,cs_low,cs_high"
 
 
@@ -40,6 +42,18 @@ def _open(lead, campaign_id: int) -> Campaign:
 def _prompts(lead, campaign_id: int, n: int) -> None:
     rows = [{"text": f"Question {i}: where is my parcel?", "external_id": f"q{i}"} for i in range(n)]
     assert api_client(lead).post(f"/api/campaigns/{campaign_id}/prompts/", rows, format="json").status_code == 201
+
+
+def _open_campaign(lead, *, prompts: int, **fields) -> Campaign:
+    """A campaign made through the API with `fields` (see `_create`) and `prompts` prompts,
+    generated and open."""
+    created = _create(lead, **fields).json()
+    _prompts(lead, created["id"], prompts)
+    return _open(lead, created["id"])
+
+
+def _contestant_ids(campaign: Campaign) -> list[int]:
+    return list(campaign.contestants.order_by("position").values_list("id", flat=True))
 
 
 def _vote_for(client: APIClient, campaign_id: int, prefer: dict, rng=None, log=None):
@@ -95,11 +109,8 @@ def test_the_stopping_settings_are_taken_and_bad_ones_name_the_field(lead):
 
 
 def test_a_decided_pair_gets_no_new_assignment_and_the_others_go_on(lead, make_user):
-    contestants = [{"label": "Alpha"}, {"label": "Beta"}, {"label": "Gamma"}]
-    created = _create(lead, stopping="adaptive", votes_per_comparison=3, contestants=contestants).json()
-    _prompts(lead, created["id"], 40)
-    campaign = _open(lead, created["id"])
-    ids = list(campaign.contestants.order_by("position").values_list("id", flat=True))
+    campaign = _open_campaign(lead, prompts=40, stopping="adaptive", votes_per_comparison=3, contestants=THREE_MODELS)
+    ids = _contestant_ids(campaign)
     pairs = [(ids[0], ids[1]), (ids[0], ids[2]), (ids[1], ids[2])]
     users = add_reviewers(campaign, "ann", "ben", "cat")
     clients = [api_client(u) for u in users]
@@ -127,11 +138,8 @@ def test_a_decided_pair_gets_no_new_assignment_and_the_others_go_on(lead, make_u
 
 
 def test_a_pair_without_decisive_votes_is_undecided_and_served_first(lead, no_repeats):
-    contestants = [{"label": "Alpha"}, {"label": "Beta"}, {"label": "Gamma"}]
-    created = _create(lead, stopping="adaptive", votes_per_comparison=1, contestants=contestants).json()
-    _prompts(lead, created["id"], 10)
-    campaign = _open(lead, created["id"])
-    ids = list(campaign.contestants.order_by("position").values_list("id", flat=True))
+    campaign = _open_campaign(lead, prompts=10, stopping="adaptive", votes_per_comparison=1, contestants=THREE_MODELS)
+    ids = _contestant_ids(campaign)
     (user,) = add_reviewers(campaign, "ann")
     # Alpha-Beta gets decisive votes, the rest ties: the tied pairs are furthest from a decision
     # (no decisive vote at all), so once Alpha-Beta has votes they come first.
@@ -143,11 +151,9 @@ def test_a_pair_without_decisive_votes_is_undecided_and_served_first(lead, no_re
 
 
 def test_every_pair_decided_answers_204_and_the_report_counts_the_same_votes(lead, no_repeats):
-    created = _create(lead, stopping="adaptive", votes_per_comparison=3).json()
-    _prompts(lead, created["id"], 50)
-    campaign = _open(lead, created["id"])
+    campaign = _open_campaign(lead, prompts=50, stopping="adaptive", votes_per_comparison=3)
     users = add_reviewers(campaign, "ann", "ben", "cat")
-    a, b = campaign.contestants.order_by("position").values_list("id", flat=True)
+    a, b = _contestant_ids(campaign)
     votes = 0
     while _vote_for(api_client(users[votes % 3]), campaign.id, {(a, b): "a"}) is not None:
         votes += 1
@@ -166,11 +172,9 @@ def test_every_pair_decided_answers_204_and_the_report_counts_the_same_votes(lea
 
 
 def test_a_fixed_campaign_shows_the_decision_but_keeps_handing_out_items(lead, no_repeats):
-    created = _create(lead, votes_per_comparison=1).json()
-    _prompts(lead, created["id"], 40)
-    campaign = _open(lead, created["id"])
+    campaign = _open_campaign(lead, prompts=40, votes_per_comparison=1)
     (user,) = add_reviewers(campaign, "ann")
-    a, b = campaign.contestants.order_by("position").values_list("id", flat=True)
+    a, b = _contestant_ids(campaign)
     votes = 0
     while _vote_for(api_client(user), campaign.id, {(a, b): "b"}) is not None:
         votes += 1
@@ -185,11 +189,9 @@ def test_a_fixed_campaign_shows_the_decision_but_keeps_handing_out_items(lead, n
 
 
 def test_the_lead_switches_a_campaign_to_fixed_and_back_while_it_is_open(lead, no_repeats):
-    created = _create(lead, stopping="adaptive", votes_per_comparison=2).json()
-    _prompts(lead, created["id"], 30)
-    campaign = _open(lead, created["id"])
+    campaign = _open_campaign(lead, prompts=30, stopping="adaptive", votes_per_comparison=2)
     users = add_reviewers(campaign, "ann", "ben")
-    a, b = campaign.contestants.order_by("position").values_list("id", flat=True)
+    a, b = _contestant_ids(campaign)
     n = 0
     while _vote_for(api_client(users[n % 2]), campaign.id, {(a, b): "a"}) is not None:
         n += 1
@@ -204,9 +206,7 @@ def test_the_lead_switches_a_campaign_to_fixed_and_back_while_it_is_open(lead, n
 
 
 def test_decisions_are_for_leads_only(lead, reviewer):
-    created = _create(lead, stopping="adaptive").json()
-    _prompts(lead, created["id"], 3)
-    campaign = _open(lead, created["id"])
+    campaign = _open_campaign(lead, prompts=3, stopping="adaptive")
     add_reviewers(campaign, reviewer.username)
     client = api_client(reviewer)
     assert client.get(f"/api/campaigns/{campaign.id}/decisions.csv").status_code in (403, 404)
@@ -219,39 +219,24 @@ def test_parallel_reviewers_never_get_a_decided_pair_and_never_pass_k(lead):
     if connection.vendor != "postgresql":
         pytest.skip("needs PostgreSQL: SQLite serialises every writer (run with DATABASE_URL=postgres://...)")
     reviewers, k = 12, 3
-    contestants = [{"label": "Alpha"}, {"label": "Beta"}, {"label": "Gamma"}]
-    created = _create(lead, stopping="adaptive", votes_per_comparison=k, contestants=contestants).json()
-    _prompts(lead, created["id"], 60)
-    campaign = _open(lead, created["id"])
-    ids = list(campaign.contestants.order_by("position").values_list("id", flat=True))
+    campaign = _open_campaign(lead, prompts=60, stopping="adaptive", votes_per_comparison=k, contestants=THREE_MODELS)
+    ids = _contestant_ids(campaign)
     # Alpha beats Beta most of the time; Gamma ties with everyone (those pairs never decide).
     prefer = {(ids[0], ids[1]): 0.85}
     users = add_reviewers(campaign, *[f"rev{i:02d}" for i in range(reviewers)])
-    start = threading.Barrier(reviewers)
-    errors = []
     served: list = []  # (pair, counted) per vote
     lock = threading.Lock()
 
     def client_loop(user, seed):
         rng = random.Random(seed)
         client = api_client(user)
-        try:
-            start.wait()
-            mine: list = []
-            while _vote_for(client, campaign.id, prefer, rng, log=mine) is not None:
-                pass
-            with lock:
-                served.extend(mine)
-        except BaseException as exc:  # noqa: BLE001 - reported below
-            errors.append(exc)
-        finally:
-            connections.close_all()
+        mine: list = []
+        while _vote_for(client, campaign.id, prefer, rng, log=mine) is not None:
+            pass
+        with lock:
+            served.extend(mine)
 
-    threads = [threading.Thread(target=client_loop, args=(u, i)) for i, u in enumerate(users)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=300)
+    errors = run_in_parallel(client_loop, users)
     assert not errors, errors
     decided = PairDecision.objects.get(campaign=campaign, contestant_a_id=ids[0], contestant_b_id=ids[1])
     assert decided.decision == "a_better" and decided.closed
@@ -286,11 +271,9 @@ def test_parallel_reviewers_never_get_a_decided_pair_and_never_pass_k(lead):
 
 
 def test_excluding_the_reviewer_whose_votes_decided_a_pair_opens_it_again(lead, no_repeats):
-    created = _create(lead, stopping="adaptive", votes_per_comparison=2).json()
-    _prompts(lead, created["id"], 30)
-    campaign = _open(lead, created["id"])
+    campaign = _open_campaign(lead, prompts=30, stopping="adaptive", votes_per_comparison=2)
     ann, ben = add_reviewers(campaign, "ann", "ben")
-    a, b = campaign.contestants.order_by("position").values_list("id", flat=True)
+    a, b = _contestant_ids(campaign)
     while _vote_for(api_client(ann), campaign.id, {(a, b): "a"}) is not None:
         pass
     assert PairDecision.objects.get(campaign=campaign).closed
@@ -307,11 +290,9 @@ def test_excluding_the_reviewer_whose_votes_decided_a_pair_opens_it_again(lead, 
 def test_the_lead_switches_to_adaptive_in_admin_and_a_decided_pair_closes(lead, no_repeats):
     from tests.test_demo_and_admin import campaign_form
 
-    created = _create(lead, votes_per_comparison=2).json()
-    _prompts(lead, created["id"], 30)
-    campaign = _open(lead, created["id"])
+    campaign = _open_campaign(lead, prompts=30, votes_per_comparison=2)
     (ann,) = add_reviewers(campaign, "ann")
-    a, b = campaign.contestants.order_by("position").values_list("id", flat=True)
+    a, b = _contestant_ids(campaign)
     for _ in range(25):  # fixed: a decision shows, nothing stops
         assert _vote_for(api_client(ann), campaign.id, {(a, b): "a"}) == (a, b)
     assert PairDecision.objects.get(campaign=campaign).decision == "a_better"

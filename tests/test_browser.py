@@ -73,13 +73,32 @@ def browser_page(monkeypatch):
 
 
 def test_reviewer_votes_five_times_with_keys_and_mouse_and_sees_no_model(live_server, browser_page, reviewer):
+    in_browser(review_five_times, live_server, *browser_page, reviewer)
+
+
+def in_browser(flow, *args) -> None:
+    """Run `flow(*args)`, a browser test's steps, then close the database connections.
+
+    With Playwright running, the test's ORM calls get a database connection of their own (not
+    pytest-django's); close it here, in the same context, or it outlives the session and the
+    test database cannot be dropped at the end."""
     try:
-        review_five_times(live_server, *browser_page, reviewer)
+        flow(*args)
     finally:
-        # With Playwright running, this test's ORM calls get a database connection of their own
-        # (not pytest-django's); close it here, in the same context, or it outlives the session
-        # and the test database cannot be dropped at the end.
         connections.close_all()
+
+
+def log_in(page, live_server, username: str, next_path: str, *, keyboard: bool = False) -> None:
+    """Sign in through the login form as `username` (password `<username>-pass-123`, as the
+    tests' users have) and wait for `next_path`; `keyboard`: send the form with Enter."""
+    page.goto(f"{live_server.url}/accounts/login/?next={next_path}")
+    page.fill("#id_username", username)
+    page.fill("#id_password", f"{username}-pass-123")
+    if keyboard:
+        page.keyboard.press("Enter")  # the login form too, without the mouse
+    else:
+        page.click("button[type=submit]")
+    page.wait_for_url(f"**{next_path}")
 
 
 def review_five_times(live_server, page, outside, blocked, reviewer):
@@ -94,11 +113,7 @@ def review_five_times(live_server, page, outside, blocked, reviewer):
     Campaign.objects.filter(pk=campaign.pk).update(status="open")
     (rita,) = add_reviewers(campaign, reviewer.username)  # `reviewer` is rita, with a password
 
-    page.goto(f"{live_server.url}/accounts/login/?next=/review/{campaign.id}/")
-    page.fill("#id_username", "rita")
-    page.fill("#id_password", "rita-pass-123")
-    page.click("button[type=submit]")
-    page.wait_for_url(f"**/review/{campaign.id}/")
+    log_in(page, live_server, "rita", f"/review/{campaign.id}/")
     page.wait_for_selector("#item:not([hidden])")
     progress = page.locator("#progress")
     assert progress.inner_text() == "0 of 8"
@@ -147,10 +162,7 @@ def review_five_times(live_server, page, outside, blocked, reviewer):
 
 
 def test_the_leads_campaign_and_report_pages_work_under_the_content_security_policy(live_server, browser_page, lead):
-    try:
-        lead_pages(live_server, *browser_page)
-    finally:
-        connections.close_all()  # see the test above
+    in_browser(lead_pages, live_server, *browser_page)
 
 
 def lead_pages(live_server, page, outside, blocked):
@@ -161,11 +173,7 @@ def lead_pages(live_server, page, outside, blocked):
     for comparison in open_campaign(campaign):
         cast_vote(comparison, rita, "a")
 
-    page.goto(f"{live_server.url}/accounts/login/?next=/campaigns/{campaign.id}/report/")
-    page.fill("#id_username", "lead")
-    page.fill("#id_password", "lead-pass-123")
-    page.click("button[type=submit]")
-    page.wait_for_url(f"**/campaigns/{campaign.id}/report/")
+    log_in(page, live_server, "lead", f"/campaigns/{campaign.id}/report/")
     # The report's styles are a file now: the win matrices sit side by side, as its CSS says.
     matrix = page.locator("table.matrix").first
     assert matrix.evaluate("t => getComputedStyle(t).display") == "inline-table"

@@ -11,7 +11,6 @@ from decimal import Decimal
 
 import pytest
 from django.conf import settings
-from django.db import connections
 
 from arena.models import Campaign, ModelCatalogEntry, Response
 from arena.services.catalog import catalog_seed
@@ -62,10 +61,7 @@ def assert_shown_without_scrolling(page, selector: str):
 def test_lead_creates_a_campaign_from_the_catalog_confirms_the_estimate_and_generates(
     live_server, browser_page, lead, sim, start_worker
 ):
-    try:
-        admin_flow(live_server, *browser_page, sim, start_worker)
-    finally:
-        connections.close_all()  # see tests/test_browser.py
+    test_browser.in_browser(admin_flow, live_server, *browser_page, sim, start_worker)
 
 
 def admin_flow(live_server, page, outside, blocked, sim, start_worker):
@@ -77,11 +73,7 @@ def admin_flow(live_server, page, outside, blocked, sim, start_worker):
     shots = screenshots_dir()
     page.set_viewport_size(LAPTOP)
 
-    page.goto(f"{live_server.url}/accounts/login/?next=/admin/arena/campaign/add/")
-    page.fill("#id_username", "lead")
-    page.fill("#id_password", "lead-pass-123")
-    page.click("button[type=submit]")
-    page.wait_for_url("**/admin/arena/campaign/add/")
+    test_browser.log_in(page, live_server, "lead", "/admin/arena/campaign/add/")
     assert_fits_the_width(page, "the add-campaign page")
 
     page.fill("#id_name", "Parcel damage answers")

@@ -6,12 +6,11 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
-from django.db import connections
 
 from arena.models import Campaign, Vote
 from arena.services.pairing import comparisons_build
 from tests.factories import add_reviewers, generate_done, make_campaign
-from tests.test_browser import CHROMIUM, LABELS, MODELS, browser_page  # noqa: F401 (a fixture)
+from tests.test_browser import CHROMIUM, LABELS, MODELS, browser_page, in_browser, log_in  # noqa: F401 (a fixture)
 
 pytestmark = [
     pytest.mark.browser,
@@ -25,10 +24,7 @@ CRITERIA = [
 
 
 def test_reviewer_answers_criteria_with_the_keyboard_only(live_server, browser_page, reviewer):  # noqa: F811
-    try:
-        answer_three_items(live_server, *browser_page)
-    finally:
-        connections.close_all()  # see tests/test_browser.py
+    in_browser(answer_three_items, live_server, *browser_page)
 
 
 def answers_of(vote: Vote) -> dict:
@@ -44,11 +40,7 @@ def answer_three_items(live_server, page, outside, blocked):
     Campaign.objects.filter(pk=campaign.pk).update(status="open")
     (rita,) = add_reviewers(campaign, "rita")
 
-    page.goto(f"{live_server.url}/accounts/login/?next=/review/{campaign.id}/")
-    page.fill("#id_username", "rita")
-    page.fill("#id_password", "rita-pass-123")
-    page.keyboard.press("Enter")  # the login form too, without the mouse
-    page.wait_for_url(f"**/review/{campaign.id}/")
+    log_in(page, live_server, "rita", f"/review/{campaign.id}/", keyboard=True)
     page.wait_for_selector("#item:not([hidden]) button.choice:not([disabled])")
     rows = page.locator(".answer-row")
     expect(rows).to_have_count(3)

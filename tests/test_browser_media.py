@@ -8,13 +8,12 @@ page and of the enlarged image are saved under the var dir.
 
 import pytest
 from django.conf import settings
-from django.db import connections
 
 from arena.imports import parse_json_list
 from arena.models import Vote
 from arena.services.campaigns import prompts_import
 from tests.factories import add_reviewers, import_media_prompts, make_campaign, open_campaign, png_bytes
-from tests.test_browser import CHROMIUM, LABELS, MODELS, browser_page  # noqa: F401 - the fixture
+from tests.test_browser import CHROMIUM, LABELS, MODELS, browser_page, in_browser, log_in  # noqa: F401 - the fixture
 
 pytestmark = [
     pytest.mark.browser,
@@ -27,10 +26,7 @@ LONG_TURN = "Here is everything we know about your order.\n" + "\n".join(
 
 
 def test_reviewer_sees_the_conversation_and_the_image_and_enlarges_it(live_server, browser_page, reviewer):  # noqa: F811
-    try:
-        see_conversation_and_image(live_server, *browser_page)
-    finally:
-        connections.close_all()  # see tests/test_browser.py
+    in_browser(see_conversation_and_image, live_server, *browser_page)
 
 
 def see_conversation_and_image(live_server, page, outside, blocked):
@@ -48,11 +44,7 @@ def see_conversation_and_image(live_server, page, outside, blocked):
     open_campaign(campaign)
     add_reviewers(campaign, "rita")
 
-    page.goto(f"{live_server.url}/accounts/login/?next=/review/{campaign.id}/")
-    page.fill("#id_username", "rita")
-    page.fill("#id_password", "rita-pass-123")
-    page.click("button[type=submit]")
-    page.wait_for_url(f"**/review/{campaign.id}/")
+    log_in(page, live_server, "rita", f"/review/{campaign.id}/")
     shots = settings.VAR_DIR / "screenshots"
     shots.mkdir(exist_ok=True)
     seen = set()

@@ -5,11 +5,10 @@ and answers stored are the keys pressed. Screenshot: screenshots/review-rich-ite
 
 import pytest
 from django.conf import settings
-from django.db import connections
 
 from arena.models import Vote
 from tests.factories import add_reviewers, import_media_prompts, make_campaign, open_campaign, png_bytes
-from tests.test_browser import CHROMIUM, LABELS, MODELS, browser_page  # noqa: F401 (a fixture)
+from tests.test_browser import CHROMIUM, LABELS, MODELS, browser_page, in_browser, log_in  # noqa: F401 (a fixture)
 from tests.test_browser_criteria import CRITERIA, answers_of
 
 pytestmark = [
@@ -19,10 +18,7 @@ pytestmark = [
 
 
 def test_a_criteria_item_with_a_conversation_and_an_image_by_keyboard(live_server, browser_page, reviewer):  # noqa: F811
-    try:
-        answer_rich_items(live_server, *browser_page)
-    finally:
-        connections.close_all()  # see tests/test_browser.py
+    in_browser(answer_rich_items, live_server, *browser_page)
 
 
 def answer_rich_items(live_server, page, outside, blocked):
@@ -33,11 +29,7 @@ def answer_rich_items(live_server, page, outside, blocked):
     open_campaign(campaign)
     (rita,) = add_reviewers(campaign, "rita")
 
-    page.goto(f"{live_server.url}/accounts/login/?next=/review/{campaign.id}/")
-    page.fill("#id_username", "rita")
-    page.fill("#id_password", "rita-pass-123")
-    page.keyboard.press("Enter")
-    page.wait_for_url(f"**/review/{campaign.id}/")
+    log_in(page, live_server, "rita", f"/review/{campaign.id}/", keyboard=True)
     # (keys pressed, expected choice, expected answers) per item, in the order served.
     shot = settings.VAR_DIR / "screenshots" / "review-rich-item.png"
     shot.parent.mkdir(parents=True, exist_ok=True)

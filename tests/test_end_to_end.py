@@ -36,6 +36,23 @@ def token_client(base_url: str, username: str, password: str) -> httpx.Client:
     return httpx.Client(base_url=base_url, headers={"Authorization": f"Token {response.json()['token']}"}, timeout=30)
 
 
+def campaign_created(lead: httpx.Client, body: dict) -> dict:
+    """The campaign the lead creates with `body` through the API (201)."""
+    created = lead.post("/api/campaigns/", json=body)
+    assert created.status_code == 201, created.text
+    return created.json()
+
+
+def generate_and_wait(lead: httpx.Client, campaign_id: int) -> None:
+    """Start the campaign's generation through the API and wait until the worker has made it ready."""
+    assert lead.post(f"/api/campaigns/{campaign_id}/generate/").status_code == 202
+    wait_until(
+        lambda: lead.get(f"/api/campaigns/{campaign_id}/").json()["status"] == "ready",
+        timeout=90,
+        message="generation to finish (campaign ready)",
+    )
+
+
 @pytest.mark.worker
 @pytest.mark.django_db(transaction=True)
 def test_lead_runs_a_campaign_and_the_csv_matches_the_votes_cast(live_server, sim, start_worker, make_lead, make_user):
@@ -48,9 +65,9 @@ def test_lead_runs_a_campaign_and_the_csv_matches_the_votes_cast(live_server, si
     base = live_server.url
     lead = token_client(base, "lena", "lead-pass-123")
 
-    created = lead.post(
-        "/api/campaigns/",
-        json={
+    created = campaign_created(
+        lead,
+        {
             "name": "Support bake-off",
             "guidelines": "Pick the answer that solves the problem.",
             "votes_per_comparison": 3,
@@ -63,9 +80,8 @@ def test_lead_runs_a_campaign_and_the_csv_matches_the_votes_cast(live_server, si
             ],
         },
     )
-    assert created.status_code == 201, created.text
-    campaign_id = created.json()["id"]
-    assert created.json()["status"] == "draft"
+    campaign_id = created["id"]
+    assert created["status"] == "draft"
 
     upload = "text,external_id,category\n" + "".join(
         f'"Customer {i}: my order #{1000 + i} has not arrived, what now?",q{i},shipping\n' for i in range(8)
@@ -74,12 +90,7 @@ def test_lead_runs_a_campaign_and_the_csv_matches_the_votes_cast(live_server, si
     assert imported.status_code == 201, imported.text
     assert imported.json()["created"] == 8
 
-    assert lead.post(f"/api/campaigns/{campaign_id}/generate/").status_code == 202
-    wait_until(
-        lambda: lead.get(f"/api/campaigns/{campaign_id}/").json()["status"] == "ready",
-        timeout=90,
-        message="generation to finish (campaign ready)",
-    )
+    generate_and_wait(lead, campaign_id)
     progress = lead.get(f"/api/campaigns/{campaign_id}/").json()["progress"]
     assert progress["responses_done"] == 16
     assert progress["responses_failed"] == 0

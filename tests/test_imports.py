@@ -10,6 +10,13 @@ from arena.models import Prompt
 from tests.factories import api_client, make_campaign
 
 
+def rejection(parse, data, filename: str) -> ValidationFailed:
+    """The error `parse` raises on `data` (the test fails when it raises none)."""
+    with pytest.raises(ValidationFailed) as exc:
+        parse(data, filename=filename)
+    return exc.value
+
+
 def test_csv_with_bom_quoted_multiline_fields_and_blank_lines_is_parsed():
     data = (
         "\ufefftext,external_id,category\r\n"
@@ -28,43 +35,38 @@ def test_csv_with_bom_quoted_multiline_fields_and_blank_lines_is_parsed():
 
 
 def test_csv_without_text_column_is_rejected_on_line_one():
-    with pytest.raises(ValidationFailed) as exc:
-        parse_csv("prompt,external_id\nhello,1\n", filename="p.csv")
-    assert exc.value.line == 1
-    assert exc.value.field == "text"
-    assert "p.csv, line 1" in exc.value.message
-    assert "no 'text' column" in exc.value.message
+    error = rejection(parse_csv, "prompt,external_id\nhello,1\n", "p.csv")
+    assert error.line == 1
+    assert error.field == "text"
+    assert "p.csv, line 1" in error.message
+    assert "no 'text' column" in error.message
 
 
 def test_csv_row_with_empty_text_names_its_line_after_a_multiline_row():
     data = 'text,external_id\n"two\nlines",x1\n"",x2\n'
-    with pytest.raises(ValidationFailed) as exc:
-        parse_csv(data, filename="p.csv")
-    assert exc.value.line == 4
-    assert exc.value.field == "text"
+    error = rejection(parse_csv, data, "p.csv")
+    assert error.line == 4
+    assert error.field == "text"
 
 
 def test_csv_row_with_too_many_fields_is_rejected():
-    with pytest.raises(ValidationFailed) as exc:
-        parse_csv("text,category\nhello,billing,extra\n", filename="p.csv")
-    assert exc.value.line == 2
-    assert "expected 2 fields, found 3" in exc.value.message
+    error = rejection(parse_csv, "text,category\nhello,billing,extra\n", "p.csv")
+    assert error.line == 2
+    assert "expected 2 fields, found 3" in error.message
 
 
 def test_bad_utf8_is_rejected_with_its_line():
     data = "text\nfine\nstill fine\nbroken \xff here\n".encode("latin-1")
-    with pytest.raises(ValidationFailed) as exc:
-        parse_upload(data, filename="p.csv")
-    assert exc.value.line == 4
-    assert "not valid UTF-8" in exc.value.message
+    error = rejection(parse_upload, data, "p.csv")
+    assert error.line == 4
+    assert "not valid UTF-8" in error.message
 
 
 def test_broken_jsonl_line_is_rejected_with_its_line():
     text = '{"text": "one"}\n\n{"text": "two"\n{"text": "three"}\n'
-    with pytest.raises(ValidationFailed) as exc:
-        parse_jsonl(text, filename="p.jsonl")
-    assert exc.value.line == 3
-    assert "p.jsonl, line 3: not valid JSON" in exc.value.message
+    error = rejection(parse_jsonl, text, "p.jsonl")
+    assert error.line == 3
+    assert "p.jsonl, line 3: not valid JSON" in error.message
 
 
 def test_jsonl_accepts_chat_messages_and_metadata():
@@ -81,16 +83,14 @@ def test_jsonl_accepts_chat_messages_and_metadata():
 
 def test_jsonl_messages_must_end_with_the_user():
     line = {"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}]}
-    with pytest.raises(ValidationFailed) as exc:
-        parse_jsonl(json.dumps(line), filename="p.jsonl")
-    assert exc.value.field == "messages[1].role"
+    error = rejection(parse_jsonl, json.dumps(line), "p.jsonl")
+    assert error.field == "messages[1].role"
 
 
 def test_duplicate_external_id_in_one_file_is_rejected():
-    with pytest.raises(ValidationFailed) as exc:
-        parse_csv("text,external_id\na,x\nb,y\nc,x\n", filename="p.csv")
-    assert exc.value.line == 4
-    assert exc.value.field == "external_id"
+    error = rejection(parse_csv, "text,external_id\na,x\nb,y\nc,x\n", "p.csv")
+    assert error.line == 4
+    assert error.field == "external_id"
 
 
 def test_crlf_split_across_two_reads_is_still_one_line_ending():
@@ -116,10 +116,9 @@ def test_a_unicode_line_separator_inside_a_jsonl_string_does_not_split_the_line(
 
 def test_a_bad_byte_far_into_a_big_file_names_its_own_line():
     lines = [b"text\n", *(f"Question {i}\n".encode() for i in range(20_000)), b"broken \xff\n"]
-    with pytest.raises(ValidationFailed) as exc:
-        parse_upload(b"".join(lines), filename="p.csv")
-    assert exc.value.line == 20_002
-    assert "line 20002: the file is not valid UTF-8" in exc.value.message
+    error = rejection(parse_upload, b"".join(lines), "p.csv")
+    assert error.line == 20_002
+    assert "line 20002: the file is not valid UTF-8" in error.message
 
 
 def test_file_bytes_over_the_size_limit_are_refused_as_too_large(settings):
@@ -131,16 +130,14 @@ def test_file_bytes_over_the_size_limit_are_refused_as_too_large(settings):
 
 
 def test_a_json_file_upload_is_read_with_the_depth_limit():
-    with pytest.raises(ValidationFailed) as exc:
-        parse_upload(("[" * 100 + "]" * 100).encode(), filename="p.json")
-    assert "nested deeper than" in exc.value.message
+    error = rejection(parse_upload, ("[" * 100 + "]" * 100).encode(), "p.json")
+    assert "nested deeper than" in error.message
 
 
 def test_a_json_file_with_a_syntax_error_names_its_line():
-    with pytest.raises(ValidationFailed) as exc:
-        parse_upload(b'[\n  {"text": "a"},\n  {"text": }\n]\n', filename="p.json")
-    assert exc.value.line == 3
-    assert "p.json, line 3: not valid JSON" in exc.value.message
+    error = rejection(parse_upload, b'[\n  {"text": "a"},\n  {"text": }\n]\n', "p.json")
+    assert error.line == 3
+    assert "p.json, line 3: not valid JSON" in error.message
 
 
 @pytest.fixture

@@ -1,16 +1,16 @@
 """Invite links: a use limit, an expiry, revocation, Django's password rules, one membership per user."""
 
-import threading
 from datetime import timedelta
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.db import connection, connections
+from django.db import connection
 from django.utils import timezone
 
 from arena.errors import ValidationFailed
 from arena.models import CampaignReviewer, Invite
 from arena.services.invites import invite_accept, invite_create
+from tests.conftest import run_in_parallel
 from tests.factories import api_client, make_campaign, make_open_campaign
 
 GOOD_PASSWORD = "a-long-pass-42"
@@ -168,24 +168,17 @@ def test_parallel_sign_ups_never_pass_the_use_limit():
     campaign = make_campaign(prompts=1)
     invite, key = invite_create(campaign=campaign, max_uses=3)
     users = [get_user_model().objects.create_user(username=f"par{i}") for i in range(12)]
-    start = threading.Barrier(len(users))
     joined, refused = [], []
 
-    def join(user):
+    def join(user, _seed):
         try:
-            start.wait()
             invite_accept(key=key, user_id=user.pk)
             joined.append(user.pk)
         except ValidationFailed:
             refused.append(user.pk)
-        finally:
-            connections.close_all()
 
-    threads = [threading.Thread(target=join, args=(u,)) for u in users]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    errors = run_in_parallel(join, users)
+    assert not errors, errors
     assert (len(joined), len(refused)) == (3, 9)
     assert sorted(CampaignReviewer.objects.filter(campaign=campaign).values_list("user_id", flat=True)) == sorted(
         joined

@@ -15,9 +15,8 @@ import pytest
 from django.test import Client
 
 from arena.models import Response
-from tests.conftest import wait_until
 from tests.factories import THREE_TURNS, media_prompts, png_bytes
-from tests.test_end_to_end import token_client
+from tests.test_end_to_end import campaign_created, generate_and_wait, token_client
 
 SYSTEM = "You are the support desk of a parcel service."
 
@@ -42,9 +41,9 @@ def test_models_receive_the_whole_conversation_and_the_exact_image_bytes(
     png = png_bytes(64, 40, seed=31)
     models = ["vision-model-a", "vision-model-b"]
 
-    created = lead.post(
-        "/api/campaigns/",
-        json={
+    created = campaign_created(
+        lead,
+        {
             "name": "Parcel photos and chats",
             "system_prompt": SYSTEM,
             "votes_per_comparison": 1,
@@ -54,16 +53,10 @@ def test_models_receive_the_whole_conversation_and_the_exact_image_bytes(
             ],
         },
     )
-    assert created.status_code == 201, created.text
-    campaign_id = created.json()["id"]
+    campaign_id = created["id"]
     imported = lead.post(f"/api/campaigns/{campaign_id}/prompts/", json=media_prompts(png))
     assert imported.status_code == 201, imported.text
-    assert lead.post(f"/api/campaigns/{campaign_id}/generate/").status_code == 202
-    wait_until(
-        lambda: lead.get(f"/api/campaigns/{campaign_id}/").json()["status"] == "ready",
-        timeout=90,
-        message="generation to finish (campaign ready)",
-    )
+    generate_and_wait(lead, campaign_id)
     assert lead.get(f"/api/campaigns/{campaign_id}/").json()["progress"]["responses_done"] == 4
 
     # What the simulated API received, request by request.

@@ -18,6 +18,7 @@ from django.utils import timezone
 from arena.models import Assignment, Comparison, Vote
 from arena.services.assignment import assignment_next_for_reviewer, assignments_expire
 from arena.services.voting import vote_submit
+from tests.conftest import run_in_parallel
 from tests.factories import add_reviewers, make_campaign, open_campaign
 
 REVIEWERS = 40
@@ -41,8 +42,6 @@ def test_forty_parallel_reviewers_fill_every_comparison_with_exactly_k_votes(set
     campaign = make_campaign(prompts=COMPARISONS, k=K)
     open_campaign(campaign)
     users = add_reviewers(campaign, *[f"par{i:02d}" for i in range(REVIEWERS)])
-    start = threading.Barrier(REVIEWERS)
-    errors: list[BaseException] = []
     created_by_reviewer: dict[int, int] = defaultdict(int)
     replays = Counter()
     lock = threading.Lock()
@@ -65,41 +64,30 @@ def test_forty_parallel_reviewers_fill_every_comparison_with_exactly_k_votes(set
 
     def reviewer_client(user, seed):
         rng = random.Random(seed)
-        try:
-            start.wait()
-            while True:
-                assignment = assignment_next_for_reviewer(campaign_id=campaign.id, reviewer_id=user.id)
-                if assignment is None:
-                    break
-                choice = rng.choice(["left", "right", "tie", "both_bad"])
-                roll = rng.random()
-                if roll < 0.1:
-                    results = send_twice_at_once(assignment.token, user, choice)
-                    created = sum(results)
-                    with lock:
-                        replays["concurrent"] += 1
-                    assert sorted(results) == [False, True], results
-                else:
-                    _, created = vote_submit(token=assignment.token, reviewer_id=user.id, choice=choice)
-                    assert created
-                    if roll < 0.2:
-                        _, again = vote_submit(token=assignment.token, reviewer_id=user.id, choice=choice)
-                        assert not again
-                        with lock:
-                            replays["sequential"] += 1
+        while True:
+            assignment = assignment_next_for_reviewer(campaign_id=campaign.id, reviewer_id=user.id)
+            if assignment is None:
+                break
+            choice = rng.choice(["left", "right", "tie", "both_bad"])
+            roll = rng.random()
+            if roll < 0.1:
+                results = send_twice_at_once(assignment.token, user, choice)
+                created = sum(results)
                 with lock:
-                    created_by_reviewer[user.pk] += int(created)
-        except BaseException as exc:  # noqa: BLE001 - reported by the main thread
-            errors.append(exc)
-        finally:
-            connections.close_all()
+                    replays["concurrent"] += 1
+                assert sorted(results) == [False, True], results
+            else:
+                _, created = vote_submit(token=assignment.token, reviewer_id=user.id, choice=choice)
+                assert created
+                if roll < 0.2:
+                    _, again = vote_submit(token=assignment.token, reviewer_id=user.id, choice=choice)
+                    assert not again
+                    with lock:
+                        replays["sequential"] += 1
+            with lock:
+                created_by_reviewer[user.pk] += int(created)
 
-    threads = [threading.Thread(target=reviewer_client, args=(u, i)) for i, u in enumerate(users)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=300)
-    assert not any(t.is_alive() for t in threads), "a reviewer client hung"
+    errors = run_in_parallel(reviewer_client, users)
     assert not errors, errors[:3]
     assert replays["concurrent"] > 0 and replays["sequential"] > 0
 

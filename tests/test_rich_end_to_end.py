@@ -13,10 +13,9 @@ import base64
 import pytest
 
 from arena.models import Campaign
-from tests.conftest import wait_until
 from tests.criteria_votes import check_criteria_csv, expected_criteria_rows, random_pick, vote_all_via_api
 from tests.factories import THREE_TURNS, api_client, media_prompts, png_bytes
-from tests.test_end_to_end import token_client
+from tests.test_end_to_end import campaign_created, generate_and_wait, token_client
 
 CRITERIA = [
     {"key": "accuracy", "question": "Which answer is more accurate?"},
@@ -35,25 +34,19 @@ def test_criteria_conversation_and_image_from_upload_to_criteria_csv(
     lead = token_client(live_server.url, "lena", "lead-pass-123")
     png = png_bytes(40, 30, seed=11)
     models = ["vision-a", "vision-b"]
-    created = lead.post(
-        "/api/campaigns/",
-        json={
+    created = campaign_created(
+        lead,
+        {
             "name": "Parcel help, rich",
             "votes_per_comparison": 2,
             "criteria": CRITERIA,
             "contestants": [{"label": f"M{i}", "model": m, "base_url": sim.base_url} for i, m in enumerate(models)],
         },
     )
-    assert created.status_code == 201, created.text
-    campaign_id = created.json()["id"]
+    campaign_id = created["id"]
     prompts = media_prompts(png) + [{"external_id": f"q{i}", "text": f"Question {i}?"} for i in range(4)]
     assert lead.post(f"/api/campaigns/{campaign_id}/prompts/", json=prompts).status_code == 201
-    assert lead.post(f"/api/campaigns/{campaign_id}/generate/").status_code == 202
-    wait_until(
-        lambda: lead.get(f"/api/campaigns/{campaign_id}/").json()["status"] == "ready",
-        timeout=90,
-        message="generation to finish (campaign ready)",
-    )
+    generate_and_wait(lead, campaign_id)
 
     received = sim.received()
     assert sorted(r["model"] for r in received) == sorted(models * 6)

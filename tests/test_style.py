@@ -60,6 +60,21 @@ def test_style_covariates_are_normalised_differences_scaled_by_their_sd_and_not_
 # Synthetic campaign: reviewers prefer the longer answer, model identity does not matter
 
 
+def fit_rows(rows, n_models, **kw):
+    """style.cluster_bt on vote rows (prompt, first, second, a_wins, b_wins, ties)."""
+    rows = np.array(rows)
+    return style.cluster_bt(
+        n_models=n_models,
+        prompt=rows[:, 0],
+        first=rows[:, 1],
+        second=rows[:, 2],
+        a_wins=rows[:, 3],
+        b_wins=rows[:, 4],
+        ties=rows[:, 5],
+        **kw,
+    )
+
+
 def length_only_votes(seed=3, prompts=300, beta=0.8, k=3):
     """Three models whose answers differ in length on average (Long > Mid > Short, overlapping);
     every vote follows P(A wins) = sigmoid(beta * z_length) only."""
@@ -202,25 +217,14 @@ def test_prompt_resampling_widens_intervals_when_votes_on_a_prompt_agree():
             winner_a = rng.random() < expit(0.2 * (j - i))  # one verdict per prompt, all k agree
             rows.append((p, i, j, k if winner_a else 0, 0 if winner_a else k, 0))
     rows = np.array(rows)
-    data = dict(
-        prompt=rows[:, 0], first=rows[:, 1], second=rows[:, 2], a_wins=rows[:, 3], b_wins=rows[:, 4], ties=rows[:, 5]
-    )
-    clustered = style.cluster_bt(n_models=4, rounds=600, **data)
+    clustered = fit_rows(rows, 4, rounds=600)
     _, low, high = stats.bradley_terry_bootstrap(n_models=4, pair_outcomes=rows[:, 1:], rounds=600)
     ratio = (clustered.ci_high - clustered.ci_low) / (high - low)
     assert np.all((ratio > 1.6) & (ratio < 2.9)), ratio  # sqrt(5) = 2.24
     # with one vote per prompt there is nothing to cluster: the two agree
     single = rows.copy()
     single[:, 3:5] //= k
-    data1 = dict(
-        prompt=single[:, 0],
-        first=single[:, 1],
-        second=single[:, 2],
-        a_wins=single[:, 3],
-        b_wins=single[:, 4],
-        ties=single[:, 5],
-    )
-    one = style.cluster_bt(n_models=4, rounds=600, **data1)
+    one = fit_rows(single, 4, rounds=600)
     _, low1, high1 = stats.bradley_terry_bootstrap(n_models=4, pair_outcomes=single[:, 1:], rounds=600)
     ratio1 = (one.ci_high - one.ci_low) / (high1 - low1)
     assert np.all((ratio1 > 0.8) & (ratio1 < 1.25)), ratio1
@@ -247,20 +251,6 @@ def four_models(prompts=40, seed=0):
                 w = rng.binomial(3, expit(strength[i] - strength[j]))
                 rows.append((p, i, j, w, 3 - w, 0))
     return rows
-
-
-def fit_rows(rows, n_models, **kw):
-    rows = np.array(rows)
-    return style.cluster_bt(
-        n_models=n_models,
-        prompt=rows[:, 0],
-        first=rows[:, 1],
-        second=rows[:, 2],
-        a_wins=rows[:, 3],
-        b_wins=rows[:, 4],
-        ties=rows[:, 5],
-        **kw,
-    )
 
 
 @pytest.mark.parametrize(

@@ -135,10 +135,9 @@ def report_build(*, campaign: Campaign, rounds: int = BOOTSTRAP_ROUNDS) -> Campa
             name=name,
             contestants=contestants,
             pairing=campaign.pairing,
-            counts_rows=pair_count_rows(per_comparison, mask, groups),
-            groups=groups,
             per_comparison=per_comparison,
             mask=mask,
+            groups=groups,
             rounds=rounds,
             anchor=anchor,
             power_share=campaign.power_share,
@@ -247,14 +246,20 @@ def _slice(
     name: str,
     contestants: list[Contestant],
     pairing: str,
-    counts_rows: list[dict],
     per_comparison: report_selectors.ComparisonCounts,
-    mask: np.ndarray | None,
     rounds: int,
     anchor: int | None,
-    groups: dict[tuple[int, int], np.ndarray],
+    mask: np.ndarray | None = None,
+    groups: dict[tuple[int, int], np.ndarray] | None = None,
     power_share: float = 0.55,
 ) -> Slice:
+    """The tables of the per-comparison rows in `mask` (all of them when None): the pair rows,
+    the leaderboard and the win matrices. The report, each criterion and each judge get theirs
+    here. `groups` is `pair_groups(per_comparison)`, passed by a caller that slices the same
+    rows several times (the report's categories)."""
+    if groups is None:
+        groups = pair_groups(per_comparison)
+    counts_rows = pair_count_rows(per_comparison, mask, groups)
     index = {c.id: i for i, c in enumerate(contestants)}
     labels = [c.label for c in contestants]
     counted = {(r["contestant_a_id"], r["contestant_b_id"]): r for r in counts_rows}

@@ -18,7 +18,7 @@ from .. import stats
 from ..models import Campaign
 from ..selectors import criteria as criteria_selectors
 from ..selectors.report import contestants_of
-from .build import CampaignReport, LeaderboardRow, PairRow, _slice, pair_count_rows, pair_groups
+from .build import CampaignReport, LeaderboardRow, PairRow, _slice
 from .csv import WINRATE_HEADER, pair_cells, stream_csv
 
 # The contract header: the win-rate CSV's with the criterion's key after the campaign.
@@ -67,16 +67,11 @@ def criteria_reports(
     usernames = {r["reviewer_id"]: r["username"] for r in reviewers}
     out = []
     for criterion in criteria:
-        per_comparison = counts[criterion.pk]
-        groups = pair_groups(per_comparison)
         section = _slice(
             name=criterion.key,
             contestants=contestants,
             pairing=campaign.pairing,
-            counts_rows=pair_count_rows(per_comparison, None, groups),
-            groups=groups,
-            per_comparison=per_comparison,
-            mask=None,
+            per_comparison=counts[criterion.pk],
             rounds=rounds,
             anchor=anchor,
         )

@@ -152,16 +152,22 @@ def leaderboard_rows(report: CampaignReport, rows=None) -> Iterator[list]:
     """The leaderboard's rows (or `rows`, e.g. the style-controlled ones): a model that is not
     estimable has empty rating and interval cells, a bound that is not estimable an empty cell."""
     for row in report.overall.leaderboard if rows is None else rows:
-        yield [
-            row.model,
-            fmt_rating(row.rating),
-            fmt_rating(row.ci_low),
-            fmt_rating(row.ci_high),
-            row.votes,
-            row.wins,
-            row.losses,
-            row.ties,
-        ]
+        yield board_cells(row)
+
+
+def board_cells(row) -> list:
+    """A leaderboard row's cells in the leaderboard CSV (the report's, the style-controlled
+    one and a judge's)."""
+    return [
+        row.model,
+        fmt_rating(row.rating),
+        fmt_rating(row.ci_low),
+        fmt_rating(row.ci_high),
+        row.votes,
+        row.wins,
+        row.losses,
+        row.ties,
+    ]
 
 
 def winrate_csv(report: CampaignReport) -> Iterator[str]:

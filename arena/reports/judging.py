@@ -16,8 +16,8 @@ from .. import calibration
 from ..models import Campaign, Judge
 from ..selectors import judging as judging_selectors
 from ..selectors import report as report_selectors
-from .build import BOOTSTRAP_ROUNDS, Slice, _anchor_index, _slice, campaign_report, pair_groups
-from .csv import LEADERBOARD_HEADER, fmt_rate, fmt_rating, stream_csv
+from .build import BOOTSTRAP_ROUNDS, Slice, _anchor_index, _slice, campaign_report
+from .csv import LEADERBOARD_HEADER, WINRATE_HEADER, board_cells, pair_cells, stream_csv
 
 JUDGEMENTS_HEADER = ["judge", "prompt", "model_a", "model_b", "order", "verdict", "winner"]
 
@@ -54,19 +54,12 @@ def judge_slice(
 ) -> Slice:
     """The judge's per-pair table and leaderboard, as the report's for the reviewers."""
     inputs = inputs or judging_selectors.calibration_inputs(campaign=campaign)
-    per_comparison = _judge_counts(inputs, judge_id, mask)
     contestants = report_selectors.contestants_of(campaign=campaign)
-    groups = pair_groups(per_comparison)
-    from .build import pair_count_rows
-
     return _slice(
         name=name,
         contestants=contestants,
         pairing=campaign.pairing,
-        counts_rows=pair_count_rows(per_comparison, None, groups),
-        groups=groups,
-        per_comparison=per_comparison,
-        mask=None,
+        per_comparison=_judge_counts(inputs, judge_id, mask),
         rounds=rounds,
         anchor=_anchor_index(campaign, contestants),
     )
@@ -153,37 +146,10 @@ def judge_of(*, campaign: Campaign, label: str | None) -> Judge | None:
 
 def judge_leaderboard_csv(*, campaign: Campaign, judge_id: int | None) -> Iterator[str]:
     board = judge_slice(campaign=campaign, judge_id=judge_id).leaderboard if judge_id else []
-    rows = (
-        [r.model, fmt_rating(r.rating), fmt_rating(r.ci_low), fmt_rating(r.ci_high), r.votes, r.wins, r.losses, r.ties]
-        for r in board
-    )
-    return stream_csv(LEADERBOARD_HEADER, rows)
+    return stream_csv(LEADERBOARD_HEADER, (board_cells(r) for r in board))
 
 
 def judge_report_csv(*, campaign: Campaign, judge_id: int | None) -> Iterator[str]:
     """The judge's per-pair table with the win-rate CSV's columns (`campaign` is the campaign's name)."""
-    from .csv import WINRATE_HEADER, fmt_p
-
     pairs = judge_slice(campaign=campaign, judge_id=judge_id).pairs if judge_id else []
-    rows = (
-        [
-            campaign.name,
-            r.model_a,
-            r.model_b,
-            r.votes,
-            r.a_wins,
-            r.b_wins,
-            r.ties,
-            r.both_bad,
-            fmt_rate(r.a_win_rate),
-            fmt_rate(r.b_win_rate),
-            fmt_rate(r.tie_rate),
-            fmt_rate(r.a_score),
-            fmt_rate(r.decisive_share),
-            fmt_rate(r.ci_low),
-            fmt_rate(r.ci_high),
-            fmt_p(r.p_value),
-        ]
-        for r in pairs
-    )
-    return stream_csv(WINRATE_HEADER, rows)
+    return stream_csv(WINRATE_HEADER, ([campaign.name, *pair_cells(r)] for r in pairs))

@@ -43,6 +43,19 @@ from .prerender import html_prerender_later
 logger = logging.getLogger(__name__)
 
 ACTIVE = (Response.Status.PENDING, Response.Status.RUNNING)
+# The campaign's generation fields, in the order the admin and the API list them: the settings
+# frozen when generation starts (generation_requests.settings_freeze), the output length the
+# cost estimate assumes, the budget, and why generation paused.
+GENERATION_FIELDS = [
+    "system_prompt",
+    "temperature",
+    "max_tokens",
+    "seed",
+    "extra_params",
+    "expected_output_tokens",
+    "budget_usd",
+    "paused_reason",
+]
 
 
 def heartbeat_dead_before():
