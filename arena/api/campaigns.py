@@ -16,6 +16,7 @@ from ..selectors.campaigns import access_campaign_for_lead, campaign_progress
 from ..services import campaigns as campaign_services
 from ..services import generation as generation_services
 from ..services.criteria import CriterionSpec
+from ..services.generation import GENERATION_FIELDS
 from ..untrusted_json import untrusted_json_loads
 from .column_fields import column_decimal_field, column_integer_field
 from .parsers import LimitedFormParser, PromptListJSONParser
@@ -128,14 +129,7 @@ class CampaignOutputSerializer(serializers.ModelSerializer):
             "status",
             "votes_per_comparison",
             "pairing",
-            "system_prompt",
-            "temperature",
-            "max_tokens",
-            "seed",
-            "extra_params",
-            "expected_output_tokens",
-            "budget_usd",
-            "paused_reason",
+            *GENERATION_FIELDS,
             "min_seconds_per_vote",
             "stopping",
             "alpha",
