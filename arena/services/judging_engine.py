@@ -32,6 +32,7 @@ from ..models import Campaign, Judge, Judgement
 from ..ratelimit import endpoint_key
 from ..selectors.judging import judge_actual_cost
 from .drains import Claim, DrainRows, DrainState
+from .generation import pause_if_over_budget
 from .generation_engine import _run, call_recorded
 
 logger = logging.getLogger(__name__)
@@ -167,16 +168,15 @@ def _process_or_fail(drain: _JudgeDrain, claim: Claim) -> None:
 
 def judging_pause_if_over_budget(*, judge_id: int, budget: Decimal) -> bool:
     spent = judge_actual_cost(judge_id=judge_id)
-    if spent < budget:
-        return False
-    pending = Judgement.objects.filter(judge_id=judge_id, status=Judgement.Status.PENDING).count()
-    return bool(
-        Judge.objects.filter(pk=judge_id, paused_reason="").update(
-            paused_reason=(
-                f"Paused: judging has cost ${spent:.4f}, which reached this judge's budget cap of ${budget:.4f}. "
-                f"{pending} judgements were not made. Raise or clear the budget, then judge again to continue."
-            )[:300]
-        )
+    return pause_if_over_budget(
+        spent=spent,
+        budget=budget,
+        pending=Judgement.objects.filter(judge_id=judge_id, status=Judgement.Status.PENDING),
+        paused=Judge.objects.filter(pk=judge_id),
+        reason=lambda pending: (
+            f"Paused: judging has cost ${spent:.4f}, which reached this judge's budget cap of ${budget:.4f}. "
+            f"{pending} judgements were not made. Raise or clear the budget, then judge again to continue."
+        ),
     )
 
 
