@@ -25,46 +25,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
-import statistics
-import subprocess
 import sys
-import tempfile
 import time
-import uuid
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-
-def setup_environment(tmp: Path) -> dict:
-    """Point this process (and the worker) at a fresh database and broker."""
-    env = {"EVALSITE_VAR_DIR": str(tmp), "LOG_LEVEL": "WARNING"}
-    db_url = os.environ.get("DATABASE_URL", "")
-    broker = os.environ.get("CELERY_BROKER_URL", "")
-    info = {"database": "sqlite (temp dir)", "broker": "filesystem (temp dir)", "drop": None}
-    if db_url.startswith("postgres"):
-        import psycopg
-
-        name = f"bench_gen_{uuid.uuid4().hex[:8]}"
-        parts = urlsplit(db_url)
-        admin = urlunsplit(parts._replace(path="/postgres"))
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-        env["DATABASE_URL"] = urlunsplit(parts._replace(path=f"/{name}"))
-        info.update(database=f"postgresql (temp db {name})", drop=(admin, name))
-    else:
-        env["DATABASE_URL"] = f"sqlite:///{tmp / 'bench.sqlite3'}"
-    if broker.startswith("redis"):
-        env["CELERY_BROKER_URL"] = broker
-        info["broker"] = f"redis ({broker})"
-    else:
-        env["CELERY_BROKER_URL"] = "filesystem://"
-    os.environ.update(env)
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "evalsite.settings")
-    return info
+from bench.pipeline import pipeline, print_ratio_to_ideal, print_runs, timed_run  # noqa: E402
 
 
 def worker_rss_mb(pid: int) -> float:
@@ -104,60 +72,6 @@ def worker_memory_mb(pid: int) -> tuple[float, float]:
         except OSError:
             pass
     return rss_kb / 1024, pss_kb / 1024
-
-
-def tree_cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of a process and its descendants (children still running)."""
-    tick = os.sysconf("SC_CLK_TCK")
-    total = 0.0
-    todo = [pid]
-    while todo:
-        p = todo.pop()
-        try:
-            with open(f"/proc/{p}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / tick
-            with open(f"/proc/{p}/task/{p}/children") as f:
-                todo.extend(int(c) for c in f.read().split())
-        except (OSError, ValueError):
-            pass
-    return total
-
-
-def start_worker(log: Path) -> subprocess.Popen:
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "evalsite",
-            "worker",
-            "--loglevel=INFO",
-            "--pool=prefork",
-            "--concurrency=2",
-            "--without-gossip",
-            "--without-mingle",
-            "--without-heartbeat",
-        ],
-        cwd=ROOT,
-        env=os.environ.copy(),
-        stdout=log.open("w"),
-        stderr=subprocess.STDOUT,
-    )
-    # Started = the pool processes have loaded the model client (worker_process_init) and the
-    # sweep every worker runs when it starts is done: a worker in service has long done both,
-    # and measuring them would time the worker's boot, not generation.
-    deadline = time.monotonic() + 60
-    while True:
-        text = log.read_text()
-        pool_ready = text.count("pool process") >= 2
-        swept = "generation_sweep_stuck" in text and "succeeded" in text
-        if "ready." in text and pool_ready and swept:
-            return proc
-        if time.monotonic() > deadline or proc.poll() is not None:
-            raise SystemExit(f"the worker did not start:\n{text[-3000:]}")
-        time.sleep(0.1)
 
 
 def make_campaign(name: str, prompts: int, base_url: str, *, stream: bool = True):
@@ -203,32 +117,16 @@ def run_generation(campaign, *, worker_pid: int | None = None) -> tuple[float, t
     return time.monotonic() - started, peak
 
 
-def speed_run(campaign, sim) -> dict:
-    """One timed generation; the simulator's request times place the first and last call."""
-    from django.db.models import Count
-
+def speed_run(campaign, sim, worker_pid: int) -> dict:
+    """One timed generation (bench/pipeline.py's `timed_run`)."""
     from arena.models import Response
 
-    cpu_before = tree_cpu_seconds(WORKER_PID[0])
-    t0 = time.time()
-    wall, _ = run_generation(campaign)
-    stats = sim.stats()
-    times = sorted(stats["request_times"])
-    statuses = dict(
-        Response.objects.filter(campaign=campaign).values("status").annotate(n=Count("id")).values_list("status", "n")
+    return timed_run(
+        sim,
+        worker_pid=worker_pid,
+        run=lambda: run_generation(campaign)[0],
+        rows=Response.objects.filter(campaign=campaign),
     )
-    return {
-        "wall": wall,
-        "first": times[0] - t0,
-        "last": times[-1] - t0,
-        "in_flight": stats["max_in_flight"],
-        "statuses": statuses,
-        "cpu": tree_cpu_seconds(WORKER_PID[0]) - cpu_before,
-        "load": os.getloadavg()[0],
-    }
-
-
-WORKER_PID: list[int] = [0]
 
 
 def main() -> int:
@@ -242,121 +140,65 @@ def main() -> int:
     parser.add_argument("--plain", action="store_true", help="plain calls instead of streamed ones (the default)")
     args = parser.parse_args()
 
-    tmp = Path(tempfile.mkdtemp(prefix="bench-gen-"))
-    info = setup_environment(tmp)
-    import django
+    with pipeline("bench-gen", latency=args.latency) as (sim, worker, _tmp):
+        import openai
 
-    django.setup()
-    import openai
-    from django.conf import settings
-    from django.core.management import call_command
-    from django.db import connection
+        from arena.models import Response
 
-    from arena.models import Response
-    from evalsite.celery import app
-    from simulator import SimulatorConfig, SimulatorServer
+        idle_rss, idle_pss = worker_memory_mb(worker.pid)
 
-    call_command("migrate", verbosity=0)
-    try:
-        app.control.purge()
-    except Exception:  # noqa: BLE001 - an empty queue may have nothing to purge
-        pass
-    print(f"database: {info['database']}; broker: {info['broker']}; cores: {os.cpu_count()}")
-    worker = None
-    try:
-        with SimulatorServer(SimulatorConfig(latency=args.latency)) as sim:
-            # Loopback is refused unless listed (arena/endpoints.py): the bench lists its own
-            # simulator, for its campaigns here and for the worker through the environment.
-            os.environ["LLM_ALLOWED_HOSTS"] = f"{sim.host}:{sim.port}"
-            settings.LLM_ALLOWED_HOSTS = [f"{sim.host}:{sim.port}"]
-            worker = start_worker(tmp / "worker.log")
-            WORKER_PID[0] = worker.pid
-            idle_rss, idle_pss = worker_memory_mb(worker.pid)
+        # 1. Speed through the pipeline, `--repeat` times on the same worker.
+        calls = args.prompts * 2
+        concurrency = 32
+        ideal = calls * args.latency / concurrency
+        runs = []
+        for i in range(args.repeat):
+            sim.reset()
+            campaign = make_campaign(f"bench speed {i + 1}", args.prompts, sim.base_url, stream=not args.plain)
+            runs.append(speed_run(campaign, sim, worker.pid))
 
-            # 1. Speed through the pipeline, `--repeat` times on the same worker.
-            calls = args.prompts * 2
-            concurrency = 32
-            ideal = calls * args.latency / concurrency
-            runs = []
-            for i in range(args.repeat):
-                sim.reset()
-                campaign = make_campaign(f"bench speed {i + 1}", args.prompts, sim.base_url, stream=not args.plain)
-                runs.append(speed_run(campaign, sim))
-
-            # The same calls, one after another, with the plain client.
-            seq_calls = args.sequential_calls or calls
-            client = openai.OpenAI(base_url=sim.base_url, api_key="bench", max_retries=0, timeout=30)
-            started = time.monotonic()
-            for i in range(seq_calls):
-                client.chat.completions.create(
-                    model="deepseek-v4-flash",
-                    messages=[{"role": "user", "content": f"Order #{i}: where is my parcel? (sequential)"}],
-                    max_tokens=200,
-                )
-            seq_wall = (time.monotonic() - started) * calls / seq_calls
-
-            print(f"\n== speed: {args.prompts} prompts x 2 = {calls} calls, latency {args.latency * 1000:.0f} ms")
-            print("calls: " + ("plain (--plain)" if args.plain else "streamed, with stream_options.include_usage"))
-            print(
-                "concurrency 32 = max_concurrency 16 per contestant x 2 contestants, one worker (prefork, 2 processes)"
+        # The same calls, one after another, with the plain client.
+        seq_calls = args.sequential_calls or calls
+        client = openai.OpenAI(base_url=sim.base_url, api_key="bench", max_retries=0, timeout=30)
+        started = time.monotonic()
+        for i in range(seq_calls):
+            client.chat.completions.create(
+                model="deepseek-v4-flash",
+                messages=[{"role": "user", "content": f"Order #{i}: where is my parcel? (sequential)"}],
+                max_tokens=200,
             )
-            print(
-                "wall time = from the generate call (freeze settings, create the pending rows, commit, enqueue)\n"
-                "  to the campaign read back as `ready` (polled every 20 ms); the worker was started before"
-            )
-            for i, run in enumerate(runs, 1):
-                print(
-                    f"run {i}: wall {run['wall']:5.2f} s = {run['wall'] / ideal:4.2f} x ideal | "
-                    f"first call at {run['first']:.2f} s, last at {run['last']:.2f} s | "
-                    f"in flight max {run['in_flight']} | {run['statuses']} | worker CPU {run['cpu']:.2f} s "
-                    f"({run['cpu'] / calls * 1000:.1f} ms/call) | load {run['load']:.2f}"
-                )
-            walls = sorted(run["wall"] for run in runs)
-            wall = statistics.median(walls)
-            print(
-                f"pipeline wall time:   {wall:8.2f} s   "
-                f"(median of {len(walls)}; min {walls[0]:.2f}, max {walls[-1]:.2f})"
-            )
-            print(f"ideal time:           {ideal:8.2f} s   ({calls} x {args.latency} s / {concurrency})")
-            note = "" if seq_calls == calls else f" (measured on {seq_calls} calls, scaled to {calls})"
-            print(f"sequential loop:      {seq_wall:8.2f} s{note}")
-            print(
-                f"wall / ideal:         {wall / ideal:8.2f} x   (target <= 1.25; "
-                f"min {walls[0] / ideal:.2f}, max {walls[-1] / ideal:.2f})"
-            )
-            print(
-                f"sequential / wall:    {seq_wall / wall:8.1f} x   (target >= 15; "
-                f"min {seq_wall / walls[-1]:.1f}, max {seq_wall / walls[0]:.1f})"
-            )
+        seq_wall = (time.monotonic() - started) * calls / seq_calls
 
-            # 2. Memory with many prompts.
-            if args.memory_prompts:
-                sim.configure(latency=args.memory_latency)
-                campaign = make_campaign("bench memory", args.memory_prompts, sim.base_url)
-                wall, peak = run_generation(campaign, worker_pid=worker.pid)
-                done = Response.objects.filter(campaign=campaign, status="done").count()
-                print(
-                    f"\n== memory: {args.memory_prompts} prompts x 2 contestants = {args.memory_prompts * 2} calls, "
-                    f"latency {args.memory_latency * 1000:.0f} ms"
-                )
-                print(f"done: {done}; wall time {wall:.1f} s ({done / wall:.0f} calls/s)")
-                print(f"worker idle:          RSS {idle_rss:6.1f} MB, PSS {idle_pss:6.1f} MB (main + 2 pool processes)")
-                print(f"worker peak:          RSS {peak[0]:6.1f} MB, PSS {peak[1]:6.1f} MB   (target < 300)")
-    finally:
-        if worker is not None:
-            worker.terminate()
-            try:
-                worker.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                worker.kill()
-        connection.close()
-        if info["drop"]:
-            import psycopg
+        print(f"\n== speed: {args.prompts} prompts x 2 = {calls} calls, latency {args.latency * 1000:.0f} ms")
+        print("calls: " + ("plain (--plain)" if args.plain else "streamed, with stream_options.include_usage"))
+        print("concurrency 32 = max_concurrency 16 per contestant x 2 contestants, one worker (prefork, 2 processes)")
+        print(
+            "wall time = from the generate call (freeze settings, create the pending rows, commit, enqueue)\n"
+            "  to the campaign read back as `ready` (polled every 20 ms); the worker was started before"
+        )
+        wall = print_runs(runs, calls=calls, ideal=ideal, latency=args.latency, concurrency=concurrency)
+        walls = sorted(run["wall"] for run in runs)
+        note = "" if seq_calls == calls else f" (measured on {seq_calls} calls, scaled to {calls})"
+        print(f"sequential loop:      {seq_wall:8.2f} s{note}")
+        print_ratio_to_ideal(runs, ideal=ideal, target=1.25)
+        print(
+            f"sequential / wall:    {seq_wall / wall:8.1f} x   (target >= 15; "
+            f"min {seq_wall / walls[-1]:.1f}, max {seq_wall / walls[0]:.1f})"
+        )
 
-            admin, name = info["drop"]
-            with psycopg.connect(admin, autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        shutil.rmtree(tmp, ignore_errors=True)
+        # 2. Memory with many prompts.
+        if args.memory_prompts:
+            sim.configure(latency=args.memory_latency)
+            campaign = make_campaign("bench memory", args.memory_prompts, sim.base_url)
+            wall, peak = run_generation(campaign, worker_pid=worker.pid)
+            done = Response.objects.filter(campaign=campaign, status="done").count()
+            print(
+                f"\n== memory: {args.memory_prompts} prompts x 2 contestants = {args.memory_prompts * 2} calls, "
+                f"latency {args.memory_latency * 1000:.0f} ms"
+            )
+            print(f"done: {done}; wall time {wall:.1f} s ({done / wall:.0f} calls/s)")
+            print(f"worker idle:          RSS {idle_rss:6.1f} MB, PSS {idle_pss:6.1f} MB (main + 2 pool processes)")
+            print(f"worker peak:          RSS {peak[0]:6.1f} MB, PSS {peak[1]:6.1f} MB   (target < 300)")
     return 0
 
 

@@ -24,13 +24,30 @@ from .prerender import html_prerender_later
 
 
 @dataclass(frozen=True)
-class ContestantSpec:
+class EndpointSpec:
+    """What the lead gives for a contestant or a judge alike (arena/models.py's ModelEndpoint):
+    a label, the model id, where it is called and its prices."""
+
     label: str
     model: str
     base_url: str = ""
     api_key_env: str = ""
     price_per_mtok_out: Decimal = Decimal("0")
     price_per_mtok_in: Decimal = Decimal("0")
+
+
+def endpoint_check(*, spec: EndpointSpec, where: str = "") -> None:
+    """A contestant's or a judge's prices and endpoint (arena/endpoints.py's allow-lists);
+    `where` prefixes the fields (`contestants[1]`, `judges[0]`)."""
+    prefix = f"{where}." if where else ""
+    for price in ("price_per_mtok_out", "price_per_mtok_in"):
+        if getattr(spec, price) < 0:
+            raise ValidationFailed(f"{price} must not be negative", field=f"{prefix}{price}")
+    check_model_access(base_url=spec.base_url, api_key_env=spec.api_key_env, where=where)
+
+
+@dataclass(frozen=True)
+class ContestantSpec(EndpointSpec):
     extra_params: dict | None = None
     is_baseline: bool = False
     max_concurrency: int = 16
@@ -83,10 +100,7 @@ def campaign_check(
             value = getattr(spec, limit)
             if value is not None and value < 1:
                 raise ValidationFailed(f"{limit} must be at least 1 (or empty)", field=f"{where}.{limit}")
-        for price in ("price_per_mtok_out", "price_per_mtok_in"):
-            if getattr(spec, price) < 0:
-                raise ValidationFailed(f"{price} must not be negative", field=f"{where}.{price}")
-        check_model_access(base_url=spec.base_url, api_key_env=spec.api_key_env, where=where)
+        endpoint_check(spec=spec, where=where)
     if pairing == Campaign.Pairing.VS_BASELINE:
         baseline_of(contestants)  # fails now, not at open time, on two baselines
     criteria_check(criteria=list(criteria))

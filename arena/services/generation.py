@@ -26,12 +26,13 @@ sent to a model and what it costs, in `generation_requests.py`.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import timedelta
 from decimal import Decimal
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from ..errors import Conflict, ValidationFailed
@@ -193,17 +194,30 @@ def generation_pause_if_over_budget(*, campaign_id: int, budget: Decimal) -> boo
     paused_reason is set, and `generation_start` clears it once the budget allows.
     """
     spent = generation_actual_cost(campaign=campaign_id)
+    return pause_if_over_budget(
+        spent=spent,
+        budget=budget,
+        pending=Response.objects.filter(campaign_id=campaign_id, status=Response.Status.PENDING),
+        paused=Campaign.objects.filter(pk=campaign_id),
+        reason=lambda pending: (
+            f"Paused: generation has cost ${spent:.4f}, which reached the budget cap of ${budget:.4f}. "
+            f"{pending} responses were not fetched. Raise or clear the budget, then generate again to continue."
+        ),
+    )
+
+
+def pause_if_over_budget(
+    *, spent: Decimal, budget: Decimal, pending: QuerySet, paused: QuerySet, reason: Callable[[int], str]
+) -> bool:
+    """Set `paused_reason` on the row the drains check (`paused`: the campaign, the judge) once
+    `spent` reaches `budget`, saying why with `reason(how many of pending are left)`.
+
+    Only a row not paused yet is written, so the first reason stays and two drains crossing the
+    cap at once pause it once. Generation and judging both call this.
+    """
     if spent < budget:
         return False
-    pending = Response.objects.filter(campaign_id=campaign_id, status=Response.Status.PENDING).count()
-    return bool(
-        Campaign.objects.filter(pk=campaign_id, paused_reason="").update(
-            paused_reason=(
-                f"Paused: generation has cost ${spent:.4f}, which reached the budget cap of ${budget:.4f}. "
-                f"{pending} responses were not fetched. Raise or clear the budget, then generate again to continue."
-            )[:300]
-        )
-    )
+    return bool(paused.filter(paused_reason="").update(paused_reason=reason(pending.count())[:300]))
 
 
 def generation_sweep_stuck() -> int:

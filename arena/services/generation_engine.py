@@ -24,6 +24,10 @@ and `generation_sweep_stuck` takes them back GENERATION_STUCK_AFTER_SECONDS late
 that finds its lease taken (it was too slow to renew) claims nothing more and lets its calls
 in flight finish, which are stored only if their rows are still theirs.
 
+The lease, the heartbeats and the batch claims are written once for generation and judging, in
+services/drains.py (`DrainRows`); this module holds the feeding loop and the recorded call that
+they also share.
+
 A drain stops claiming after GENERATION_TASK_SECONDS and says whether rows are left; the task
 then enqueues a fresh one, so no task runs into Celery's time limits.
 """
@@ -36,14 +40,13 @@ import re
 import threading
 import time
 import uuid
-from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 
 from django.conf import settings
-from django.db import connection, transaction
-from django.db.models import F, Q, QuerySet
+from django.db import connection
+from django.db.models import F, QuerySet
 from django.utils import timezone
 
 from .. import llm
@@ -57,90 +60,50 @@ from ..generation_requests import (
 from ..models import Campaign, Contestant, Response
 from ..ratelimit import endpoint_key, limiter
 from .catalog import identity_leak_pattern
-from .generation import drain_lease_free, generation_finish_if_complete, generation_pause_if_over_budget
+from .drains import Claim, DrainRows, DrainState
+from .generation import generation_finish_if_complete, generation_pause_if_over_budget
 from .images import request_with_image_bytes
 
 logger = logging.getLogger(__name__)
 
 
-@dataclass
-class _Drain:
-    contestant_id: int
+@dataclass(kw_only=True)
+class _Drain(DrainState):
     campaign_id: int
-    max_concurrency: int
     frozen: dict
     contestant: dict
     budget: Decimal | None
     leak_pattern: re.Pattern
     policy: llm.RetryPolicy
-    deadline: float
     rpm: int | None
     tpm: int | None
     limiter_key: str
-    lease_token: str
     stream: bool = True
-    out_of_time: bool = False
-    lease_lost: bool = False
     done: int = 0
     failed: int = 0
-    # Claim tokens with rows still being processed, and how many: the rows whose heartbeat the
-    # feeding thread renews.
-    live_claims: Counter = field(default_factory=Counter)
-    lock: threading.Lock = field(default_factory=threading.Lock)
 
 
-@dataclass(frozen=True)
-class _Claim:
-    response_id: int
-    token: str
-    body: dict
+# A contestant's drain: the lease on the Contestant row, the claims on its Responses.
+RESPONSES = DrainRows(endpoint=Contestant, rows=Response, endpoint_field="contestant")
 
 
-def _claim_batch(drain: _Drain, *, limit: int) -> list[_Claim] | None:
-    """Claim up to `limit` of this contestant's pending rows; [] when nothing is left or the
-    campaign is paused or stopped; None when the bound is reached (calls of another task for
-    the same contestant fill it).
-
-    One short transaction per batch, not per row: the contestant row lock serialises claims
-    across processes, and on PostgreSQL, with 16 threads each taking it for every row, the
-    queue on that lock (each holder waiting for its round trips and for the GIL) averaged
-    80 ms per claim and stretched the run by half.
-    """
-    with transaction.atomic():
-        # The lock makes the running count below exact, so the bound holds across every process
-        # and machine. The count is a separate, later statement on purpose: in READ COMMITTED a
-        # statement that waited for a lock still reads with the snapshot it started with.
-        state = (
-            Contestant.objects.select_for_update(of=("self",))
-            .filter(pk=drain.contestant_id)
-            .values("campaign__status", "campaign__paused_reason")
-            .first()
-        )
-        if not state or state["campaign__status"] != Campaign.Status.GENERATING or state["campaign__paused_reason"]:
-            return []
-        running = Response.objects.filter(contestant_id=drain.contestant_id, status=Response.Status.RUNNING).count()
-        size = min(limit, drain.max_concurrency - running)
-        if size <= 0:
-            return None
-        rows = list(
-            Response.objects.filter(contestant_id=drain.contestant_id, status=Response.Status.PENDING)
-            .order_by("id")
-            .values("id", "prompt__text", "prompt__messages")[:size]
-        )
-        if not rows:
-            return []
-        # One token for the batch: ownership is (row id, token, running), and the sweep clears
-        # the token of a row it takes over, so a late answer still cannot overwrite it.
-        token = uuid.uuid4().hex
-        ids = [row["id"] for row in rows]
-        claimed = Response.objects.filter(pk__in=ids, status=Response.Status.PENDING).update(
-            status=Response.Status.RUNNING, claim_token=token, claimed_at=timezone.now()
-        )
-        if claimed != len(ids):  # only if something outside the lock changed a row meanwhile
-            owned = set(Response.objects.filter(pk__in=ids, claim_token=token).values_list("id", flat=True))
-            rows = [row for row in rows if row["id"] in owned]
+def _claim_batch(drain: _Drain, *, limit: int) -> list[Claim] | None:
+    """Claim up to `limit` of this contestant's pending rows (`DrainRows.claim`); [] when nothing
+    is left or the campaign is paused or stopped; None when the bound is reached."""
+    batch = RESPONSES.claim(
+        drain,
+        limit=limit,
+        state_fields=("campaign__status", "campaign__paused_reason"),
+        may_claim=lambda state: (
+            state["campaign__status"] == Campaign.Status.GENERATING and not state["campaign__paused_reason"]
+        ),
+        row_fields=("prompt__text", "prompt__messages"),
+    )
+    if batch is None:
+        return None
+    token, rows = batch
     return [
-        _Claim(
+        Claim(
             row["id"],
             token,
             request_build(
@@ -152,10 +115,6 @@ def _claim_batch(drain: _Drain, *, limit: int) -> list[_Claim] | None:
         )
         for row in rows
     ]
-
-
-def _owned(claim: _Claim):
-    return Response.objects.filter(pk=claim.response_id, claim_token=claim.token, status=Response.Status.RUNNING)
 
 
 def call_recorded(
@@ -214,10 +173,10 @@ def call_recorded(
     return completion
 
 
-def _process(drain: _Drain, claim: _Claim) -> None:
+def _process(drain: _Drain, claim: Claim) -> None:
     try:
         completion = call_recorded(
-            owned=lambda: _owned(claim),
+            owned=lambda: RESPONSES.owned(claim),
             endpoint=drain.contestant,
             body=claim.body,
             policy=drain.policy,
@@ -226,19 +185,14 @@ def _process(drain: _Drain, claim: _Claim) -> None:
             count_rate_limited=True,
         )
     except llm.LLMError as error:
-        failed = _owned(claim).update(
-            status=Response.Status.FAILED,
-            last_error=error.message[:2000],
-            claim_token="",
-            completed_at=timezone.now(),
-        )
+        failed = RESPONSES.fail(claim, error=error.message)
         with drain.lock:
             drain.failed += failed
         return
     cost = response_cost(
         input_tokens=completion.input_tokens, output_tokens=completion.output_tokens, contestant=drain.contestant
     )
-    stored = _owned(claim).update(
+    stored = RESPONSES.owned(claim).update(
         status=Response.Status.DONE,
         text=completion.text,
         served_model=completion.served_model,
@@ -254,7 +208,7 @@ def _process(drain: _Drain, claim: _Claim) -> None:
         completed_at=timezone.now(),
     )
     if not stored:
-        logger.warning("response %s was taken over while its call ran; the late answer is dropped", claim.response_id)
+        logger.warning("response %s was taken over while its call ran; the late answer is dropped", claim.row_id)
         return
     with drain.lock:
         drain.done += 1
@@ -262,49 +216,8 @@ def _process(drain: _Drain, claim: _Claim) -> None:
         generation_pause_if_over_budget(campaign_id=drain.campaign_id, budget=drain.budget)
 
 
-def _process_or_fail(drain: _Drain, claim: _Claim) -> None:
-    try:
-        _process(drain, claim)
-    except Exception:
-        # A bug or a lost database must not leave the row running forever: the sweep would
-        # reset it, but failing it here tells the lead at once.
-        logger.exception("generation of response %s failed unexpectedly", claim.response_id)
-        _owned(claim).update(
-            status=Response.Status.FAILED,
-            last_error="internal error while generating (see the worker log)",
-            claim_token="",
-            completed_at=timezone.now(),
-        )
-
-
-def _lease_take(*, contestant_id: int, token: str) -> bool:
-    """Take the contestant's drain lease unless a live drain holds it (a queued mark is no holder)."""
-    return bool(
-        Contestant.objects.filter(pk=contestant_id)
-        .filter(Q(drain_token="") | drain_lease_free())
-        .update(drain_token=token, drain_heartbeat_at=timezone.now())
-    )
-
-
-def _lease_release(drain: _Drain) -> None:
-    Contestant.objects.filter(pk=drain.contestant_id, drain_token=drain.lease_token).update(
-        drain_token="", drain_heartbeat_at=None
-    )
-
-
-def _heartbeat(drain: _Drain) -> None:
-    """Renew the lease and the heartbeat of every row this drain is still processing."""
-    now = timezone.now()
-    renewed = Contestant.objects.filter(pk=drain.contestant_id, drain_token=drain.lease_token).update(
-        drain_heartbeat_at=now
-    )
-    if not renewed and not drain.lease_lost:
-        drain.lease_lost = True
-        logger.warning("the drain of contestant %s lost its lease; it claims nothing more", drain.contestant_id)
-    with drain.lock:
-        tokens = list(drain.live_claims)
-    if tokens:
-        Response.objects.filter(claim_token__in=tokens, status=Response.Status.RUNNING).update(claimed_at=now)
+def _process_or_fail(drain: _Drain, claim: Claim) -> None:
+    RESPONSES.process_or_fail(_process, drain, claim, activity="generating")
 
 
 def _run(
@@ -313,7 +226,7 @@ def _run(
     threads: int,
     claim_batch: Callable = _claim_batch,
     process: Callable = _process_or_fail,
-    beat: Callable = _heartbeat,
+    beat: Callable = RESPONSES.heartbeat,
     name: str = "gen",
 ) -> None:
     """`threads` call threads fed by this thread, which claims rows in batches as they go idle
@@ -322,7 +235,7 @@ def _run(
     `claim_batch(drain, limit=n)`, `process(drain, claim)` and `beat(drain)` are generation's by
     default; judging (services/judging_engine.py) runs the same loop with its own three. The
     drain needs `deadline`, `out_of_time`, `lease_lost`, `live_claims` and `lock`."""
-    work: queue.SimpleQueue[_Claim | None] = queue.SimpleQueue()
+    work: queue.SimpleQueue[Claim | None] = queue.SimpleQueue()
     idle_changed = threading.Condition()
     idle = threads
     beat_every = settings.GENERATION_HEARTBEAT_SECONDS
@@ -420,11 +333,11 @@ def generation_drain(*, contestant_id: int) -> dict:
     if campaign.status != Campaign.Status.GENERATING or frozen_contestant is None:
         return nothing
     lease_token = uuid.uuid4().hex
-    if not _lease_take(contestant_id=contestant.pk, token=lease_token):
+    if not RESPONSES.lease_take(endpoint_id=contestant.pk, token=lease_token):
         return nothing
     models = list(campaign.contestants.values_list("model", flat=True))
     drain = _Drain(
-        contestant_id=contestant.pk,
+        endpoint_id=contestant.pk,
         campaign_id=campaign.pk,
         max_concurrency=max(1, contestant.max_concurrency),
         frozen=frozen,
@@ -445,7 +358,7 @@ def generation_drain(*, contestant_id: int) -> dict:
         if count := pending.count():
             _run(drain, threads=min(drain.max_concurrency, count), name=f"gen-{contestant.pk}")
     finally:
-        _lease_release(drain)
+        RESPONSES.lease_release(drain)
     # A drain that lost its lease leaves the rest to the one that took it. Otherwise, rows left
     # pending (time ran out, or a retry or a resume added rows after the last claim, whose own
     # drain saw this one alive and left) are handed over, unless the campaign cannot go on.

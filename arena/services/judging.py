@@ -24,10 +24,10 @@ from decimal import Decimal
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from ..endpoints import check_model_access
 from ..errors import Conflict, ValidationFailed
 from ..models import Campaign, Comparison, Judge, Judgement
 from ..selectors.judging import judge_actual_cost
+from .campaigns import EndpointSpec, endpoint_check
 from .generation import drain_lease_free, heartbeat_dead_before
 from .judging_engine import JUDGING_STATUSES
 from .pairing import comparisons_build
@@ -38,13 +38,7 @@ ACTIVE = (Judgement.Status.PENDING, Judgement.Status.RUNNING)
 
 
 @dataclass(frozen=True)
-class JudgeSpec:
-    label: str
-    model: str
-    base_url: str = ""
-    api_key_env: str = ""
-    price_per_mtok_out: Decimal = Decimal("0")
-    price_per_mtok_in: Decimal = Decimal("0")
+class JudgeSpec(EndpointSpec):
     instructions: str = ""
     max_concurrency: int = 16
     budget_usd: Decimal | None = None
@@ -58,10 +52,7 @@ def judge_check(*, spec: JudgeSpec, where: str = "") -> None:
         raise ValidationFailed("label must not be empty", field=f"{prefix}label")
     if not spec.model.strip():
         raise ValidationFailed("model must not be empty", field=f"{prefix}model")
-    for price in ("price_per_mtok_out", "price_per_mtok_in"):
-        if getattr(spec, price) < 0:
-            raise ValidationFailed(f"{price} must not be negative", field=f"{prefix}{price}")
-    check_model_access(base_url=spec.base_url, api_key_env=spec.api_key_env, where=where)
+    endpoint_check(spec=spec, where=where)
 
 
 def judges_add(*, campaign_id: int, specs: list[JudgeSpec], where_prefix: str | None = None) -> list[Judge]:
