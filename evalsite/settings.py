@@ -88,13 +88,10 @@ TEMPLATES = [
 
 # --- Database -------------------------------------------------------------------------------
 DATABASE_URL = env_str("DATABASE_URL", f"sqlite:///{VAR_DIR / 'db.sqlite3'}")
-# A persistent connection is checked before each request reuses it (a restarted database
-# costs one failed request's reconnect, not an error).
-DATABASES = {
-    "default": dj_database_url.parse(
-        DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 0, minimum=0), conn_health_checks=True
-    )
-}
+# Not CONN_HEALTH_CHECKS: its `SELECT 1` before each request's first query was ~10% of a web
+# worker's samples on the review path (py-spy); a connection the database dropped fails one
+# request and is then replaced, as Django closes a connection that errored.
+DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 0, minimum=0))}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Made owner-only before SQLite opens it (SQLite would create it 0644).
     if DATABASES["default"]["NAME"] not in ("", ":memory:"):
