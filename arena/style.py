@@ -481,5 +481,7 @@ def _per_prompt_derivatives(design, score, votes, theta, p_index, n_prompts):
 
 
 def preference(ratings_a, ratings_b):
-    """P(A beats B) from Elo-scale ratings (ties half), elementwise."""
-    return 1.0 / (1.0 + 10.0 ** ((np.asarray(ratings_b) - np.asarray(ratings_a)) / 400.0))
+    """P(A beats B) from Elo-scale ratings (ties half), elementwise. A difference too large for a
+    float gives 10**x = inf and so exactly 0, the limit: the overflow is expected, not warned of."""
+    with np.errstate(over="ignore"):
+        return 1.0 / (1.0 + 10.0 ** ((np.asarray(ratings_b) - np.asarray(ratings_a)) / 400.0))
