@@ -62,11 +62,28 @@ def _bind(params, values: dict, connection) -> list:
     return bound
 
 
-class PreparedUpdate:
-    def __init__(self, model, *, where, values):
+class _Prepared:
+    """A statement on `model`, compiled by `_compile(alias)` the first time it runs on an alias."""
+
+    def __init__(self, model):
         self.model = model
+        self._compiled: dict[str, tuple] = {}
+
+    def _compile(self, alias: str) -> tuple:
+        raise NotImplementedError
+
+    def _statement(self) -> tuple:
+        """(connection, compiled) for the alias the model writes to (the review path reads what
+        it then writes)."""
+        alias = router.db_for_write(self.model)
+        compiled = self._compiled.get(alias) or self._compiled.setdefault(alias, self._compile(alias))
+        return connections[alias], compiled
+
+
+class PreparedUpdate(_Prepared):
+    def __init__(self, model, *, where, values):
+        super().__init__(model)
         self._where, self._values = where, values
-        self._compiled: dict[str, tuple[str, tuple]] = {}
 
     def _compile(self, alias: str) -> tuple[str, tuple]:
         slots = _Slots()
@@ -78,23 +95,19 @@ class PreparedUpdate:
         return query.get_compiler(alias).as_sql()
 
     def run(self, **values) -> int:
-        alias = router.db_for_write(self.model)
-        compiled = self._compiled.get(alias) or self._compiled.setdefault(alias, self._compile(alias))
-        sql, params = compiled
-        connection = connections[alias]
+        connection, (sql, params) = self._statement()
         with connection.cursor() as cursor:
             cursor.execute(sql, _bind(params, values, connection))
             return cursor.rowcount
 
 
-class PreparedInsert:
+class PreparedInsert(_Prepared):
     def __init__(self, model):
-        self.model = model
+        super().__init__(model)
         opts = model._meta
         self._fields = [f for f in opts.concrete_fields if not f.generated and f is not opts.auto_field]
         if any(getattr(f, "get_placeholder", None) for f in self._fields):
             raise ValueError(f"{model.__name__}: a field needs its own placeholder; use create()")
-        self._compiled: dict[str, tuple[str, bool]] = {}
 
     def _compile(self, alias: str) -> tuple[str, bool]:
         connection = connections[alias]
@@ -114,24 +127,20 @@ class PreparedInsert:
     def insert(self, obj):
         """Insert the unsaved instance `obj` (built as `Model(**values)`, so its field defaults
         are set) as `save()` would, and return it with its primary key."""
-        alias = router.db_for_write(self.model)
-        compiled = self._compiled.get(alias) or self._compiled.setdefault(alias, self._compile(alias))
-        sql, returning = compiled
-        connection = connections[alias]
+        connection, (sql, returning) = self._statement()
         params = [f.get_db_prep_save(f.pre_save(obj, add=True), connection) for f in self._fields]
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
             if self.model._meta.auto_field:
                 obj.pk = cursor.fetchone()[0] if returning else cursor.lastrowid
-        obj._state.adding, obj._state.db = False, alias
+        obj._state.adding, obj._state.db = False, connection.alias
         return obj
 
 
-class PreparedSelect:
+class PreparedSelect(_Prepared):
     def __init__(self, model, build):
-        self.model = model
+        super().__init__(model)
         self._build = build
-        self._compiled: dict[str, tuple[str, tuple, dict]] = {}
 
     def _compile(self, alias: str) -> tuple[str, tuple, dict]:
         queryset = self._build(_Slots())
@@ -143,10 +152,7 @@ class PreparedSelect:
         return sql, params, compiler.get_converters(columns)
 
     def rows(self, **values) -> list[tuple]:
-        alias = router.db_for_write(self.model)  # the review path reads what it then writes
-        compiled = self._compiled.get(alias) or self._compiled.setdefault(alias, self._compile(alias))
-        sql, params, converters = compiled
-        connection = connections[alias]
+        connection, (sql, params, converters) = self._statement()
         with connection.cursor() as cursor:
             cursor.execute(sql, _bind(params, values, connection))
             rows = cursor.fetchall()
