@@ -1,4 +1,4 @@
-"""ORM statements built once and run many times: the review path's writes.
+"""ORM statements built once and run many times: the review path's writes and hot reads.
 
 Building `Comparison.objects.filter(...).update(...)` or `Vote.objects.create(...)` costs about
 1 ms of CPU per call (cloning the query, resolving expressions, compiling the SQL), against
