@@ -23,6 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench._common import done_response  # noqa: E402
 from bench.pipeline import pipeline, print_ratio_to_ideal, print_runs, timed_run  # noqa: E402
 
 JUDGE_MODEL = "bench-judge"
@@ -53,12 +54,11 @@ def make_judged_campaign(name: str, comparisons: int, base_url: str, concurrency
     now = timezone.now()
     Response.objects.bulk_create(
         [
-            Response(
-                campaign=campaign,
-                prompt=p,
-                contestant=c,
-                status="done",
-                text=f"Your parcel #{p.position} is on its way{' with tracking' * c.position}.",
+            done_response(
+                campaign,
+                p.pk,
+                c,
+                f"Your parcel #{p.position} is on its way{' with tracking' * c.position}.",
                 completed_at=now,
             )
             for p in prompts

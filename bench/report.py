@@ -58,15 +58,13 @@ def main() -> None:
         run(args)
 
 
-def fast_insert(model, names: list[str], rows) -> None:
-    """Insert tuples for `names` (field names); other columns get their field default."""
+def fast_insert(model, rows, *, defaults: tuple[str, ...] = ()) -> None:
+    """Insert tuples of the model's concrete fields in the model's order (the primary key too),
+    but for the fields named in `defaults`: those columns get their field default."""
     from django.db import connection
-    from django.db.models import AutoField, BigAutoField
 
-    fields = [model._meta.get_field(n) for n in names]
-    others = [
-        f for f in model._meta.concrete_fields if f.name not in names and not isinstance(f, (AutoField, BigAutoField))
-    ]
+    fields = [f for f in model._meta.concrete_fields if f.name not in defaults]
+    others = [model._meta.get_field(n) for n in defaults]
     constants = tuple(f.get_db_prep_save(f.get_default(), connection) for f in others)
     columns = [f.column for f in fields] + [f.column for f in others]
     table = model._meta.db_table
@@ -108,6 +106,7 @@ def populate(args):
         Vote,
     )
     from arena.services.pairing import contestant_pairs
+    from bench._common import done_response
 
     rng = np.random.default_rng(12345)
     m, k = args.models, args.k
@@ -141,13 +140,7 @@ def populate(args):
     filler = "The answer explains the refund policy step by step. " * 30
     Response.objects.bulk_create(
         [
-            Response(
-                campaign=campaign,
-                prompt_id=int(prompt_ids[p]),
-                contestant=contestants[i],
-                status=Response.Status.DONE,
-                text=filler[: int(lengths[p, i])],
-            )
+            done_response(campaign, int(prompt_ids[p]), contestants[i], filler[: int(lengths[p, i])])
             for p in range(n_prompts)
             for i in range(m)
         ],
@@ -180,18 +173,8 @@ def populate(args):
     with transaction.atomic():
         fast_insert(
             Comparison,
-            [
-                "id",
-                "campaign",
-                "prompt",
-                "contestant_a",
-                "contestant_b",
-                "response_a",
-                "response_b",
-                "active_assignments",
-                "votes_count",
-            ],
             comparison_rows(),
+            defaults=("a_left_count", "excluded", "gold", "order_key", "pick_rank", "judge_held"),
         )
 
     # Votes: k per comparison (the last comparison may get fewer), outcomes from known strengths.
@@ -255,40 +238,9 @@ def populate(args):
             )
 
     with transaction.atomic():
-        fast_insert(
-            Assignment,
-            [
-                "id",
-                "token",
-                "campaign",
-                "comparison",
-                "reviewer",
-                "kind",
-                "a_on_left",
-                "status",
-                "leased_at",
-                "lease_expires_at",
-            ],
-            assignment_rows(),
-        )
+        fast_insert(Assignment, assignment_rows(), defaults=("flag_reason",))
     with transaction.atomic():
-        fast_insert(
-            Vote,
-            [
-                "assignment",
-                "campaign",
-                "comparison",
-                "reviewer",
-                "choice",
-                "resolved",
-                "a_on_left",
-                "counted",
-                "seconds_on_task",
-                "too_fast",
-                "created_at",
-            ],
-            vote_rows(),
-        )
+        fast_insert(Vote, vote_rows(), defaults=("comment",))
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute("ANALYZE")

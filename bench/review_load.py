@@ -40,6 +40,8 @@ from urllib.parse import urlparse
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench._common import done_response  # noqa: E402
+
 
 def cpu_calibration() -> float:
     """Seconds for a fixed pure-Python loop (10M additions): how fast this machine's CPU is
@@ -138,14 +140,8 @@ def seed(*, comparisons: int, baseline: int, reviewers: int) -> dict:
     def response(campaign, prompt_id, contestant, now):
         body = ANSWERS[(prompt_id + contestant.position) % 2]
         extra = {"html": f"<p>Answer {prompt_id}.</p>\n{html[body]}"} if stores_html else {}
-        return Response(
-            campaign=campaign,
-            prompt_id=prompt_id,
-            contestant=contestant,
-            status="done",
-            text=f"Answer {prompt_id}.\n\n{body}",
-            completed_at=now,
-            **extra,
+        return done_response(
+            campaign, prompt_id, contestant, f"Answer {prompt_id}.\n\n{body}", completed_at=now, **extra
         )
 
     User = get_user_model()

@@ -1,0 +1,14 @@
+"""What the bench scripts share that is not the pipeline harness (bench/pipeline.py) nor the
+scratch database (bench/scratch_database.py), imported as `bench._common` (each script puts the
+checkout's root on sys.path).
+"""
+
+
+def done_response(campaign, prompt_id: int, contestant, text: str, **fields):
+    """An unsaved, done Response of `contestant` to the prompt, with `text` (and `fields`), as a
+    seeded campaign stores it without generating anything."""
+    from arena.models import Response
+
+    return Response(
+        campaign=campaign, prompt_id=prompt_id, contestant=contestant, status=Response.Status.DONE, text=text, **fields
+    )
