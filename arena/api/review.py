@@ -151,38 +151,40 @@ def _comparison(campaign, comparison_id) -> Comparison:
     return comparison
 
 
-class ComparisonGoldApi(APIView):
-    """`POST /api/campaigns/{id}/comparisons/{comparison_id}/gold/` `{"gold": "a"|"b"|"tie"|"both_bad"|""}`."""
+class _ComparisonSettingApi(APIView):
+    """A lead's POST setting one of a comparison's settings: `{setting: value}` in, `service` does it
+    (its keyword is the setting's name), `{"comparison": id, setting: value}` out."""
 
     permission_classes = [IsLead]
+    setting = ""
+    service = None
+    InputSerializer: type[serializers.Serializer]
+
+    def post(self, request, campaign_id, comparison_id):
+        campaign = access_campaign_for_lead(user=request.user, campaign_id=campaign_id)
+        data = _valid(self.InputSerializer, request.data)
+        comparison = self.service(comparison=_comparison(campaign, comparison_id), **data)
+        return Response({"comparison": comparison.pk, self.setting: getattr(comparison, self.setting)})
+
+
+class ComparisonGoldApi(_ComparisonSettingApi):
+    """`POST /api/campaigns/{id}/comparisons/{comparison_id}/gold/` `{"gold": "a"|"b"|"tie"|"both_bad"|""}`."""
+
+    setting = "gold"
+    service = staticmethod(quality_services.comparison_set_gold)
 
     class InputSerializer(serializers.Serializer):
         gold = serializers.ChoiceField(choices=["", *Comparison.Gold.values], allow_blank=True)
 
-    def post(self, request, campaign_id, comparison_id):
-        campaign = access_campaign_for_lead(user=request.user, campaign_id=campaign_id)
-        data = _valid(self.InputSerializer, request.data)
-        comparison = quality_services.comparison_set_gold(
-            comparison=_comparison(campaign, comparison_id), gold=data["gold"]
-        )
-        return Response({"comparison": comparison.pk, "gold": comparison.gold})
 
-
-class ComparisonExcludeApi(APIView):
+class ComparisonExcludeApi(_ComparisonSettingApi):
     """`POST /api/campaigns/{id}/comparisons/{comparison_id}/exclude/` `{"excluded": true|false}`."""
 
-    permission_classes = [IsLead]
+    setting = "excluded"
+    service = staticmethod(quality_services.comparison_set_excluded)
 
     class InputSerializer(serializers.Serializer):
         excluded = serializers.BooleanField(default=True)
-
-    def post(self, request, campaign_id, comparison_id):
-        campaign = access_campaign_for_lead(user=request.user, campaign_id=campaign_id)
-        data = _valid(self.InputSerializer, request.data)
-        comparison = quality_services.comparison_set_excluded(
-            comparison=_comparison(campaign, comparison_id), excluded=data["excluded"]
-        )
-        return Response({"comparison": comparison.pk, "excluded": comparison.excluded})
 
 
 # --- The OpenAPI description of the views above -----------------------------------------------
