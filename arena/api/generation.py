@@ -18,10 +18,18 @@ class _Money(serializers.DecimalField):
         super().__init__(max_digits=20, decimal_places=6, coerce_to_string=True, **kwargs)
 
 
-class GenerationEstimateContestantSerializer(serializers.Serializer):
+# The parts the rows share, as bases. Described in comments: a docstring would become each
+# subclass's description in the schema.
+
+
+# Which contestant a row is about.
+class GenerationContestantSerializer(serializers.Serializer):
     contestant_id = serializers.IntegerField()
     label = serializers.CharField()
     model = serializers.CharField()
+
+
+class GenerationEstimateContestantSerializer(GenerationContestantSerializer):
     calls = serializers.IntegerField()
     output_tokens = serializers.IntegerField()
     price_per_mtok_out = _Money()
@@ -37,33 +45,35 @@ class GenerationEstimateSerializer(serializers.Serializer):
     budget_usd = _Money(allow_null=True)
 
 
-class GenerationContestantProgressSerializer(serializers.Serializer):
-    contestant_id = serializers.IntegerField()
-    label = serializers.CharField()
-    model = serializers.CharField()
+# Responses by status, calls made and their cost: per contestant, and for the campaign in all.
+class GenerationCountsSerializer(serializers.Serializer):
     done = serializers.IntegerField()
     failed = serializers.IntegerField()
     pending = serializers.IntegerField()
     running = serializers.IntegerField()
-    total = serializers.IntegerField()
     attempts = serializers.IntegerField()
+    total = serializers.IntegerField()
     cost_usd = _Money()
+
+
+class GenerationContestantProgressSerializer(GenerationContestantSerializer, GenerationCountsSerializer):
     model_mismatch = serializers.IntegerField()
     self_identifies = serializers.IntegerField()
 
 
-class GenerationFailureSerializer(serializers.Serializer):
+# Which response a row is about (`selectors.generation._named_for_lead`).
+class GenerationResponseSerializer(serializers.Serializer):
     response_id = serializers.IntegerField()
     prompt = serializers.CharField(help_text="The prompt's external_id, else `#position`.")
     contestant = serializers.CharField(help_text="The contestant's label.")
+
+
+class GenerationFailureSerializer(GenerationResponseSerializer):
     attempts = serializers.IntegerField()
     last_error = serializers.CharField()
 
 
-class GenerationFlaggedSerializer(serializers.Serializer):
-    response_id = serializers.IntegerField()
-    prompt = serializers.CharField()
-    contestant = serializers.CharField()
+class GenerationFlaggedSerializer(GenerationResponseSerializer):
     asked_model = serializers.CharField()
     served_model = serializers.CharField()
     model_mismatch = serializers.BooleanField()
@@ -71,20 +81,13 @@ class GenerationFlaggedSerializer(serializers.Serializer):
     excerpt = serializers.CharField()
 
 
-class GenerationProgressSerializer(serializers.Serializer):
+class GenerationProgressSerializer(GenerationCountsSerializer):
     status = serializers.CharField()
     paused_reason = serializers.CharField()
     is_simulated = serializers.BooleanField()
     contestants = GenerationContestantProgressSerializer(many=True)
-    done = serializers.IntegerField()
-    failed = serializers.IntegerField()
-    pending = serializers.IntegerField()
-    running = serializers.IntegerField()
-    attempts = serializers.IntegerField()
-    total = serializers.IntegerField()
     calls_per_second = serializers.FloatField()
     eta_seconds = serializers.FloatField(allow_null=True)
-    cost_usd = _Money()
     budget_usd = _Money(allow_null=True)
     failures = GenerationFailureSerializer(many=True)
     flagged = GenerationFlaggedSerializer(many=True)
