@@ -19,6 +19,7 @@ from ..services.criteria import CriterionSpec
 from ..services.generation import GENERATION_FIELDS
 from ..untrusted_json import untrusted_json_loads
 from .column_fields import column_decimal_field, column_integer_field
+from .judging import JudgingProgressSerializer
 from .parsers import LimitedFormParser, PromptListJSONParser
 from .permissions import IsLead
 from .schema import LEAD_CAMPAIGN_STATUS, SIGNED_IN, operation
@@ -102,7 +103,9 @@ class CriterionSerializer(serializers.Serializer):
     required = serializers.BooleanField(required=False, default=True)
 
 
-class CampaignProgressSerializer(serializers.Serializer):
+class CampaignProgressSerializer(JudgingProgressSerializer):
+    """`selectors.campaigns.campaign_progress`: its own counts and judging's."""
+
     prompts = serializers.IntegerField()
     responses_done = serializers.IntegerField()
     responses_failed = serializers.IntegerField()
@@ -110,8 +113,6 @@ class CampaignProgressSerializer(serializers.Serializer):
     comparisons = serializers.IntegerField()
     votes = serializers.IntegerField()
     votes_target = serializers.IntegerField()
-    judgements_done = serializers.IntegerField()
-    judgements_total = serializers.IntegerField()
 
 
 class CampaignOutputSerializer(serializers.ModelSerializer):
