@@ -17,7 +17,16 @@ and the RETURNING clause are the ORM's own.
 - `PreparedSelect(model, lambda s: model.objects.filter(...).values_list(...)).rows(**values)` is
   `list(queryset)` of that `values_list` query (the backend's converters applied as the ORM
   applies them); `select_for_update()`, joins and subqueries compile as they always do.
+
+`with batched():` sends the statements run inside without waiting for each reply: on PostgreSQL
+they go out in psycopg's pipeline mode, and their replies come back together when one of them is
+read (a fetch, or the row count `run()` returns) or when the block ends; on other databases they
+run one by one as always. The vote's last writes and its pair's read are one round trip instead
+of four (docs/BENCHMARKS.md: a web thread spends most of its time waiting for replies). Inside,
+use `send()` for a write whose row count nobody reads; an ORM `update()` there would return -1.
 """
+
+from contextlib import contextmanager
 
 from django.db import connections, router
 from django.db.models import Expression, IntegerField, Q
@@ -80,6 +89,33 @@ class _Prepared:
         return connections[alias], compiled
 
 
+@contextmanager
+def batched(using: str = "default"):
+    """The statements run inside go out together on PostgreSQL (see the module docstring); an
+    error of any of them is raised, as Django's own error class, when the block ends (or at the
+    first read after it)."""
+    connection = connections[using]
+    if connection.vendor != "postgresql" or _pipeline_of(connection):
+        yield
+        return
+    import psycopg  # only here: the embedded default (SQLite) needs no PostgreSQL driver
+
+    if not psycopg.Pipeline.is_supported():
+        yield
+        return
+    connection.ensure_connection()
+    with connection.wrap_database_errors, connection.connection.pipeline() as pipeline:
+        connection.arena_pipeline = pipeline
+        try:
+            yield
+        finally:
+            connection.arena_pipeline = None
+
+
+def _pipeline_of(connection):
+    return getattr(connection, "arena_pipeline", None)
+
+
 class PreparedUpdate(_Prepared):
     def __init__(self, model, *, where, values):
         super().__init__(model)
@@ -95,10 +131,22 @@ class PreparedUpdate(_Prepared):
         return query.get_compiler(alias).as_sql()
 
     def run(self, **values) -> int:
+        """Run the update and return its row count (inside `batched()`, after every reply
+        pending before it)."""
         connection, (sql, params) = self._statement()
         with connection.cursor() as cursor:
             cursor.execute(sql, _bind(params, values, connection))
+            if pipeline := _pipeline_of(connection):
+                with connection.wrap_database_errors:
+                    pipeline.sync()
             return cursor.rowcount
+
+    def send(self, **values) -> None:
+        """Run the update, its row count unread: inside `batched()` it does not wait for the
+        reply."""
+        connection, (sql, params) = self._statement()
+        with connection.cursor() as cursor:
+            cursor.execute(sql, _bind(params, values, connection))
 
 
 class PreparedInsert(_Prepared):
@@ -170,4 +218,4 @@ class PreparedSelect(_Prepared):
         return converted
 
 
-__all__ = ["PreparedInsert", "PreparedSelect", "PreparedUpdate", "Q", "Slot"]
+__all__ = ["PreparedInsert", "PreparedSelect", "PreparedUpdate", "Q", "Slot", "batched"]

@@ -169,7 +169,8 @@ def pair_decision_record(
     """Count one more counted vote (`resolved`: a, b, tie or both_bad) on the pair, with the
     campaign's stopping settings (the vote's locking read brings them).
 
-    Must run inside the vote's transaction, after the vote's write.
+    Must run inside the vote's transaction, after the vote's write; its statements may be sent
+    in a batch (`batched()`), so none of them reads a row count or may fail on a conflict.
     """
     key = {"campaign_id": campaign_id, "contestant_a_id": contestant_a_id, "contestant_b_id": contestant_b_id}
     locked = _pair_locked(key)
@@ -177,7 +178,9 @@ def pair_decision_record(
         pair_decisions_ensure(campaign_id=campaign_id)
         locked = _pair_locked(key)
         if locked is None:  # a pair no longer scheduled (the pairing changed): still recorded
-            PairDecision.objects.get_or_create(**key)
+            # ignore_conflicts, not get_or_create: no statement here may fail, as the vote sends
+            # its writes in one batch (arena/prepared.py) where a failed one aborts the rest.
+            PairDecision.objects.bulk_create([PairDecision(**key)], ignore_conflicts=True)
             locked = _pair_locked(key)
     row, pairs = locked
     row.votes += 1
@@ -186,7 +189,7 @@ def pair_decision_record(
         row.a_wins += resolved == "a"
     adaptive = stopping == Campaign.Stopping.ADAPTIVE
     _apply_state(row, alpha=alpha, margin=margin, pairs=pairs, adaptive=adaptive)
-    _PAIR_WRITE.run(id=row.pk, updated_at=timezone.now(), **{name: getattr(row, name) for name in _PAIR_STATE})
+    _PAIR_WRITE.send(id=row.pk, updated_at=timezone.now(), **{name: getattr(row, name) for name in _PAIR_STATE})
     if adaptive:
         _ranks_write(campaign_id=campaign_id, row=row, rank=_rank_of(row, margin=margin, adaptive=True, pairs=pairs))
 

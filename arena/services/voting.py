@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from ..errors import Conflict, Forbidden, NotFound, ValidationFailed
 from ..models import Assignment, Campaign, CampaignReviewer, Comparison, Criterion, Vote, VoteCriterion
-from ..prepared import PreparedInsert, PreparedUpdate, Q
+from ..prepared import PreparedInsert, PreparedUpdate, Q, batched
 from ..raw_sql import Names, fetch_one, from_db, row_lock
 from .assignment import slot_retake
 from .criteria import campaign_criteria, criteria_answers_check
@@ -176,7 +176,6 @@ def vote_submit(
             # UPDATE takes orders concurrent votes on one comparison.
             if _VOTE_COUNTED.run(comparison_id=comparison_id, k=k) != 1:
                 raise Conflict("this item already has all its votes")
-        _ASSIGNMENT_VOTED.run(assignment_id=assignment["id"])
         seconds = time_on_task(leased_at=assignment["leased_at"], now=now, client_seconds=seconds_on_task)
         vote = Vote(
             assignment_id=assignment["id"],
@@ -191,26 +190,29 @@ def vote_submit(
             seconds_on_task=seconds,
             too_fast=seconds < assignment["min_seconds"],
         )
-        _VOTE_INSERT.insert(vote)
-        if counted:
-            # The reviewer's progress. Locked after the comparison: "next" holds this row and
-            # only skips locked comparisons, so it never waits for a vote, and the two cannot
-            # deadlock.
-            _VOTE_CAST.run(campaign_id=assignment["campaign_id"], reviewer_id=reviewer_id)
-            pair_decision_record(
-                campaign_id=assignment["campaign_id"],
-                contestant_a_id=assignment["contestant_a_id"],
-                contestant_b_id=assignment["contestant_b_id"],
-                stopping=assignment["stopping"],
-                alpha=assignment["alpha"],
-                margin=assignment["margin"],
-                resolved=vote.resolved,
-            )
-        if answers:
-            VoteCriterion.objects.bulk_create(
-                VoteCriterion(
-                    vote=vote, criterion_id=pk, choice=c, resolved=resolve_choice(choice=c, a_on_left=a_on_left)
+        # The writes below are sent together, their replies awaited once (arena/prepared.py).
+        with batched():
+            _ASSIGNMENT_VOTED.send(assignment_id=assignment["id"])
+            _VOTE_INSERT.insert(vote)
+            if counted:
+                # The reviewer's progress. Locked after the comparison: "next" holds this row and
+                # only skips locked comparisons, so it never waits for a vote, and the two cannot
+                # deadlock.
+                _VOTE_CAST.send(campaign_id=assignment["campaign_id"], reviewer_id=reviewer_id)
+                pair_decision_record(
+                    campaign_id=assignment["campaign_id"],
+                    contestant_a_id=assignment["contestant_a_id"],
+                    contestant_b_id=assignment["contestant_b_id"],
+                    stopping=assignment["stopping"],
+                    alpha=assignment["alpha"],
+                    margin=assignment["margin"],
+                    resolved=vote.resolved,
                 )
-                for pk, c in answers.items()
-            )
+            if answers:
+                VoteCriterion.objects.bulk_create(
+                    VoteCriterion(
+                        vote=vote, criterion_id=pk, choice=c, resolved=resolve_choice(choice=c, a_on_left=a_on_left)
+                    )
+                    for pk, c in answers.items()
+                )
     return vote, True
