@@ -25,7 +25,7 @@ from .quality import Agreement, ShareRow, agreement_of, length_bias_of, position
 from .ratings import LeaderboardRow, SliceComparisons, board_rows, fit_slice, not_estimable_sentence, slice_comparisons
 from .style import StyleSection, style_section
 
-__all__ = ["CampaignReport", "LeaderboardRow", "PairRow", "Slice", "campaign_report", "report_build"]
+__all__ = ["CampaignReport", "LeaderboardRow", "PairRow", "Slice", "SliceSetup", "campaign_report", "report_build"]
 
 # Bump when the report's shape or numbers change, so cached reports of older code are ignored.
 REPORT_VERSION = 2  # 2: prompt-resampled leaderboard, "not estimable", style control, criteria
@@ -70,6 +70,24 @@ class Slice:
     labels: list[str]
     observed: list[list[float | None]]
     predicted: list[list[float | None]]
+
+
+@dataclass(frozen=True)
+class SliceSetup:
+    """What every table of one campaign is computed with, whatever its rows (all votes, a
+    category, a criterion, a judge): the contestants in campaign order, the pairing (the pairs
+    shown), the bootstrap rounds and the contestant the ratings are anchored on, if any."""
+
+    contestants: list[Contestant]
+    pairing: str
+    rounds: int
+    anchor: int | None
+
+    @classmethod
+    def of(cls, campaign: Campaign, *, rounds: int, contestants: list[Contestant] | None = None) -> SliceSetup:
+        if contestants is None:
+            contestants = report_selectors.contestants_of(campaign=campaign)
+        return cls(contestants, campaign.pairing, rounds, _anchor_index(campaign, contestants))
 
 
 @dataclass
@@ -120,28 +138,17 @@ def campaign_report(*, campaign: Campaign, rounds: int = BOOTSTRAP_ROUNDS, use_c
 
 def report_build(*, campaign: Campaign, rounds: int = BOOTSTRAP_ROUNDS) -> CampaignReport:
     """Recompute every number from the votes (no cache)."""
-    contestants = report_selectors.contestants_of(campaign=campaign)
+    setup = SliceSetup.of(campaign, rounds=rounds)
     excluded = report_selectors.excluded_reviewer_ids(campaign=campaign)
     # One read of the votes feeds every vote count below; pair, category and bias counts are
     # sums over its per-comparison rows (numpy), not further scans of the votes table.
     data = report_selectors.report_data(campaign=campaign, excluded=excluded)
     per_comparison = data.per_comparison
     groups = pair_groups(per_comparison)
-    anchor = _anchor_index(campaign, contestants)
 
     def slice_of(name: str, mask: np.ndarray | None) -> Slice:
         """The tables of the comparisons in `mask` (all of them when None)."""
-        return _slice(
-            name=name,
-            contestants=contestants,
-            pairing=campaign.pairing,
-            per_comparison=per_comparison,
-            mask=mask,
-            groups=groups,
-            rounds=rounds,
-            anchor=anchor,
-            power_share=campaign.power_share,
-        )
+        return _slice(setup, name, per_comparison, mask=mask, groups=groups, power_share=campaign.power_share)
 
     overall = slice_of("All prompts", None)
     categories = []
@@ -171,20 +178,11 @@ def report_build(*, campaign: Campaign, rounds: int = BOOTSTRAP_ROUNDS) -> Campa
         bootstrap_rounds=rounds,
         excluded_reviewers=len(excluded),
     )
-    report.style = style_section(
-        campaign=campaign,
-        contestants=contestants,
-        per_comparison=per_comparison,
-        rounds=rounds,
-        anchor=anchor,
-        pairs=overall.pairs,
-    )
+    report.style = style_section(campaign=campaign, setup=setup, per_comparison=per_comparison, pairs=overall.pairs)
     # Imported here: the criteria module builds its tables with this module's `_slice`.
     from .criteria import criteria_reports
 
-    report.criteria = criteria_reports(
-        campaign=campaign, excluded=excluded, reviewers=data.reviewers, rounds=rounds, anchor=anchor
-    )
+    report.criteria = criteria_reports(campaign=campaign, excluded=excluded, reviewers=data.reviewers, setup=setup)
     report.summary = summary_text(report)
     return report
 
@@ -242,13 +240,10 @@ def _anchor_index(campaign: Campaign, contestants: list[Contestant]) -> int | No
 
 
 def _slice(
-    *,
+    setup: SliceSetup,
     name: str,
-    contestants: list[Contestant],
-    pairing: str,
     per_comparison: report_selectors.ComparisonCounts,
-    rounds: int,
-    anchor: int | None,
+    *,
     mask: np.ndarray | None = None,
     groups: dict[tuple[int, int], np.ndarray] | None = None,
     power_share: float = 0.55,
@@ -257,6 +252,7 @@ def _slice(
     the leaderboard and the win matrices. The report, each criterion and each judge get theirs
     here. `groups` is `pair_groups(per_comparison)`, passed by a caller that slices the same
     rows several times (the report's categories)."""
+    contestants, pairing, rounds, anchor = setup.contestants, setup.pairing, setup.rounds, setup.anchor
     if groups is None:
         groups = pair_groups(per_comparison)
     counts_rows = pair_count_rows(per_comparison, mask, groups)

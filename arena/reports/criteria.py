@@ -17,8 +17,7 @@ from dataclasses import dataclass, field
 from .. import stats
 from ..models import Campaign
 from ..selectors import criteria as criteria_selectors
-from ..selectors.report import contestants_of
-from .build import CampaignReport, LeaderboardRow, PairRow, _slice
+from .build import CampaignReport, LeaderboardRow, PairRow, SliceSetup, _slice
 from .csv import WINRATE_HEADER, pair_cells, stream_csv
 
 # The contract header: the win-rate CSV's with the criterion's key after the campaign.
@@ -55,26 +54,19 @@ class CriterionReport:
 
 
 def criteria_reports(
-    *, campaign: Campaign, excluded: list[int], reviewers: list[dict], rounds: int, anchor: int | None
+    *, campaign: Campaign, excluded: list[int], reviewers: list[dict], setup: SliceSetup
 ) -> list[CriterionReport]:
     """One CriterionReport per criterion of the campaign, in order ([] when it has none).
-    `reviewers` is the overall report's reviewer table (for their usernames)."""
+    `reviewers` is the overall report's reviewer table (for their usernames); `setup` the
+    report's (its contestants, pairing, rounds and anchor)."""
     criteria, counts, agreement = criteria_selectors.criterion_counts(campaign=campaign, excluded=excluded)
     if not criteria:
         return []
-    contestants = contestants_of(campaign=campaign)
     consistency = criteria_selectors.criterion_consistency(campaign=campaign)
     usernames = {r["reviewer_id"]: r["username"] for r in reviewers}
     out = []
     for criterion in criteria:
-        section = _slice(
-            name=criterion.key,
-            contestants=contestants,
-            pairing=campaign.pairing,
-            per_comparison=counts[criterion.pk],
-            rounds=rounds,
-            anchor=anchor,
-        )
+        section = _slice(setup, criterion.key, counts[criterion.pk])
         agree = agreement[criterion.pk]
         low, high = stats.wilson_interval(agree["agreed"], agree["answered"])
         by_reviewer = consistency.get(criterion.pk, {})
@@ -87,7 +79,7 @@ def criteria_reports(
                 required=criterion.required,
                 votes=section.votes,
                 pairs=section.pairs,
-                leaderboard=section.leaderboard if len(contestants) >= 3 else [],
+                leaderboard=section.leaderboard if len(setup.contestants) >= 3 else [],
                 agreement=CriterionAgreement(
                     answered=agree["answered"],
                     agreed=agree["agreed"],

@@ -16,7 +16,7 @@ from .. import calibration
 from ..models import Campaign, Judge
 from ..selectors import judging as judging_selectors
 from ..selectors import report as report_selectors
-from .build import BOOTSTRAP_ROUNDS, Slice, _anchor_index, _slice, campaign_report
+from .build import BOOTSTRAP_ROUNDS, Slice, SliceSetup, _slice, campaign_report
 from .csv import LEADERBOARD_HEADER, WINRATE_HEADER, board_cells, pair_cells, stream_csv
 
 JUDGEMENTS_HEADER = ["judge", "prompt", "model_a", "model_b", "order", "verdict", "winner"]
@@ -54,15 +54,7 @@ def judge_slice(
 ) -> Slice:
     """The judge's per-pair table and leaderboard, as the report's for the reviewers."""
     inputs = inputs or judging_selectors.calibration_inputs(campaign=campaign)
-    contestants = report_selectors.contestants_of(campaign=campaign)
-    return _slice(
-        name=name,
-        contestants=contestants,
-        pairing=campaign.pairing,
-        per_comparison=_judge_counts(inputs, judge_id, mask),
-        rounds=rounds,
-        anchor=_anchor_index(campaign, contestants),
-    )
+    return _slice(SliceSetup.of(campaign, rounds=rounds), name, _judge_counts(inputs, judge_id, mask))
 
 
 def _calibration_of(inputs, judge_id: int, mask: np.ndarray, *, rounds: int) -> calibration.Calibration:

@@ -12,15 +12,19 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .. import style
-from ..models import Campaign, Contestant
+from ..models import Campaign
 from ..selectors import report as report_selectors
 from ..selectors.style import comparison_style_counts
 from ..stats import ELO_SCALE
 from .ratings import LeaderboardRow, board_rows, fit_slice, slice_comparisons
+
+if TYPE_CHECKING:
+    from .build import SliceSetup  # build imports this module
 
 FEATURE_NAMES = {
     "length": "answer length (characters)",
@@ -73,14 +77,11 @@ def _number(x) -> float | None:
 
 
 def style_section(
-    *,
-    campaign: Campaign,
-    contestants: list[Contestant],
-    per_comparison: report_selectors.ComparisonCounts,
-    rounds: int,
-    anchor: int | None,
-    pairs: list,
+    *, campaign: Campaign, setup: SliceSetup, per_comparison: report_selectors.ComparisonCounts, pairs: list
 ) -> StyleSection:
+    """The style-controlled fit over all of `per_comparison`'s rows; `pairs` are the overall
+    slice's pair rows (a StylePreference each)."""
+    contestants = setup.contestants
     index = {c.id: i for i, c in enumerate(contestants)}
     comparisons = slice_comparisons(per_comparison, None, index)
     if len(contestants) < 2 or not len(comparisons.rows) or per_comparison.response_a_id is None:
@@ -92,7 +93,7 @@ def style_section(
     )
     votes = comparisons.a_wins + comparisons.b_wins + comparisons.ties
     z, sd = style.style_covariates(a_counts, b_counts, votes)
-    fit = fit_slice(len(contestants), comparisons, rounds=rounds, anchor=anchor, covariates=z)
+    fit = fit_slice(len(contestants), comparisons, rounds=setup.rounds, anchor=setup.anchor, covariates=z)
     coefficients = []
     for j, name in enumerate(style.STYLE_FEATURES):
         value = _number(fit.coefficients[j])
