@@ -168,6 +168,38 @@ def shown_choice(resolved: str, *, a_on_left: bool) -> str:
     return "left" if (resolved == "a") == a_on_left else "right"
 
 
+def new_assignment(comparison: Comparison, reviewer, *, kind="normal", a_on_left=True, at=None, **fields) -> Assignment:
+    """An unsaved assignment of `comparison` to `reviewer`, leased at `at` (now) with a lease
+    that ends then too; `fields` set more (its status, ...), the others keep the model's defaults."""
+    at = at or timezone.now()
+    return Assignment(
+        campaign=comparison.campaign,
+        comparison=comparison,
+        reviewer=reviewer,
+        kind=kind,
+        a_on_left=a_on_left,
+        leased_at=at,
+        lease_expires_at=at,
+        **fields,
+    )
+
+
+def new_vote(assignment: Assignment, resolved: str, *, counted=True, **fields) -> Vote:
+    """The unsaved vote on `assignment` (its campaign, comparison, reviewer and sides) meaning
+    `resolved` (a, b, tie or both_bad); `fields` set more (comment, seconds_on_task, ...)."""
+    return Vote(
+        assignment=assignment,
+        campaign=assignment.campaign,
+        comparison=assignment.comparison,
+        reviewer=assignment.reviewer,
+        choice=shown_choice(resolved, a_on_left=assignment.a_on_left),
+        resolved=resolved,
+        a_on_left=assignment.a_on_left,
+        counted=counted,
+        **fields,
+    )
+
+
 def cast_vote(
     comparison: Comparison,
     reviewer,
@@ -181,36 +213,16 @@ def cast_vote(
 ) -> Vote:
     """A vote stored directly: `resolved` is a, b, tie or both_bad; the shown side follows a_on_left.
     `criteria` maps criterion keys to resolved answers (a, b, tie, both_bad)."""
-    choice = shown_choice(resolved, a_on_left=a_on_left)
-    now = timezone.now()
-    assignment = Assignment.objects.create(
-        campaign=comparison.campaign,
-        comparison=comparison,
-        reviewer=reviewer,
-        kind=kind,
-        a_on_left=a_on_left,
-        status=Assignment.Status.VOTED,
-        leased_at=now,
-        lease_expires_at=now,
-    )
+    assignment = new_assignment(comparison, reviewer, kind=kind, a_on_left=a_on_left, status=Assignment.Status.VOTED)
+    assignment.save(force_insert=True)
     counted = kind == "normal"
     if counted:
         Comparison.objects.filter(pk=comparison.pk).update(
             votes_count=comparison.votes_count + 1, active_assignments=comparison.active_assignments + 1
         )
         comparison.refresh_from_db()
-    vote = Vote.objects.create(
-        assignment=assignment,
-        campaign=comparison.campaign,
-        comparison=comparison,
-        reviewer=reviewer,
-        choice=choice,
-        resolved=resolved,
-        a_on_left=a_on_left,
-        counted=counted,
-        comment=comment,
-        seconds_on_task=seconds,
-    )
+    vote = new_vote(assignment, resolved, counted=counted, comment=comment, seconds_on_task=seconds)
+    vote.save(force_insert=True)
     keys = dict(Criterion.objects.filter(campaign_id=comparison.campaign_id).values_list("key", "pk"))
     VoteCriterion.objects.bulk_create(
         VoteCriterion(vote=vote, criterion_id=keys[key], choice=shown_choice(r, a_on_left=a_on_left), resolved=r)

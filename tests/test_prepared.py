@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from arena.models import Assignment, CampaignReviewer, Comparison, PairDecision, Vote
 from arena.prepared import PreparedInsert, PreparedSelect, PreparedUpdate, Q
-from tests.factories import make_open_campaign
+from tests.factories import make_open_campaign, new_assignment, new_vote
 
 pytestmark = pytest.mark.django_db(transaction=False)
 
@@ -33,18 +33,9 @@ def test_a_prepared_insert_applies_defaults_and_auto_now_add_like_create(lead, r
     comparison = Comparison.objects.filter(campaign=campaign).first()
     now = timezone.now()
     insert = PreparedInsert(Assignment)
+    # No token nor status given: the instances hold the model's defaults, and the rows must too.
     made = [
-        insert.insert(
-            Assignment(
-                campaign_id=campaign.pk,
-                comparison_id=comparison.pk,
-                reviewer_id=reviewer.pk,
-                kind=kind,
-                a_on_left=True,
-                leased_at=now,
-                lease_expires_at=now,
-            )
-        )
+        insert.insert(new_assignment(comparison, reviewer, kind=kind, at=now))
         for kind in (Assignment.Kind.NORMAL, Assignment.Kind.REPEAT)
     ]
     rows = {a.pk: a for a in Assignment.objects.filter(pk__in=[m.pk for m in made])}
@@ -55,18 +46,7 @@ def test_a_prepared_insert_applies_defaults_and_auto_now_add_like_create(lead, r
         assert stored.status == Assignment.Status.LEASED and stored.kind == m.kind
         assert stored.leased_at == now
     assert made[0].token != made[1].token
-    vote = PreparedInsert(Vote).insert(
-        Vote(
-            assignment_id=made[0].pk,
-            campaign_id=campaign.pk,
-            comparison_id=comparison.pk,
-            reviewer_id=reviewer.pk,
-            choice=Vote.Choice.LEFT,
-            resolved=Vote.Resolved.A,
-            a_on_left=True,
-            counted=True,
-        )
-    )
+    vote = PreparedInsert(Vote).insert(new_vote(made[0], Vote.Resolved.A))  # no created_at given
     stored = Vote.objects.get(pk=made[0].pk)
     assert vote.pk == made[0].pk and stored.created_at is not None  # auto_now_add
     assert abs((stored.created_at - timezone.now()).total_seconds()) < 60
