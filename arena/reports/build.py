@@ -84,9 +84,8 @@ class SliceSetup:
     anchor: int | None
 
     @classmethod
-    def of(cls, campaign: Campaign, *, rounds: int, contestants: list[Contestant] | None = None) -> SliceSetup:
-        if contestants is None:
-            contestants = report_selectors.contestants_of(campaign=campaign)
+    def of(cls, campaign: Campaign, *, rounds: int) -> SliceSetup:
+        contestants = report_selectors.contestants_of(campaign=campaign)
         return cls(contestants, campaign.pairing, rounds, _anchor_index(campaign, contestants))
 
 
