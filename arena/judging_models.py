@@ -10,7 +10,7 @@ write conditional on that token (services/judging_engine.py).
 from django.db import models
 from django.db.models import Q
 
-from .models import ModelEndpoint
+from .models import ModelEndpoint, RecordedCall
 
 
 class Judge(ModelEndpoint):
@@ -32,7 +32,7 @@ class Judge(ModelEndpoint):
         constraints = [models.UniqueConstraint(fields=["campaign", "label"], name="judge_label_unique_in_campaign")]
 
 
-class Judgement(models.Model):
+class Judgement(RecordedCall):
     class Order(models.TextChoices):
         AB = "ab"  # A's answer shown first
         BA = "ba"  # B's answer shown first
@@ -56,16 +56,6 @@ class Judgement(models.Model):
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     verdict = models.CharField(max_length=8, choices=Verdict.choices, blank=True)
     reply = models.TextField(blank=True)
-    request = models.JSONField(null=True, blank=True, help_text="The exact request sent (without the key).")
-    input_tokens = models.PositiveIntegerField(null=True, blank=True)
-    output_tokens = models.PositiveIntegerField(null=True, blank=True)
-    latency_ms = models.PositiveIntegerField(null=True, blank=True)
-    cost_usd = models.DecimalField(max_digits=12, decimal_places=6, null=True, blank=True)
-    attempts = models.PositiveIntegerField(default=0)
-    last_error = models.TextField(blank=True)
-    claimed_at = models.DateTimeField(null=True, blank=True)
-    claim_token = models.CharField(max_length=32, blank=True)
-    completed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [

@@ -264,7 +264,28 @@ class Prompt(models.Model):
         return self.text
 
 
-class Response(models.Model):
+class RecordedCall(models.Model):
+    """What a Response and a Judgement share: the record of one model call made by a drain
+    (services/generation_engine.py's `call_recorded`): the exact request, what the reply used,
+    took and cost, the attempts and the last error, and the drain's claim on the row (the
+    token and its heartbeat, services/drains.py) until it is completed."""
+
+    request = models.JSONField(null=True, blank=True, help_text="The exact request sent (without the key).")
+    input_tokens = models.PositiveIntegerField(null=True, blank=True)
+    output_tokens = models.PositiveIntegerField(null=True, blank=True)
+    latency_ms = models.PositiveIntegerField(null=True, blank=True)
+    cost_usd = models.DecimalField(max_digits=12, decimal_places=6, null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    claim_token = models.CharField(max_length=32, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        abstract = True
+
+
+class Response(RecordedCall):
     class Status(models.TextChoices):
         PENDING = "pending"
         RUNNING = "running"
@@ -278,26 +299,16 @@ class Response(models.Model):
     text = models.TextField(blank=True)
     # Safe HTML of `text`, rendered once by arena.rendering on first view ("" = not yet).
     html = models.TextField(blank=True, editable=False)
-    request = models.JSONField(null=True, blank=True, help_text="The exact request sent (without the key).")
     served_model = models.CharField(max_length=200, blank=True)
-    input_tokens = models.PositiveIntegerField(null=True, blank=True)
-    output_tokens = models.PositiveIntegerField(null=True, blank=True)
-    latency_ms = models.PositiveIntegerField(null=True, blank=True)
     # Time to the first streamed token (null: a plain call, the provider refused streaming).
     ttft_ms = models.PositiveIntegerField(null=True, blank=True)
     # Attempts answered 429 (they wait their Retry-After and do not use up an attempt).
     rate_limited = models.PositiveIntegerField(default=0)
-    cost_usd = models.DecimalField(max_digits=12, decimal_places=6, null=True, blank=True)
     finish_reason = models.CharField(max_length=50, blank=True)
-    attempts = models.PositiveIntegerField(default=0)
-    last_error = models.TextField(blank=True)
     # Flags for the lead: the API reported another model than asked, or the text names a
     # model or vendor (which would break the blind).
     model_mismatch = models.BooleanField(default=False)
     self_identifies = models.BooleanField(default=False)
-    claimed_at = models.DateTimeField(null=True, blank=True)
-    claim_token = models.CharField(max_length=32, blank=True)
-    completed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [
