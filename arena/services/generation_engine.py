@@ -46,7 +46,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import F, QuerySet
+from django.db.models import F
 from django.utils import timezone
 
 from .. import llm
@@ -57,7 +57,7 @@ from ..generation_requests import (
     response_cost,
     served_model_matches,
 )
-from ..models import Campaign, Contestant, Response
+from ..models import Campaign, Contestant, ModelEndpoint, Response
 from ..ratelimit import endpoint_key, limiter
 from .catalog import identity_leak_pattern
 from .drains import Claim, DrainRows, DrainState
@@ -75,9 +75,7 @@ class _Drain(DrainState):
     budget: Decimal | None
     leak_pattern: re.Pattern
     policy: llm.RetryPolicy
-    rpm: int | None
-    tpm: int | None
-    limiter_key: str
+    limit: tuple  # the shared limiter's (key, rpm, tpm)
     stream: bool = True
     done: int = 0
     failed: int = 0
@@ -117,26 +115,38 @@ def _claim_batch(drain: _Drain, *, limit: int) -> list[Claim] | None:
     ]
 
 
+def call_limit(endpoint: dict, row: ModelEndpoint) -> tuple:
+    """`call_recorded`'s `limit`: the shared limiter's key for where `endpoint` is called (its
+    base_url and api_key_env) and the endpoint row's requests and tokens per minute."""
+    return (
+        endpoint_key(base_url=endpoint["base_url"], api_key_env=endpoint["api_key_env"]),
+        row.requests_per_minute,
+        row.tokens_per_minute,
+    )
+
+
 def call_recorded(
+    rows: DrainRows,
+    claim: Claim,
     *,
-    owned: Callable[[], QuerySet],
     endpoint: dict,
-    body: dict,
     policy: llm.RetryPolicy,
     limit: tuple,
     stream: bool = False,
     count_rate_limited: bool = False,
 ) -> llm.Completion:
-    """One model call through llm.py, every attempt recorded on the row before it is sent.
+    """The claim's model call (its `body`) through llm.py, every attempt recorded on the row
+    before it is sent.
 
-    `owned()` is the row while this worker still owns it (a queryset of it, filtered on the
-    claim token); `endpoint` holds base_url, api_key_env and simulated; `limit` is the shared
-    limiter's (key, rpm, tpm); `stream` streams the call (time to first token);
+    Every write goes to the row only while this drain still owns it (`rows.owned(claim)`,
+    filtered on the claim token); `endpoint` holds base_url, api_key_env and simulated; `limit`
+    is the shared limiter's (key, rpm, tpm); `stream` streams the call (time to first token);
     `count_rate_limited` counts 429s on the row's `rate_limited`. The stored request keeps
     image references, the sent one their bytes (services/images.py). Raises llm.LLMError.
     Generation and judging both call this.
     """
     limiter_key, rpm, tpm = limit
+    body = claim.body
     stored_request = {"url": endpoint["base_url"] + "/chat/completions", "body": body}
     reserved = request_tokens_estimate(body)
     permit = None
@@ -148,13 +158,13 @@ def call_recorded(
         fields = {"attempts": F("attempts") + 1, "claimed_at": timezone.now()}
         if n == 1:
             fields["request"] = stored_request
-        return bool(owned().update(**fields))
+        return bool(rows.owned(claim).update(**fields))
 
     def after_failure(n: int, error: llm.LLMError) -> bool:
         fields = {"last_error": f"attempt {n}: {error.message}"[:2000]}
         if error.status == 429 and count_rate_limited:
             fields["rate_limited"] = F("rate_limited") + 1
-        return bool(owned().update(**fields))
+        return bool(rows.owned(claim).update(**fields))
 
     api_key = llm.api_key_for(
         api_key_env=endpoint["api_key_env"], base_url=endpoint["base_url"], simulated=endpoint.get("simulated", False)
@@ -176,11 +186,11 @@ def call_recorded(
 def _process(drain: _Drain, claim: Claim) -> None:
     try:
         completion = call_recorded(
-            owned=lambda: RESPONSES.owned(claim),
+            RESPONSES,
+            claim,
             endpoint=drain.contestant,
-            body=claim.body,
             policy=drain.policy,
-            limit=(drain.limiter_key, drain.rpm, drain.tpm),
+            limit=drain.limit,
             stream=drain.stream,
             count_rate_limited=True,
         )
@@ -346,9 +356,7 @@ def generation_drain(*, contestant_id: int) -> dict:
         leak_pattern=identity_leak_pattern(extra=models),
         policy=llm.RetryPolicy.from_settings(),
         deadline=time.monotonic() + settings.GENERATION_TASK_SECONDS,
-        rpm=contestant.requests_per_minute,
-        tpm=contestant.tokens_per_minute,
-        limiter_key=endpoint_key(base_url=frozen_contestant["base_url"], api_key_env=frozen_contestant["api_key_env"]),
+        limit=call_limit(frozen_contestant, contestant),
         lease_token=lease_token,
         stream=request_streams(frozen=frozen, contestant=frozen_contestant),
     )

@@ -29,11 +29,10 @@ from .. import llm
 from ..generation_requests import response_cost
 from ..judge_prompts import judge_messages, judge_request, verdict_parse
 from ..models import Campaign, Judge, Judgement
-from ..ratelimit import endpoint_key
 from ..selectors.judging import judge_actual_cost
 from .drains import Claim, DrainRows, DrainState
 from .generation import pause_if_over_budget
-from .generation_engine import _run, call_recorded
+from .generation_engine import _run, call_limit, call_recorded
 
 logger = logging.getLogger(__name__)
 
@@ -104,13 +103,7 @@ def _count(drain: _JudgeDrain, what: str, stored: int) -> None:
 def _process(drain: _JudgeDrain, claim: Claim) -> None:
     for call in range(1, JUDGE_VERDICT_ATTEMPTS + 1):
         try:
-            completion = call_recorded(
-                owned=lambda: JUDGEMENTS.owned(claim),
-                endpoint=drain.judge,
-                body=claim.body,
-                policy=drain.policy,
-                limit=drain.limit,
-            )
+            completion = call_recorded(JUDGEMENTS, claim, endpoint=drain.judge, policy=drain.policy, limit=drain.limit)
         except llm.LLMError as error:
             _count(drain, "failed", JUDGEMENTS.fail(claim, error=error.message))
             return
@@ -217,11 +210,7 @@ def judging_drain(*, judge_id: int) -> dict:
         budget=judge.budget_usd,
         policy=llm.RetryPolicy.from_settings(),
         deadline=time.monotonic() + settings.GENERATION_TASK_SECONDS,
-        limit=(
-            endpoint_key(base_url=endpoint["base_url"], api_key_env=endpoint["api_key_env"]),
-            judge.requests_per_minute,
-            judge.tokens_per_minute,
-        ),
+        limit=call_limit(endpoint, judge),
         lease_token=lease_token,
     )
     pending = Judgement.objects.filter(judge_id=judge.pk, status=Judgement.Status.PENDING)
