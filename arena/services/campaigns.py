@@ -54,6 +54,11 @@ class ContestantSpec(EndpointSpec):
     requests_per_minute: int | None = None
     tokens_per_minute: int | None = None
 
+    def contestant_fields(self) -> dict:
+        """This spec as the Contestant's fields (each name is the model's field), an empty
+        extra_params stored as {}."""
+        return {**vars(self), "extra_params": self.extra_params or {}}
+
 
 # The ranges a contestant's numbers must fall in, whoever writes them (API or admin).
 MAX_CONCURRENCY_LIMIT = 256
@@ -142,22 +147,7 @@ def campaign_create(
     )
     campaign = Campaign.objects.create(name=name.strip(), created_by=created_by, **fields)
     Contestant.objects.bulk_create(
-        Contestant(
-            campaign=campaign,
-            position=i,
-            label=spec.label,
-            model=spec.model,
-            base_url=spec.base_url,
-            api_key_env=spec.api_key_env,
-            price_per_mtok_out=spec.price_per_mtok_out,
-            price_per_mtok_in=spec.price_per_mtok_in,
-            extra_params=spec.extra_params or {},
-            is_baseline=spec.is_baseline,
-            max_concurrency=spec.max_concurrency,
-            requests_per_minute=spec.requests_per_minute,
-            tokens_per_minute=spec.tokens_per_minute,
-        )
-        for i, spec in enumerate(contestants)
+        Contestant(campaign=campaign, position=i, **spec.contestant_fields()) for i, spec in enumerate(contestants)
     )
     criteria_create(campaign=campaign, criteria=list(criteria))
     return campaign
