@@ -23,7 +23,8 @@ they go out in psycopg's pipeline mode, and their replies come back together whe
 read (a fetch, or the row count `run()` returns) or when the block ends; on other databases they
 run one by one as always. The vote's last writes and its pair's read are one round trip instead
 of four (docs/BENCHMARKS.md: a web thread spends most of its time waiting for replies). Inside,
-use `send()` for a write whose row count nobody reads; an ORM `update()` there would return -1.
+use `send()` for a write whose row count nobody reads (an ORM `update()` there would return -1);
+a row `insert()`ed there gets its primary key when the block ends.
 """
 
 from contextlib import contextmanager
@@ -89,13 +90,22 @@ class _Prepared:
         return connections[alias], compiled
 
 
+class _Batch:
+    """The psycopg pipeline of a `batched()` block, and what is to be done once its replies are in
+    (an inserted row's primary key, read from its reply)."""
+
+    def __init__(self, pipeline):
+        self.pipeline = pipeline
+        self.when_replied: list = []
+
+
 @contextmanager
 def batched(using: str = "default"):
     """The statements run inside go out together on PostgreSQL (see the module docstring); an
     error of any of them is raised, as Django's own error class, when the block ends (or at the
-    first read after it)."""
+    first read after it). A row inserted inside gets its primary key when the block ends."""
     connection = connections[using]
-    if connection.vendor != "postgresql" or _pipeline_of(connection):
+    if connection.vendor != "postgresql" or _batch_of(connection):
         yield
         return
     import psycopg  # only here: the embedded default (SQLite) needs no PostgreSQL driver
@@ -104,16 +114,24 @@ def batched(using: str = "default"):
         yield
         return
     connection.ensure_connection()
-    with connection.wrap_database_errors, connection.connection.pipeline() as pipeline:
-        connection.arena_pipeline = pipeline
-        try:
-            yield
-        finally:
-            connection.arena_pipeline = None
+    batch = None
+    try:
+        with connection.wrap_database_errors, connection.connection.pipeline() as pipeline:
+            batch = connection.arena_batch = _Batch(pipeline)
+            try:
+                yield
+            finally:
+                connection.arena_batch = None
+        for then in batch.when_replied:
+            then()
+    finally:
+        if batch is not None:
+            for then in batch.when_replied:
+                then.cursor.close()
 
 
-def _pipeline_of(connection):
-    return getattr(connection, "arena_pipeline", None)
+def _batch_of(connection) -> _Batch | None:
+    return getattr(connection, "arena_batch", None)
 
 
 class PreparedUpdate(_Prepared):
@@ -136,9 +154,9 @@ class PreparedUpdate(_Prepared):
         connection, (sql, params) = self._statement()
         with connection.cursor() as cursor:
             cursor.execute(sql, _bind(params, values, connection))
-            if pipeline := _pipeline_of(connection):
+            if batch := _batch_of(connection):
                 with connection.wrap_database_errors:
-                    pipeline.sync()
+                    batch.pipeline.sync()
             return cursor.rowcount
 
     def send(self, **values) -> None:
@@ -174,15 +192,34 @@ class PreparedInsert(_Prepared):
 
     def insert(self, obj):
         """Insert the unsaved instance `obj` (built as `Model(**values)`, so its field defaults
-        are set) as `save()` would, and return it with its primary key."""
+        are set) as `save()` would, and return it with its primary key (inside `batched()`, the
+        key is set when the block ends: nothing waits for it)."""
         connection, (sql, returning) = self._statement()
         params = [f.get_db_prep_save(f.pre_save(obj, add=True), connection) for f in self._fields]
-        with connection.cursor() as cursor:
+        cursor = connection.cursor()
+        try:
             cursor.execute(sql, params)
             if self.model._meta.auto_field:
-                obj.pk = cursor.fetchone()[0] if returning else cursor.lastrowid
+                if returning and (batch := _batch_of(connection)):
+                    batch.when_replied.append(_KeyOf(obj, cursor))
+                    cursor = None  # closed by the batch
+                else:
+                    obj.pk = cursor.fetchone()[0] if returning else cursor.lastrowid
+        finally:
+            if cursor is not None:
+                cursor.close()
         obj._state.adding, obj._state.db = False, connection.alias
         return obj
+
+
+class _KeyOf:
+    """Sets `obj`'s primary key from its insert's reply (RETURNING), then closes the cursor."""
+
+    def __init__(self, obj, cursor):
+        self.obj, self.cursor = obj, cursor
+
+    def __call__(self):
+        self.obj.pk = self.cursor.fetchone()[0]
 
 
 class PreparedSelect(_Prepared):

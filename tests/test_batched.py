@@ -5,7 +5,7 @@ import pytest
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 
-from arena.models import Comparison, Vote
+from arena.models import Assignment, Comparison, Vote
 from arena.prepared import PreparedInsert, PreparedUpdate, Q, batched
 from tests.factories import make_open_campaign, new_assignment, new_vote
 
@@ -69,3 +69,18 @@ def test_batches_do_not_nest_and_an_inner_block_rides_the_outer_one(reviewer):
         assert _BUMP.run(comparison_id=comparison.pk, k=9) == 1
     comparison.refresh_from_db()
     assert comparison.votes_count == 2
+
+
+def test_a_row_inserted_in_a_batch_gets_its_primary_key_when_the_block_ends(reviewer):
+    campaign = make_open_campaign(prompts=2)
+    first, second = Comparison.objects.filter(campaign=campaign).order_by("pk")[:2]
+    insert = PreparedInsert(Assignment)
+    with transaction.atomic():
+        with batched():
+            made = [insert.insert(new_assignment(c, reviewer)) for c in (first, second)]
+            _BUMP.send(comparison_id=first.pk, k=5)
+            if connection.vendor == "postgresql":
+                assert [m.pk for m in made] == [None, None]  # nothing waited for the replies
+        stored = dict(Assignment.objects.filter(reviewer=reviewer).values_list("comparison_id", "pk"))
+        assert [m.pk for m in made] == [stored[first.pk], stored[second.pk]]
+        assert not made[0]._state.adding

@@ -45,7 +45,7 @@ from django.utils import timezone
 
 from ..errors import Conflict, NotFound, ValidationFailed
 from ..models import Assignment, Campaign, CampaignReviewer, Comparison, PairDecision
-from ..prepared import PreparedInsert, PreparedUpdate, Q
+from ..prepared import PreparedInsert, PreparedUpdate, Q, batched
 from ..raw_sql import Names, db_datetime, fetch_one, row_lock
 from .decisions import CLOSED_RANK
 
@@ -346,21 +346,23 @@ def _claim_normal(*, membership: CampaignReviewer, now) -> Assignment | None:
             "leased_at": now,
             "lease_expires_at": now + lease_duration(),
         }
+        # The served count and a new lease go out together, one reply awaited (arena/prepared.py).
+        with batched():
+            _SERVED_NORMAL.send(membership_id=membership.pk, prompt_id=prompt_id)
+            if own is None:
+                assignment = _lease_new(
+                    campaign_id=campaign.pk,
+                    comparison_id=comparison_id,
+                    reviewer_id=reviewer_id,
+                    kind=Assignment.Kind.NORMAL,
+                    **lease,
+                )
         if own is not None:
             # The same row (and token) is leased again, so an old tab's vote lands on it.
             for field, value in lease.items():
                 setattr(own, field, value)
             own.save(update_fields=list(lease))
             assignment = own
-        else:
-            assignment = _lease_new(
-                campaign_id=campaign.pk,
-                comparison_id=comparison_id,
-                reviewer_id=reviewer_id,
-                kind=Assignment.Kind.NORMAL,
-                **lease,
-            )
-        _SERVED_NORMAL.run(membership_id=membership.pk, prompt_id=prompt_id)
         return assignment
     return None
 
@@ -399,17 +401,18 @@ def _claim_repeat(*, membership: CampaignReviewer, now) -> Assignment | None:
     if row is None:
         return None
     comparison_id, prompt_id, a_on_left = row
-    assignment = _lease_new(
-        campaign_id=membership.campaign_id,
-        comparison_id=comparison_id,
-        reviewer_id=reviewer_id,
-        kind=Assignment.Kind.REPEAT,
-        a_on_left=not a_on_left,
-        status=Assignment.Status.LEASED,
-        leased_at=now,
-        lease_expires_at=now + lease_duration(),
-    )
-    _SERVED_REPEAT.run(membership_id=membership.pk, prompt_id=prompt_id)
+    with batched():
+        _SERVED_REPEAT.send(membership_id=membership.pk, prompt_id=prompt_id)
+        assignment = _lease_new(
+            campaign_id=membership.campaign_id,
+            comparison_id=comparison_id,
+            reviewer_id=reviewer_id,
+            kind=Assignment.Kind.REPEAT,
+            a_on_left=not a_on_left,
+            status=Assignment.Status.LEASED,
+            leased_at=now,
+            lease_expires_at=now + lease_duration(),
+        )
     return assignment
 
 
