@@ -388,6 +388,10 @@ def cluster_bt(
         pinned[:, a_slot] = 1.0
         reference = np.where(reference[:, [a_slot]] > 0, pinned, reference)
     boot = _centre(ELO_SCALE * boot_theta[:, :m], point, reference)
+    if a_slot is not None:
+        # A round pinned on the anchor gives it exactly its point rating: r - (r - point) can be
+        # one unit in the last place off, depending on the CPU's vector sums.
+        boot[reference[:, a_slot] > 0, a_slot] = point[a_slot]
     alpha = 1.0 - confidence
     ratings, low, high = nan.copy(), nan.copy(), nan.copy()
     ratings[rated] = point
