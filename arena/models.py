@@ -479,28 +479,10 @@ class Vote(models.Model):
         return f"vote on assignment {self.assignment_id}: {self.choice}"
 
 
-class ModelCatalogEntry(models.Model):
-    """Known models with their prices and vendor, editable by leads; seeded from the brief."""
-
-    label = models.CharField(max_length=100, unique=True)
-    model = models.CharField(max_length=200, blank=True, help_text="API id, when known.")
-    vendor = models.CharField(max_length=100)
-    price_per_mtok_out = models.DecimalField(max_digits=10, decimal_places=4)
-    price_per_mtok_in = models.DecimalField(max_digits=10, decimal_places=4, default=Decimal("0"))
-    aliases = models.JSONField(default=list, blank=True, help_text="Other names that identify the model in a text.")
-
-    class Meta:
-        ordering = ["vendor", "label"]
-        verbose_name = "catalog model"
-        verbose_name_plural = "model catalog"
-
-    def __str__(self) -> str:
-        return self.label
-
-
-# Prompt images, criteria, pair decisions, judges and the limiter's rows live in their own
-# modules; imported here so that Django registers them and `from arena.models import ...` finds
+# The model catalog, prompt images, criteria, pair decisions, judges and the limiter's rows live
+# in their own modules; imported here so that Django registers them and `from arena.models import ...` finds
 # them.
+from .catalog_models import ModelCatalogEntry  # noqa: E402, F401
 from .criteria_models import Criterion, VoteCriterion  # noqa: E402, F401
 from .decision_models import PairDecision  # noqa: E402, F401
 from .image_models import PromptImage, StoredImage  # noqa: E402, F401

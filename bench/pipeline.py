@@ -14,7 +14,6 @@ import os
 import shutil
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -72,21 +71,10 @@ def tree_cpu_seconds(pid: int) -> float:
 
 
 def start_worker(log: Path) -> subprocess.Popen:
+    from evalsite.celery import worker_command  # after the caller has set the environment
+
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "evalsite",
-            "worker",
-            "--loglevel=INFO",
-            "--pool=prefork",
-            "--concurrency=2",
-            "--without-gossip",
-            "--without-mingle",
-            "--without-heartbeat",
-        ],
+        worker_command(pool="prefork", concurrency=2, loglevel="INFO"),
         cwd=ROOT,
         env=os.environ.copy(),
         stdout=log.open("w"),

@@ -1,6 +1,7 @@
 """The Celery app `evalsite` (`celery -A evalsite worker`), configured from Django settings."""
 
 import os
+import sys
 
 from celery import Celery
 
@@ -14,3 +15,13 @@ os.environ.setdefault("CELERY_SKIP_CHECKS", "1")
 app = Celery("evalsite")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+def worker_command(*, pool: str = "prefork", concurrency: int = 2, loglevel: str = "INFO", hostname: str = "") -> list:
+    """The command line of a worker that the test suite or a benchmark starts with this Python:
+    one worker alone on its broker, so without gossip, mingle and the event heartbeat."""
+    command = [sys.executable, "-m", "celery", "-A", "evalsite", "worker", f"--loglevel={loglevel}"]
+    command += [f"--pool={pool}", f"--concurrency={concurrency}"]
+    if hostname:
+        command.append(f"--hostname={hostname}")
+    return [*command, "--without-gossip", "--without-mingle", "--without-heartbeat"]

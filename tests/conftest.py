@@ -7,7 +7,6 @@ Test names and fixtures follow one cast: `lead` (staff with campaign permissions
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -18,6 +17,7 @@ from django.contrib.auth.models import Permission
 from django.db import connection, connections
 
 from arena.models import Response
+from evalsite.celery import worker_command
 from evalsite.env import database_url_of
 from simulator import SimulatorConfig, SimulatorServer
 
@@ -130,21 +130,9 @@ class WorkerProcess:
     def start(self):
         self.log_file = open(self.log_path, "w")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "evalsite",
-                "worker",
-                "--loglevel=WARNING",
-                f"--pool={self.pool}",
-                f"--concurrency={self.concurrency}",
-                f"--hostname={self.name}@%h",
-                "--without-gossip",
-                "--without-mingle",
-                "--without-heartbeat",
-            ],
+            worker_command(
+                pool=self.pool, concurrency=self.concurrency, loglevel="WARNING", hostname=f"{self.name}@%h"
+            ),
             cwd=ROOT,
             env=self.env,
             stdout=self.log_file,
