@@ -154,7 +154,8 @@ X_FRAME_OPTIONS = "DENY"
 # is refused, even with the right password, until the cool-off has passed with no new attempt
 # (an attempt during the lockout starts the cool-off again). Counting the pair, not the address
 # alone, keeps one mistyping reviewer from locking out a whole office behind one NAT address.
-AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+# Django's ModelBackend with its per-request user read compiled once (arena/auth_backends.py).
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "arena.auth_backends.ModelBackend"]
 AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1)
 AXES_COOLOFF_TIME = timedelta(seconds=env_float("LOGIN_COOLOFF_SECONDS", 15 * 60, minimum=1))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]

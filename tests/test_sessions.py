@@ -1,4 +1,5 @@
-"""The browser's login session: Django's session engine and ModelBackend as shipped.
+"""The browser's login session: Django's session engine as shipped, and its ModelBackend with the
+user read compiled once (arena/auth_backends.py).
 
 A real login through the login form, then the review API with the session cookie and the CSRF
 header as the page sends them. With Redis configured the session engine is `cached_db`, so a
@@ -116,3 +117,22 @@ def test_a_deleted_user_is_logged_out(browser, campaign):
     browser.user.delete()
     r = next_item(browser, campaign)
     assert r.status_code == 401
+
+
+def test_the_backend_reads_the_user_as_djangos_model_backend_does(django_user_model):
+    from django.contrib.auth.backends import ModelBackend as DjangoModelBackend
+
+    from arena.auth_backends import ModelBackend
+
+    active = django_user_model.objects.create_user(username="ana", password="ana-pass-123", email="a@example.com")
+    inactive = django_user_model.objects.create_user(username="ina", password="ina-pass-123", is_active=False)
+    ours, django = ModelBackend(), DjangoModelBackend()
+    for user_id in (active.pk, str(active.pk), inactive.pk, 10**9):  # the session stores the id as text
+        got, expected = ours.get_user(user_id), django.get_user(user_id)
+        assert (got is None) == (expected is None), user_id
+        if expected is not None:
+            assert [getattr(got, f.attname) for f in django_user_model._meta.concrete_fields] == [
+                getattr(expected, f.attname) for f in django_user_model._meta.concrete_fields
+            ]
+            assert got._state.adding is False and got._state.db == expected._state.db
+    assert ours.get_user(inactive.pk) is None

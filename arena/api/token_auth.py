@@ -30,6 +30,7 @@ from rest_framework import exceptions
 from rest_framework.authentication import TokenAuthentication
 from rest_framework.authtoken.models import Token
 
+from ..auth_backends import USER_FIELDS, user_from_row
 from ..prepared import PreparedSelect
 
 
@@ -48,13 +49,12 @@ def token_issue(*, user) -> Token:
     return token
 
 
-_USER_FIELDS = [f.attname for f in get_user_model()._meta.concrete_fields]
 # DRF's `Token.objects.select_related("user").get(key=key)`, compiled once (arena/prepared.py):
 # building that query cost more CPU than the rest of the authentication, twice per next + vote.
 _TOKEN_WITH_USER = PreparedSelect(
     Token,
     lambda s: Token.objects.filter(key=s("key", Token._meta.get_field("key"))).values_list(
-        "created", *(f"user__{name}" for name in _USER_FIELDS)
+        "created", *(f"user__{name}" for name in USER_FIELDS)
     ),
 )
 
@@ -64,9 +64,8 @@ def _token_with_user(key: str) -> Token | None:
     if not rows:
         return None
     created, *values = rows[0]
-    alias = Token.objects.db
-    user = get_user_model().from_db(alias, _USER_FIELDS, values)
-    token = Token.from_db(alias, ["key", "user_id", "created"], [key, user.pk, created])
+    user = user_from_row(values)
+    token = Token.from_db(Token.objects.db, ["key", "user_id", "created"], [key, user.pk, created])
     token.user = user
     return token
 
