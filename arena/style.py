@@ -42,41 +42,18 @@ won (lower bound) or never lost (upper bound): that quantile would be the prior'
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from . import stats
 from .stats import BT_PRIOR, ELO_CENTER, ELO_SCALE
+from .style_features import STYLE_FEATURES, style_counts  # noqa: F401 (arena.style's API)
 
-STYLE_FEATURES = ("length", "headers", "list_items", "bold")
 MIN_VOTES = 10
 # Largest rows x rounds for exact refits with covariates (about 1 s); above it, one-step rounds.
 EXACT_BUDGET = 1_000_000
 _CHUNK = 3_000_000  # bound on rounds x rows x parameters held at once
-
-# FastChat's patterns (add_markdown_info.py).
-_CODE_BLOCK = re.compile(r"```[^`]*```")
-_HEADER = re.compile(r"^#{1,6}\s", re.MULTILINE)
-_ORDERED = re.compile(r"^\s*\d+\.\s", re.MULTILINE)
-_UNORDERED = re.compile(r"^\s*[-*+]\s", re.MULTILINE)
-_BOLD_STARS = re.compile(r"\*\*[^*\n]+\*\*")
-_BOLD_UNDERSCORES = re.compile(r"__[^_\n]+__")
-
-
-def style_counts(text: str) -> tuple[int, int, int, int]:
-    """(characters, headers, list items, bold spans) of one answer.
-
-    Headers are lines starting with 1-6 '#' and a space; list items lines starting with
-    "1. " or "-", "*", "+" and a space; bold spans **x** or __x__ on one line; all counted
-    after removing ``` fenced blocks (FastChat's `count_markdown_elements`).
-    """
-    text = text or ""
-    prose = _CODE_BLOCK.sub("", text)
-    lists = len(_ORDERED.findall(prose)) + len(_UNORDERED.findall(prose))
-    bold = len(_BOLD_STARS.findall(prose)) + len(_BOLD_UNDERSCORES.findall(prose))
-    return len(text), len(_HEADER.findall(prose)), lists, bold
 
 
 def style_covariates(a_counts, b_counts, weights) -> tuple[np.ndarray, np.ndarray]:

@@ -8,7 +8,9 @@ def done_response(campaign, prompt_id: int, contestant, text: str, **fields):
     """An unsaved, done Response of `contestant` to the prompt, with `text` (and `fields`), as a
     seeded campaign stores it without generating anything."""
     from arena.models import Response
+    from arena.style_features import style_counts
 
+    fields.setdefault("style", list(style_counts(text)))  # as the engine stores a done answer
     return Response(
         campaign=campaign, prompt_id=prompt_id, contestant=contestant, status=Response.Status.DONE, text=text, **fields
     )

@@ -18,6 +18,7 @@ from arena.models import Campaign, Contestant, Prompt, Response
 from arena.selectors.generation import generation_progress
 from arena.services.generation import generation_start
 from arena.services.generation_engine import generation_drain
+from arena.style_features import style_counts
 from simulator import stats_key
 from tests.conftest import FAST_LLM, wait_for_responses, wait_until
 from tests.factories import campaign_of_two_models, make_campaign, status_of
@@ -166,6 +167,8 @@ def test_served_model_mismatch_and_self_identifying_answers_are_flagged(sim, eag
     assert not any(r.self_identifies for r in flash)
     assert all(r.self_identifies and not r.model_mismatch for r in qwen)
     assert all("Alibaba" in r.text or "Qwen" in r.text for r in qwen)
+    # Each answer's style counts are stored with it, as style control counts them.
+    assert all(r.text and r.style == list(style_counts(r.text)) for r in (*flash, *qwen))
     requested = sim.stats()["requests_by_model"]
     assert set(requested) == {"deepseek-v4-flash", "Qwen/Qwen3-32B"}
     per = {c["model"]: c for c in generation_progress(campaign=campaign)["contestants"]}

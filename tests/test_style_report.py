@@ -187,3 +187,23 @@ def test_one_vote_is_too_few_and_no_votes_is_an_empty_style_section(client, lead
 def test_a_negative_computed_rating_stays_a_number_in_the_csv():
     # a rating below zero is a number the service computed, not a formula: no quote added
     assert csv_line(["'@x", fmt_rating(-12.5)]) == "'@x,-12.50\r\n"
+
+
+def test_stored_style_counts_are_what_the_report_reads_and_equal_counting_the_texts():
+    from arena.models import Response
+
+    campaign = length_campaign(prompts=30)
+    counted = campaign_report(campaign=campaign, rounds=200, use_cache=False).style
+    for response in Response.objects.filter(campaign=campaign):  # as the engine stores them
+        Response.objects.filter(pk=response.pk).update(style=list(style.style_counts(response.text)))
+    stored = campaign_report(campaign=campaign, rounds=200, use_cache=False).style
+    assert [(r.model, r.rating, r.ci_low, r.ci_high) for r in stored.leaderboard] == [
+        (r.model, r.rating, r.ci_low, r.ci_high) for r in counted.leaderboard
+    ]
+    assert stored.coefficients == counted.coefficients
+    # The stored counts are read, not the texts: swapped lengths reverse the length effect.
+    for response in Response.objects.filter(campaign=campaign):
+        n, *rest = style.style_counts(response.text)
+        Response.objects.filter(pk=response.pk).update(style=[2000 - n, *rest])
+    swapped = campaign_report(campaign=campaign, rounds=200, use_cache=False).style
+    assert swapped.coefficients[0].coefficient * counted.coefficients[0].coefficient < 0

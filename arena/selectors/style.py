@@ -1,8 +1,9 @@
 """Style features of a campaign's responses, read from their texts (for style control).
 
-One read of the campaign's response texts (in chunks, not all held at once), each counted
-once by `arena.style.style_counts` (characters, markdown headers, list items, bold spans),
-then looked up for the A and B response of every comparison.
+Each response's `arena.style.style_counts` (characters, markdown headers, list items, bold
+spans), stored with its text by the generation engine; a response stored without them (an older
+row) is counted from its text, read in chunks. Then looked up for the A and B response of every
+comparison.
 """
 
 from __future__ import annotations
@@ -14,15 +15,21 @@ from ..style import STYLE_FEATURES, style_counts
 
 
 def response_style_counts(*, campaign: Campaign) -> tuple[np.ndarray, np.ndarray]:
-    """Response ids (sorted) and their (n, 4) style counts."""
+    """Response ids (sorted) and their (n, 4) style counts: as stored with the text, else
+    counted from it."""
     ids, counts = [], []
-    texts = Response.objects.filter(campaign=campaign).order_by("id").values_list("id", "text")
-    for response_id, text in texts.iterator(chunk_size=2000):
+    rows = Response.objects.filter(campaign=campaign).order_by("id")
+    for response_id, stored in rows.filter(style__isnull=False).values_list("id", "style").iterator(chunk_size=5000):
+        ids.append(response_id)
+        counts.append(stored)
+    for response_id, text in rows.filter(style__isnull=True).values_list("id", "text").iterator(chunk_size=2000):
         ids.append(response_id)
         counts.append(style_counts(text))
     if not ids:
         return np.zeros(0, dtype=np.int64), np.zeros((0, len(STYLE_FEATURES)))
-    return np.asarray(ids, dtype=np.int64), np.asarray(counts, dtype=np.float64)
+    ids, counts = np.asarray(ids, dtype=np.int64), np.asarray(counts, dtype=np.float64)
+    order = np.argsort(ids, kind="stable")
+    return ids[order], counts[order]
 
 
 def comparison_style_counts(

@@ -59,6 +59,7 @@ from ..generation_requests import (
 )
 from ..models import Campaign, Contestant, ModelEndpoint, Response
 from ..ratelimit import endpoint_key, limiter
+from ..style_features import style_counts
 from .catalog import identity_leak_pattern
 from .drains import Claim, DrainRows, DrainState
 from .generation import generation_finish_if_complete, generation_pause_if_over_budget
@@ -205,6 +206,7 @@ def _process(drain: _Drain, claim: Claim) -> None:
     stored = RESPONSES.owned(claim).update(
         status=Response.Status.DONE,
         text=completion.text,
+        style=list(style_counts(completion.text)),
         served_model=completion.served_model,
         input_tokens=completion.input_tokens,
         output_tokens=completion.output_tokens,
