@@ -213,7 +213,7 @@ class PreparedInsert(_Prepared):
 
 
 class _KeyOf:
-    """Sets `obj`'s primary key from its insert's reply (RETURNING), then closes the cursor."""
+    """Sets `obj`'s primary key from its insert's reply (RETURNING); `batched()` closes the cursor."""
 
     def __init__(self, obj, cursor):
         self.obj, self.cursor = obj, cursor
