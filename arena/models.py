@@ -299,7 +299,7 @@ class Response(RecordedCall):
     text = models.TextField(blank=True)
     # Safe HTML of `text`, rendered once by arena.rendering on first view ("" = not yet).
     html = models.TextField(blank=True, editable=False)
-    # arena.style.style_counts(text), stored with the text (null: counted from the text when read).
+    # arena.style_features.style_counts(text), stored with the text (null: counted from the text when read).
     style = models.JSONField(null=True, blank=True, editable=False)
     served_model = models.CharField(max_length=200, blank=True)
     # Time to the first streamed token (null: a plain call, the provider refused streaming).

@@ -27,6 +27,7 @@ BLIND_CRITERIA = [
 ]
 INPUT_TOKENS, OUTPUT_TOKENS, LATENCY = 73191, 81727, 60817
 TTFT, RATE_LIMITED = 50923, 4711
+STYLE = [67391, 41, 43, 47]  # stored style counts (length, headers, list items, bold)
 
 
 @pytest.fixture
@@ -51,6 +52,7 @@ def made_blind(campaign):
         latency_ms=LATENCY,
         ttft_ms=TTFT,
         rate_limited=RATE_LIMITED,
+        style=STYLE,
     )
     # Distinctive response ids, set before any comparison points at them.
     for i, response in enumerate(Response.objects.filter(campaign=campaign).order_by("id")):
@@ -65,6 +67,7 @@ def forbidden_strings(campaign) -> list[str]:
     strings = [*LABELS, *MODELS, "zephyrion-x9-ultra-2025-07-01", *VENDORS]
     strings += [str(pk) for pk in Response.objects.filter(campaign=campaign).values_list("pk", flat=True)]
     strings += ["0.004213", "0.0042", str(INPUT_TOKENS), str(OUTPUT_TOKENS), str(LATENCY), str(TTFT), str(RATE_LIMITED)]
+    strings += [str(STYLE[0]), "list_items"]
     strings += ["ttft", "rate_limited", "usd_per_1k", "tokens_per_s"]
     strings += ["model_a", "model_b", "contestant", "served_model", "cost_usd", "output_tokens", "response_a"]
     return strings
