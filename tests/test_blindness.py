@@ -5,6 +5,7 @@ counts, so that a leak anywhere in the reviewer's JSON or HTML makes the scan fa
 """
 
 import json
+import re
 from decimal import Decimal
 
 import pytest
@@ -73,8 +74,26 @@ def forbidden_strings(campaign) -> list[str]:
     return strings
 
 
+# Random values a reviewer is shown, each in the one place it appears: an assignment token, an
+# image's URL token, Django's CSRF form token. They are blanked before the scan, because a
+# random token can spell a forbidden string ("p84m5hQweNi9..." holds "qwen"); each pattern needs
+# the token's exact length and alphabet, so a label or model id put in its place is still found.
+RANDOM_TOKENS = [
+    re.compile(r'("assignment":\s*")[A-Za-z0-9_-]{24}(")'),
+    re.compile(r"(/api/review/)[A-Za-z0-9_-]{24}(/)"),
+    re.compile(r"(/media/i/)[A-Za-z0-9_-]{32}(/)"),
+    re.compile(r'(name="csrfmiddlewaretoken" value=")[A-Za-z0-9]{64}(")'),
+]
+
+
+def without_random_tokens(text: str) -> str:
+    for pattern in RANDOM_TOKENS:
+        text = pattern.sub(r"\1<random>\2", text)
+    return text
+
+
 def assert_blind(text: str, campaign, where: str):
-    lowered = text.lower()
+    lowered = without_random_tokens(text).lower()
     leaks = [s for s in forbidden_strings(campaign) if s.lower() in lowered]
     assert not leaks, f"{where} shows {leaks}"
 
@@ -82,6 +101,18 @@ def assert_blind(text: str, campaign, where: str):
 def test_the_scan_can_fail(blind_campaign):
     with pytest.raises(AssertionError):
         assert_blind("<td>Quokkaflux Lite</td>", blind_campaign, "a leaky page")
+
+
+def test_a_random_token_is_not_a_leak_but_a_model_id_in_its_place_is():
+    """CI once failed on the assignment token "p84m5hQweNi9cBVFKD78QJMW" ("qwen"): the scan skips
+    random tokens where they belong, and still finds a model id where a token would be."""
+    token = "p84m5hQweNi9cBVFKD78QJMW"
+    item = f'{{"assignment":"{token}","left":"/api/review/{token}/vote/","img":"/media/i/{"Kimi" * 8}/"}}'
+    assert "qwen" not in without_random_tokens(item).lower() and "kimi" not in without_random_tokens(item).lower()
+    for leaky in ('{"assignment":"zephyrion-x9-ultra-2025-07-01"}', "/api/review/marmotron-70b-chat/vote/"):
+        assert without_random_tokens(leaky) == leaky
+    form = f'<input type="hidden" name="csrfmiddlewaretoken" value="{"Qwen" * 16}">'
+    assert "qwen" not in without_random_tokens(form).lower()
 
 
 @pytest.mark.parametrize("auth", ["session", "token"])
