@@ -17,15 +17,22 @@ then:
    first and last call reached the API, the worker's CPU time and the load average; then the
    median and spread, the ideal time (calls x latency / 32), the wall time of a plain
    sequential loop over the `openai` client, and both ratios;
-2. memory: 10,000 prompts x 2 contestants at a low latency, sampling the worker's RSS and PSS
+2. the client floor: the same calls (same models, bodies and streaming) made through
+   arena/llm.py by 2 processes x 16 threads, as the worker's pool makes them, but with no
+   database, broker or engine: the wall time the model client alone needs on this machine, and
+   the pipeline's ratio to it (what the engine adds);
+3. memory: 10,000 prompts x 2 contestants at a low latency, sampling the worker's RSS and PSS
    (main process plus its pool children, from /proc/<pid>/smaps_rollup) and printing the peak.
 """
 
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import os
+import statistics
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -118,15 +125,87 @@ def run_generation(campaign, *, worker_pid: int | None = None) -> tuple[float, t
 
 
 def speed_run(campaign, sim, worker_pid: int) -> dict:
-    """One timed generation (bench/pipeline.py's `timed_run`)."""
+    """One timed generation (bench/pipeline.py's `timed_run`), then a wait for the HTML the
+    worker renders once the campaign is ready (services/prerender.py), so that no run shares
+    the worker with the previous campaign's rendering (it did: about 1 s of CPU per campaign,
+    which made every run after the first 10-20% slower)."""
     from arena.models import Response
 
-    return timed_run(
+    figures = timed_run(
         sim,
         worker_pid=worker_pid,
         run=lambda: run_generation(campaign)[0],
         rows=Response.objects.filter(campaign=campaign),
     )
+    started = time.monotonic()
+    unrendered = Response.objects.filter(campaign=campaign, status=Response.Status.DONE, html="")
+    while unrendered.exists() and time.monotonic() - started < 120:
+        time.sleep(0.1)
+    figures["note"] = f"HTML rendered {time.monotonic() - started:.1f} s after"
+    return figures
+
+
+def _floor_process(base_url: str, model: str, calls: int, threads: int, stream: bool, go, results) -> None:
+    """One process of the client floor: `calls` calls from `threads` threads through llm.py."""
+    from arena import llm
+
+    llm.warm_up()
+    client = llm.client_for(base_url=base_url, api_key="bench", timeout=30)
+    todo = list(range(calls))
+    lock = threading.Lock()
+    failed = []
+
+    def call_thread() -> None:
+        while True:
+            with lock:
+                if not todo:
+                    return
+                i = todo.pop()
+            request = {
+                "model": model,
+                "messages": [{"role": "user", "content": f"Order #{i}: where is my parcel?"}],
+                "max_tokens": 200,
+            }
+            try:
+                llm.chat_completion_once(client=client, request=request, timeout=30, stream=stream)
+            except llm.LLMError as error:
+                failed.append(error.message)
+
+    pool = [threading.Thread(target=call_thread) for _ in range(threads)]
+    go.wait()
+    cpu = time.process_time()
+    for thread in pool:
+        thread.start()
+    for thread in pool:
+        thread.join()
+    results.put((time.process_time() - cpu, len(failed)))
+
+
+def client_floor(sim, *, calls: int, stream: bool) -> dict:
+    """The same calls with the model client alone: 2 forked processes (one per contestant, as
+    the worker's pool runs one drain each) x 16 threads, started together once both are warm."""
+    context = multiprocessing.get_context("fork")
+    go, results = context.Event(), context.Queue()
+    sim.reset()
+    processes = [
+        context.Process(target=_floor_process, args=(sim.base_url, model, calls // 2, 16, stream, go, results))
+        for model in ("deepseek-v4-flash", "Qwen/Qwen3-32B")
+    ]
+    for process in processes:
+        process.start()
+    time.sleep(2)  # both processes import and warm up the client before the clock starts
+    started = time.monotonic()
+    go.set()
+    for process in processes:
+        process.join()
+    wall = time.monotonic() - started
+    figures = [results.get() for _ in processes]
+    return {
+        "wall": wall,
+        "cpu": sum(cpu for cpu, _ in figures),
+        "failed": sum(failed for _, failed in figures),
+        "in_flight": sim.stats()["max_in_flight"],
+    }
 
 
 def main() -> int:
@@ -157,6 +236,9 @@ def main() -> int:
             campaign = make_campaign(f"bench speed {i + 1}", args.prompts, sim.base_url, stream=not args.plain)
             runs.append(speed_run(campaign, sim, worker.pid))
 
+        # The same calls with the model client alone, `--repeat` times (no database, no engine).
+        floors = [client_floor(sim, calls=calls, stream=not args.plain) for _ in range(args.repeat)]
+
         # The same calls, one after another, with the plain client.
         seq_calls = args.sequential_calls or calls
         client = openai.OpenAI(base_url=sim.base_url, api_key="bench", max_retries=0, timeout=30)
@@ -181,12 +263,22 @@ def main() -> int:
         note = "" if seq_calls == calls else f" (measured on {seq_calls} calls, scaled to {calls})"
         print(f"sequential loop:      {seq_wall:8.2f} s{note}")
         print_ratio_to_ideal(runs, ideal=ideal, target=1.25)
+        floor_walls = sorted(floor["wall"] for floor in floors)
+        floor = statistics.median(floor_walls)
+        print(
+            f"client floor:         {floor:8.2f} s = {floor / ideal:.2f} x ideal (median of {len(floors)}; min "
+            f"{floor_walls[0] / ideal:.2f}, max {floor_walls[-1] / ideal:.2f}): the same calls through arena/llm.py "
+            f"from 2 processes x 16 threads, no database or engine; client CPU "
+            f"{statistics.median(f['cpu'] for f in floors) / calls * 1000:.1f} ms/call, in flight max "
+            f"{max(f['in_flight'] for f in floors)}, failed {sum(f['failed'] for f in floors)}"
+        )
+        print(f"pipeline / floor:     {wall / floor:8.2f} x   (what the engine, database and broker add)")
         print(
             f"sequential / wall:    {seq_wall / wall:8.1f} x   (target >= 15; "
             f"min {seq_wall / walls[-1]:.1f}, max {seq_wall / walls[0]:.1f})"
         )
 
-        # 2. Memory with many prompts.
+        # 3. Memory with many prompts.
         if args.memory_prompts:
             sim.configure(latency=args.memory_latency)
             campaign = make_campaign("bench memory", args.memory_prompts, sim.base_url)

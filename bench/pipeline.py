@@ -175,6 +175,7 @@ def print_runs(runs: list[dict], *, calls: int, ideal: float, latency: float, co
             f"first call at {run['first']:.2f} s, last at {run['last']:.2f} s | "
             f"in flight max {run['in_flight']} | {run['statuses']} | worker CPU {run['cpu']:.2f} s "
             f"({run['cpu'] / calls * 1000:.1f} ms/call) | load {run['load']:.2f}"
+            + (f" | {run['note']}" if run.get("note") else "")
         )
     walls = sorted(run["wall"] for run in runs)
     wall = statistics.median(walls)

@@ -105,3 +105,49 @@ def test_request_streams_unless_the_extras_say_not_to():
     assert not request_streams(frozen={"extra_params": {"stream": False}}, contestant={})
     assert request_streams(frozen={"extra_params": {"stream": False}}, contestant={"extra_params": {"stream": True}})
     assert not request_streams(frozen={}, contestant={"extra_params": {"stream": False}})
+
+
+class _Reads:
+    """A response body as the reads that deliver it (what `_sse_data` takes from httpx)."""
+
+    def __init__(self, *reads: bytes):
+        self.reads = reads
+
+    def iter_bytes(self):
+        yield from self.reads
+
+
+def _event(content: str, finish: str | None = None) -> bytes:
+    import json
+
+    choice = {"index": 0, "delta": {"content": content}, "finish_reason": finish}
+    return b"data: " + json.dumps({"model": "m", "choices": [choice]}).encode() + b"\r\n\r\n"
+
+
+def test_stream_events_decode_alike_however_the_reads_cut_them():
+    body = b"".join(_event(word) for word in ("Your ", "parcel ", "left ", "today.")) + b"data: [DONE]\n\n"
+    whole = list(llm._sse_data(_Reads(body)))
+    assert [c["choices"][0]["delta"]["content"] for c in whole] == ["Your ", "parcel ", "left ", "today."]
+    for cut in range(1, len(body)):  # every split into two reads, events and line ends cut anywhere
+        assert list(llm._sse_data(_Reads(body[:cut], body[cut:]))) == whole
+    assert list(llm._sse_data(_Reads(*(body[i : i + 1] for i in range(len(body)))))) == whole
+
+
+@pytest.mark.parametrize(
+    "body, fragment",
+    [
+        (b'data: {"a": 1}, {"b": 2}\n\n', "not one JSON object"),  # two objects in one event
+        (b"data: [1, 2]\n\n", "not a JSON object"),
+        (b'data: {"a": \n\n', "not a JSON object"),  # cut off inside the object
+        (b'data: {"a": }\n\n', "Expecting value"),  # not JSON: json's own ValueError (malformed)
+        (b'data: {"error": {"message": "overloaded"}}\n\n', "error in the stream: overloaded"),
+        (_event("half") + b'data: {"choi', "ended inside an event"),
+    ],
+)
+def test_a_broken_stream_event_is_a_clear_error(body, fragment):
+    with pytest.raises((llm.LLMError, ValueError)) as raised:
+        list(llm._sse_data(_Reads(body)))
+    message = raised.value.message if isinstance(raised.value, llm.LLMError) else str(raised.value)
+    assert fragment in message
+    if isinstance(raised.value, llm.LLMError):
+        assert raised.value.retryable
