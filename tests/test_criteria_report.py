@@ -146,6 +146,25 @@ def test_two_models_get_pair_tables_per_criterion_but_no_leaderboard(lead, revie
     }
 
 
+def test_votes_needed_per_criterion_use_the_campaigns_smallest_share_that_matters(lead, reviewer):
+    from arena.sequential import decisive_votes_for_power
+
+    campaign = make_open_campaign(prompts=4, k=1, criteria=["accuracy"])
+    campaign.power_share = 0.65
+    campaign.save(update_fields=["power_share"])
+    (rita,) = add_reviewers(campaign, reviewer.username)
+    for comparison, answer in zip(campaign.comparisons.order_by("id"), ["a", "b", "a", "a"], strict=True):
+        cast_vote(comparison, rita, "a", criteria={"accuracy": answer})
+    report = api_client(lead).get(f"/api/campaigns/{campaign.id}/report/").json()
+    (overall,) = report["overall"]["pairs"]
+    (criterion,) = report["criteria"][0]["pairs"]
+    # Every vote decisive: the votes needed are the decisive votes for 80% power at a 65% share
+    # (the exact sign test, alpha 0.05), for the overall table and the criterion's alike.
+    needed = decisive_votes_for_power(0.65, alpha=0.05, power=0.80)
+    assert needed != decisive_votes_for_power(0.55, alpha=0.05, power=0.80)
+    assert overall["votes_needed"] == criterion["votes_needed"] == needed
+
+
 def test_no_votes_give_empty_rate_cells_per_criterion(lead):
     campaign = make_open_campaign(prompts=2, k=1, criteria=["accuracy", "tone"])
     text = body(api_client(lead).get(f"/api/campaigns/{campaign.id}/criteria.csv"))

@@ -76,17 +76,21 @@ class Slice:
 class SliceSetup:
     """What every table of one campaign is computed with, whatever its rows (all votes, a
     category, a criterion, a judge): the contestants in campaign order, the pairing (the pairs
-    shown), the bootstrap rounds and the contestant the ratings are anchored on, if any."""
+    shown), the bootstrap rounds, the contestant the ratings are anchored on, if any, and the
+    campaign's smallest share that matters (`power_share`, for the votes-needed figure)."""
 
     contestants: list[Contestant]
     pairing: str
     rounds: int
     anchor: int | None
+    power_share: float = 0.55
 
     @classmethod
     def of(cls, campaign: Campaign, *, rounds: int) -> SliceSetup:
         contestants = report_selectors.contestants_of(campaign=campaign)
-        return cls(contestants, campaign.pairing, rounds, _anchor_index(campaign, contestants))
+        return cls(
+            contestants, campaign.pairing, rounds, _anchor_index(campaign, contestants), float(campaign.power_share)
+        )
 
 
 @dataclass
@@ -147,7 +151,7 @@ def report_build(*, campaign: Campaign, rounds: int = BOOTSTRAP_ROUNDS) -> Campa
 
     def slice_of(name: str, mask: np.ndarray | None) -> Slice:
         """The tables of the comparisons in `mask` (all of them when None)."""
-        return _slice(setup, name, per_comparison, mask=mask, groups=groups, power_share=campaign.power_share)
+        return _slice(setup, name, per_comparison, mask=mask, groups=groups)
 
     overall = slice_of("All prompts", None)
     categories = []
@@ -245,7 +249,6 @@ def _slice(
     *,
     mask: np.ndarray | None = None,
     groups: dict[tuple[int, int], np.ndarray] | None = None,
-    power_share: float = 0.55,
 ) -> Slice:
     """The tables of the per-comparison rows in `mask` (all of them when None): the pair rows,
     the leaderboard and the win matrices. The report, each criterion and each judge get theirs
@@ -287,8 +290,8 @@ def _slice(
             score_ci_low=low,
             score_ci_high=high,
             prompts=int(len(per_prompt)),
-            votes_needed=_votes_for_power(power_share, decisive=ps.a_wins + ps.b_wins, votes=ps.votes),
-            power_share=power_share,
+            votes_needed=_votes_for_power(setup.power_share, decisive=ps.a_wins + ps.b_wins, votes=ps.votes),
+            power_share=setup.power_share,
         )
         rows.append(row)
         outcomes.append((index[a_id], index[b_id], ps.a_wins, ps.b_wins, ps.ties + ps.both_bad))
