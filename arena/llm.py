@@ -382,9 +382,9 @@ def _sse_data(response) -> Iterator[dict]:
     The events that one read completes are decoded together, as one JSON array (a json.loads
     per event cost 2 ms of CPU per answer of 150 events, half of it the call's own overhead;
     together, each still checked to be one object, 1.3 ms), and yielded as soon as their read
-    arrived. A line that is not JSON (a
-    stream cut off mid-event) raises ValueError, classified as a malformed body; an `error`
-    object in the stream is a retryable failure, as the provider's own error status would be.
+    arrived. A line that is not JSON (a stream cut off mid-event) raises ValueError, classified
+    as a malformed body; an `error` object in the stream is a retryable failure, as the
+    provider's own error status would be.
     """
     buffer = b""
     reads = response.iter_bytes()
