@@ -28,7 +28,9 @@ from .style import StyleSection, style_section
 __all__ = ["CampaignReport", "LeaderboardRow", "PairRow", "Slice", "SliceSetup", "campaign_report", "report_build"]
 
 # Bump when the report's shape or numbers change, so cached reports of older code are ignored.
-REPORT_VERSION = 2  # 2: prompt-resampled leaderboard, "not estimable", style control, criteria
+# 2: prompt-resampled leaderboard, "not estimable", style control, criteria;
+# 3: criterion and judge tables' votes-needed at the campaign's power_share.
+REPORT_VERSION = 3
 BOOTSTRAP_ROUNDS = 1000
 CACHE_SECONDS = 7 * 24 * 3600
 SIGNIFICANCE = 0.05
