@@ -35,13 +35,12 @@ from __future__ import annotations
 
 import email.utils
 import ipaddress
-import json
 import logging
 import os
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
@@ -307,16 +306,16 @@ def chat_completion_once(*, client: openai.OpenAI, request: dict, timeout: float
 
 
 def _streamed_once(*, client: openai.OpenAI, request: dict, timeout: float) -> Completion:
-    """One streamed call: text, usage, served model and finish reason from the chunks, plus the
-    time to the first content token.
+    """One streamed call: the answer and the time to its first content token.
 
     The client sends the request and turns an error status into its usual exception; the
-    event stream is then read from the raw response and its `data:` lines parsed with
-    json.loads (`_sse_data`; the client's own SSE decoder and a model object per chunk cost ~3 ms of CPU per
-    answer of a hundred chunks, twice what the whole plain call costs). The request timeout
-    bounds the whole stream, not only the gap between two reads.
+    event stream is then read from the raw response by arena/sse.py (the client's own SSE
+    decoder and a model object per chunk cost ~3 ms of CPU per answer of a hundred chunks,
+    twice what the whole plain call costs). The request timeout bounds the whole stream.
     """
     import httpx2
+
+    from . import sse
 
     body = {
         **request,
@@ -324,9 +323,6 @@ def _streamed_once(*, client: openai.OpenAI, request: dict, timeout: float) -> C
         "stream_options": {**(request.get("stream_options") or {}), "include_usage": True},
     }
     started = time.monotonic()
-    first_token: float | None = None
-    parts: list[str] = []
-    finish, served, usage = "", "", None
     try:
         response = client.post(
             "/chat/completions",
@@ -336,20 +332,7 @@ def _streamed_once(*, client: openai.OpenAI, request: dict, timeout: float) -> C
             options={"timeout": timeout},
         )
         try:
-            for chunk in _sse_data(response):
-                served = chunk.get("model") or served
-                usage = chunk.get("usage") or usage
-                for choice in chunk.get("choices") or ():
-                    if not isinstance(choice, dict) or choice.get("index", 0) != 0:
-                        continue
-                    piece = (choice.get("delta") or {}).get("content")
-                    if piece:
-                        if first_token is None:
-                            first_token = time.monotonic()
-                        parts.append(piece)
-                    finish = choice.get("finish_reason") or finish
-                if time.monotonic() - started > timeout:
-                    raise LLMError("timeout: the stream did not end within the request timeout", retryable=True)
+            answer = sse.answer_of(sse.events(response.iter_bytes()), deadline=started + timeout)
         finally:
             response.close()
     except LLMError:
@@ -360,66 +343,16 @@ def _streamed_once(*, client: openai.OpenAI, request: dict, timeout: float) -> C
         raise LLMError(f"connection error: the stream broke off: {exc}", retryable=True) from None
     except Exception as exc:  # noqa: BLE001 - classified into retryable/permanent right here
         raise classify(exc) from exc
-    latency_ms = int((time.monotonic() - started) * 1000)
-    if not finish:
-        raise LLMError("malformed response body: the stream ended without a finish reason", retryable=True)
-    usage = usage if isinstance(usage, dict) else {}
     return Completion(
-        text="".join(parts),
-        served_model=str(served or ""),
-        input_tokens=int(usage.get("prompt_tokens") or 0),
-        output_tokens=int(usage.get("completion_tokens") or 0),
-        finish_reason=str(finish),
-        latency_ms=latency_ms,
-        ttft_ms=None if first_token is None else int((first_token - started) * 1000),
+        text=answer.text,
+        served_model=answer.served_model,
+        input_tokens=int(answer.usage.get("prompt_tokens") or 0),
+        output_tokens=int(answer.usage.get("completion_tokens") or 0),
+        finish_reason=answer.finish_reason,
+        latency_ms=int((time.monotonic() - started) * 1000),
+        ttft_ms=None if answer.first_token_at is None else int((answer.first_token_at - started) * 1000),
         streamed=True,
     )
-
-
-def _sse_data(response) -> Iterator[dict]:
-    """The JSON objects of a server-sent event stream's `data:` lines, up to `[DONE]`.
-
-    The events that one read completes are decoded together, as one JSON array (a json.loads
-    per event cost 2 ms of CPU per answer of 150 events, half of it the call's own overhead;
-    together, each still checked to be one object, 1.3 ms), and yielded as soon as their read
-    arrived. A line that is not JSON (a stream cut off mid-event) raises ValueError, classified
-    as a malformed body; an `error` object in the stream is a retryable failure, as the
-    provider's own error status would be.
-    """
-    buffer = b""
-    reads = response.iter_bytes()
-    for data in reads:
-        buffer = (buffer + data).replace(b"\r\n", b"\n")
-        *events, buffer = buffer.split(b"\n\n")
-        payloads, done = [], False
-        for event in events:
-            for line in event.split(b"\n"):
-                if line.startswith(b"data:"):
-                    payload = line[5:].strip()
-                    if payload == b"[DONE]":
-                        done = True
-                        break
-                    if not (payload.startswith(b"{") and payload.endswith(b"}")):
-                        raise LLMError("malformed response body: a stream event is not a JSON object", retryable=True)
-                    payloads.append(payload)
-            if done:
-                break
-        chunks = json.loads(b"[" + b",".join(payloads) + b"]") if payloads else []
-        if len(chunks) != len(payloads) or not all(isinstance(chunk, dict) for chunk in chunks):
-            # Two payloads that are not each one object (`{"a": 1}, {"b": 2}`) can still make an array.
-            raise LLMError("malformed response body: a stream event is not one JSON object", retryable=True)
-        for chunk in chunks:
-            if chunk.get("error"):
-                error = chunk["error"]
-                message = error.get("message") if isinstance(error, dict) else error
-                raise LLMError(f"error in the stream: {str(message)[:500]}", retryable=True)
-            yield chunk
-        if done:
-            for _ in reads:  # read to the end, so that the connection is kept for the next call
-                pass
-            return
-    if buffer.strip():
-        raise LLMError("malformed response body: the stream ended inside an event", retryable=True)
 
 
 def _plain_once(*, client: openai.OpenAI, request: dict, timeout: float) -> Completion:

@@ -3,7 +3,7 @@ plain call where streaming is refused, and the same fault handling as a plain ca
 
 import pytest
 
-from arena import llm
+from arena import llm, sse
 from arena.generation_requests import request_streams
 
 REQUEST = {"model": "gpt-4o", "messages": [{"role": "user", "content": "Where is my order 123?"}], "seed": 4}
@@ -107,16 +107,6 @@ def test_request_streams_unless_the_extras_say_not_to():
     assert not request_streams(frozen={}, contestant={"extra_params": {"stream": False}})
 
 
-class _Reads:
-    """A response body as the reads that deliver it (what `_sse_data` takes from httpx)."""
-
-    def __init__(self, *reads: bytes):
-        self.reads = reads
-
-    def iter_bytes(self):
-        yield from self.reads
-
-
 def _event(content: str, finish: str | None = None) -> bytes:
     import json
 
@@ -126,11 +116,41 @@ def _event(content: str, finish: str | None = None) -> bytes:
 
 def test_stream_events_decode_alike_however_the_reads_cut_them():
     body = b"".join(_event(word) for word in ("Your ", "parcel ", "left ", "today.")) + b"data: [DONE]\n\n"
-    whole = list(llm._sse_data(_Reads(body)))
+    whole = list(sse.events([body]))
     assert [c["choices"][0]["delta"]["content"] for c in whole] == ["Your ", "parcel ", "left ", "today."]
     for cut in range(1, len(body)):  # every split into two reads, events and line ends cut anywhere
-        assert list(llm._sse_data(_Reads(body[:cut], body[cut:]))) == whole
-    assert list(llm._sse_data(_Reads(*(body[i : i + 1] for i in range(len(body)))))) == whole
+        assert list(sse.events([body[:cut], body[cut:]])) == whole
+    assert list(sse.events(body[i : i + 1] for i in range(len(body)))) == whole
+
+
+@pytest.fixture
+def raw_body_server(settings, monkeypatch):
+    """A loopback HTTP server answering every POST with 200 and the body set on it (`.body`),
+    as a provider whose event stream is broken would; listed on the endpoint allow-list."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 - stdlib naming
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.send_header("Content-Length", str(len(server.body)))
+            self.end_headers()
+            self.wfile.write(server.body)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.body = b""
+    listed = f"127.0.0.1:{server.server_port}"
+    settings.LLM_ALLOWED_HOSTS = [*settings.LLM_ALLOWED_HOSTS, listed]
+    monkeypatch.setenv("LLM_ALLOWED_HOSTS", ",".join(settings.LLM_ALLOWED_HOSTS))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server
+    server.shutdown()
+    server.server_close()
 
 
 @pytest.mark.parametrize(
@@ -142,12 +162,17 @@ def test_stream_events_decode_alike_however_the_reads_cut_them():
         (b'data: {"a": }\n\n', "Expecting value"),  # not JSON: json's own ValueError (malformed)
         (b'data: {"error": {"message": "overloaded"}}\n\n', "error in the stream: overloaded"),
         (_event("half") + b'data: {"choi', "ended inside an event"),
+        (_event("no finish reason") + b"data: [DONE]\n\n", "ended without a finish reason"),
     ],
 )
-def test_a_broken_stream_event_is_a_clear_error(body, fragment):
+def test_a_broken_stream_event_is_a_clear_error(raw_body_server, body, fragment):
     with pytest.raises((llm.LLMError, ValueError)) as raised:
-        list(llm._sse_data(_Reads(body)))
-    message = raised.value.message if isinstance(raised.value, llm.LLMError) else str(raised.value)
-    assert fragment in message
-    if isinstance(raised.value, llm.LLMError):
-        assert raised.value.retryable
+        sse.answer_of(sse.events([body]), deadline=float("inf"))
+    assert fragment in str(raised.value)
+    # Through a real call, the same body is a retryable failure that says what broke.
+    raw_body_server.body = body
+    client = llm.client_for(base_url=f"http://127.0.0.1:{raw_body_server.server_port}/v1", api_key="k", timeout=2)
+    with pytest.raises(llm.LLMError) as failed:
+        llm.chat_completion_once(client=client, request=REQUEST, timeout=2, stream=True)
+    assert fragment in failed.value.message
+    assert failed.value.retryable
