@@ -17,10 +17,11 @@ then:
    first and last call reached the API, the worker's CPU time and the load average; then the
    median and spread, the ideal time (calls x latency / 32), the wall time of a plain
    sequential loop over the `openai` client, and both ratios;
-2. the client floor: the same calls (same models, bodies and streaming) made through
-   arena/llm.py by 2 processes x 16 threads, as the worker's pool makes them, but with no
-   database, broker or engine: the wall time the model client alone needs on this machine, and
-   the pipeline's ratio to it (what the engine adds);
+2. the client floor: the same calls (the last campaign's bodies, built by the engine's
+   `request_build`, and streaming) made through arena/llm.py by 2 processes x 16 threads, as
+   the worker's pool makes them, but with no database, broker or engine: the wall time the
+   model client alone needs on this machine, and the pipeline's ratio to it (what the engine
+   adds);
 3. memory: 10,000 prompts x 2 contestants at a low latency, sampling the worker's RSS and PSS
    (main process plus its pool children, from /proc/<pid>/smaps_rollup) and printing the peak.
 """
@@ -145,13 +146,13 @@ def speed_run(campaign, sim, worker_pid: int) -> dict:
     return figures
 
 
-def _floor_process(base_url: str, model: str, calls: int, threads: int, stream: bool, go, results) -> None:
-    """One process of the client floor: `calls` calls from `threads` threads through llm.py."""
+def _floor_process(base_url: str, bodies: list[dict], threads: int, stream: bool, ready, go, results) -> None:
+    """One process of the client floor: `bodies` sent from `threads` threads through llm.py."""
     from arena import llm
 
     llm.warm_up()
     client = llm.client_for(base_url=base_url, api_key="bench", timeout=30)
-    todo = list(range(calls))
+    todo = list(bodies)
     lock = threading.Lock()
     failed = []
 
@@ -160,18 +161,14 @@ def _floor_process(base_url: str, model: str, calls: int, threads: int, stream: 
             with lock:
                 if not todo:
                     return
-                i = todo.pop()
-            request = {
-                "model": model,
-                "messages": [{"role": "user", "content": f"Order #{i}: where is my parcel?"}],
-                "max_tokens": 200,
-            }
+                body = todo.pop()
             try:
-                llm.chat_completion_once(client=client, request=request, timeout=30, stream=stream)
+                llm.chat_completion_once(client=client, request=body, timeout=30, stream=stream)
             except llm.LLMError as error:
                 failed.append(error.message)
 
     pool = [threading.Thread(target=call_thread) for _ in range(threads)]
+    ready.put(os.getpid())
     go.wait()
     cpu = time.process_time()
     for thread in pool:
@@ -181,19 +178,31 @@ def _floor_process(base_url: str, model: str, calls: int, threads: int, stream: 
     results.put((time.process_time() - cpu, len(failed)))
 
 
-def client_floor(sim, *, calls: int, stream: bool) -> dict:
-    """The same calls with the model client alone: 2 forked processes (one per contestant, as
-    the worker's pool runs one drain each) x 16 threads, started together once both are warm."""
+def client_floor(sim, campaign, *, stream: bool) -> dict:
+    """The calls of `campaign` (a generated one: the bodies are the engine's, `request_build` on its
+    frozen settings) with the model client alone: one forked process per contestant, as the
+    worker's pool runs one drain each, x its max_concurrency threads, started together once
+    every process has warmed up its client."""
+    from arena.generation_requests import request_build
+
+    frozen = campaign.frozen_settings
+    prompts = list(campaign.prompts.order_by("position").values_list("text", "messages"))
     context = multiprocessing.get_context("fork")
-    go, results = context.Event(), context.Queue()
+    ready, go, results = context.Queue(), context.Event(), context.Queue()
     sim.reset()
-    processes = [
-        context.Process(target=_floor_process, args=(sim.base_url, model, calls // 2, 16, stream, go, results))
-        for model in ("deepseek-v4-flash", "Qwen/Qwen3-32B")
-    ]
+    processes = []
+    for contestant in frozen["contestants"].values():
+        bodies = [
+            request_build(frozen=frozen, contestant=contestant, prompt_text=text, prompt_messages=messages)
+            for text, messages in prompts
+        ]
+        threads = campaign.contestants.get(model=contestant["model"]).max_concurrency
+        args = (contestant["base_url"], bodies, threads, stream, ready, go, results)
+        processes.append(context.Process(target=_floor_process, args=args))
     for process in processes:
         process.start()
-    time.sleep(2)  # both processes import and warm up the client before the clock starts
+    for _ in processes:
+        ready.get(timeout=60)
     started = time.monotonic()
     go.set()
     for process in processes:
@@ -236,8 +245,9 @@ def main() -> int:
             campaign = make_campaign(f"bench speed {i + 1}", args.prompts, sim.base_url, stream=not args.plain)
             runs.append(speed_run(campaign, sim, worker.pid))
 
-        # The same calls with the model client alone, `--repeat` times (no database, no engine).
-        floors = [client_floor(sim, calls=calls, stream=not args.plain) for _ in range(args.repeat)]
+        # The last campaign's calls with the model client alone, `--repeat` times (no database, no engine).
+        campaign.refresh_from_db()
+        floors = [client_floor(sim, campaign, stream=not args.plain) for _ in range(args.repeat)]
 
         # The same calls, one after another, with the plain client.
         seq_calls = args.sequential_calls or calls
