@@ -20,6 +20,7 @@ from arena.models import Response
 from evalsite.celery import worker_command
 from evalsite.env import database_url_of
 from simulator import SimulatorConfig, SimulatorServer
+from tests.factories import llm_host_listed
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -74,20 +75,10 @@ def expiry_on_every_next(settings):
 def simulator():
     """The OpenAI-compatible test double on loopback, shared by the session; reset per test.
 
-    Its address is added to the endpoint allow-list explicitly (arena/endpoints.py refuses
-    loopback otherwise), here and in the environment the worker processes inherit.
+    Its address is on the endpoint allow-list (`factories.llm_host_listed`).
     """
-    with SimulatorServer(SimulatorConfig(latency=0.0)) as server:
-        listed = f"{server.host}:{server.port}"
-        before_setting, before_env = settings.LLM_ALLOWED_HOSTS, os.environ.get("LLM_ALLOWED_HOSTS")
-        settings.LLM_ALLOWED_HOSTS = [*before_setting, listed]
-        os.environ["LLM_ALLOWED_HOSTS"] = ",".join(settings.LLM_ALLOWED_HOSTS)
+    with SimulatorServer(SimulatorConfig(latency=0.0)) as server, llm_host_listed(f"{server.host}:{server.port}"):
         yield server
-        settings.LLM_ALLOWED_HOSTS = before_setting
-        if before_env is None:
-            os.environ.pop("LLM_ALLOWED_HOSTS", None)
-        else:
-            os.environ["LLM_ALLOWED_HOSTS"] = before_env
 
 
 @pytest.fixture

@@ -4,9 +4,12 @@ They write rows directly (no HTTP, no worker) so that tests of one stage do not 
 stages before it. End-to-end tests go through the API instead.
 """
 
+import contextlib
 import itertools
+import os
 from decimal import Decimal
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 from rest_framework.test import APIClient
@@ -27,6 +30,24 @@ from arena.services.criteria import CriterionSpec, criteria_check, criteria_crea
 from arena.services.pairing import comparisons_build
 
 _counter = itertools.count(1)
+
+
+@contextlib.contextmanager
+def llm_host_listed(listed: str):
+    """`host:port` added to the endpoint allow-list (arena/endpoints.py refuses loopback
+    otherwise), in the settings and in the environment the worker processes inherit, for the
+    duration of the block."""
+    before_setting, before_env = settings.LLM_ALLOWED_HOSTS, os.environ.get("LLM_ALLOWED_HOSTS")
+    settings.LLM_ALLOWED_HOSTS = [*before_setting, listed]
+    os.environ["LLM_ALLOWED_HOSTS"] = ",".join(settings.LLM_ALLOWED_HOSTS)
+    try:
+        yield
+    finally:
+        settings.LLM_ALLOWED_HOSTS = before_setting
+        if before_env is None:
+            os.environ.pop("LLM_ALLOWED_HOSTS", None)
+        else:
+            os.environ["LLM_ALLOWED_HOSTS"] = before_env
 
 
 def make_campaign(

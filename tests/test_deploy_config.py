@@ -76,6 +76,22 @@ def test_the_wsgi_module_loads_the_urlconf_before_the_first_request(tmp_path):
     assert done.stdout.split() == ["True", "True"]
 
 
+def test_each_web_worker_freezes_what_it_loaded_at_start(tmp_path):
+    """gunicorn's post_worker_init hook (gunicorn.conf.py) runs after the worker imported the
+    app: everything loaded by then leaves the collector's generations (docs/BENCHMARKS.md, the
+    52-89 ms pauses of a full collection)."""
+    code = (
+        "import gc, runpy, evalsite.wsgi; before = gc.get_freeze_count(); "
+        "runpy.run_path('gunicorn.conf.py')['post_worker_init'](None); "
+        "print(before, gc.get_freeze_count(), len(gc.get_objects()))"
+    )
+    env = {**os.environ, "EVALSITE_VAR_DIR": str(tmp_path), "DJANGO_SETTINGS_MODULE": "evalsite.settings"}
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    before, frozen, left = (int(x) for x in done.stdout.split())
+    assert before == 0 and frozen > 50_000 and left < frozen / 10, (before, frozen, left)
+
+
 def compose_environment(**given: str) -> dict:
     """The web service's environment as docker compose would resolve it, with `given` as the
     operator's .env file: `${NAME:-default}` takes the default unless NAME is given, and

@@ -5,6 +5,7 @@ import pytest
 
 from arena import llm, sse
 from arena.generation_requests import request_streams
+from tests.factories import llm_host_listed
 
 REQUEST = {"model": "gpt-4o", "messages": [{"role": "user", "content": "Where is my order 123?"}], "seed": 4}
 POLICY = llm.RetryPolicy(max_attempts=6, backoff_base=0.01, backoff_max=0.05, timeout=0.5)
@@ -124,7 +125,7 @@ def test_stream_events_decode_alike_however_the_reads_cut_them():
 
 
 @pytest.fixture
-def raw_body_server(settings, monkeypatch):
+def raw_body_server():
     """A loopback HTTP server answering every POST with 200 and the body set on it (`.body`),
     as a provider whose event stream is broken would; listed on the endpoint allow-list."""
     import threading
@@ -144,11 +145,9 @@ def raw_body_server(settings, monkeypatch):
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.body = b""
-    listed = f"127.0.0.1:{server.server_port}"
-    settings.LLM_ALLOWED_HOSTS = [*settings.LLM_ALLOWED_HOSTS, listed]
-    monkeypatch.setenv("LLM_ALLOWED_HOSTS", ",".join(settings.LLM_ALLOWED_HOSTS))
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield server
+    with llm_host_listed(f"127.0.0.1:{server.server_port}"):
+        yield server
     server.shutdown()
     server.server_close()
 
