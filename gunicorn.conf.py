@@ -30,8 +30,10 @@ def post_worker_init(worker):
     Measured under bench/review_load.py (docs/BENCHMARKS.md): a full collection walked ~127,000
     start-up objects and stopped every thread of the worker for 52-89 ms, about every 8 s per
     worker, enough alone to put the review path's p99 over 50 ms; frozen, 5-9 ms. Frozen objects
-    are never freed, and live as long as the worker anyway.
+    are never freed (what is garbage at start is collected first); the rest lives as long as the
+    worker anyway.
     """
     import gc
 
+    gc.collect()
     gc.freeze()
