@@ -9,7 +9,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from arena.errors import NotFound, ValidationFailed
-from arena.models import Assignment, CampaignReviewer, Comparison, Vote
+from arena.models import Assignment, CampaignReviewer, Comparison, PairDecision, Vote
 from arena.selectors.reviewers import reviewer_quality
 from arena.services.assignment import (
     assignment_flag,
@@ -189,6 +189,23 @@ def test_repeat_checks_reshow_a_voted_item_with_sides_swapped_and_do_not_count(s
     # Always pressing "left" on a swapped repeat is inconsistent.
     (quality,) = reviewer_quality(campaign=campaign)
     assert (quality["repeats"], quality["self_consistency"]) == (2, 0.0)
+
+
+def test_a_repeat_is_never_of_the_prompt_just_seen_nor_of_a_decided_pair(settings):
+    settings.REVIEW_REPEAT_SHARE = 1.0  # a repeat is due after every normal item
+    campaign, _, (r1,) = open_with(prompts=3, k=1, reviewers=("r1",))
+    first = take_and_vote(campaign, r1)
+    # Due, but the only voted comparison is of the prompt just seen: a normal item instead.
+    second = take_and_vote(campaign, r1)
+    assert (first.kind, second.kind) == ("normal", "normal")
+    assert first.comparison.prompt_id != second.comparison.prompt_id
+    third = take_and_vote(campaign, r1)
+    assert (third.kind, third.comparison_id) == ("repeat", first.comparison_id)
+    # Once the pair is decided (closed), none of its comparisons is shown again, repeats included.
+    PairDecision.objects.filter(campaign=campaign).update(closed=True)
+    assert assignment_next_for_reviewer(campaign_id=campaign.id, reviewer_id=r1.id) is None
+    PairDecision.objects.filter(campaign=campaign).update(closed=False)
+    assert assignment_next_for_reviewer(campaign_id=campaign.id, reviewer_id=r1.id).kind == "repeat"
 
 
 def test_consistent_reviewer_scores_full_self_consistency(settings):

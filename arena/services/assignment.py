@@ -45,7 +45,7 @@ from django.utils import timezone
 
 from ..errors import Conflict, NotFound, ValidationFailed
 from ..models import Assignment, Campaign, CampaignReviewer, Comparison, PairDecision
-from ..prepared import PreparedInsert, PreparedUpdate, Q, batched
+from ..prepared import PreparedInsert, PreparedSelect, PreparedUpdate, Q, batched
 from ..raw_sql import Names, db_datetime, fetch_one, row_lock
 from .decisions import CLOSED_RANK
 
@@ -367,6 +367,43 @@ def _claim_normal(*, membership: CampaignReviewer, now) -> Assignment | None:
     return None
 
 
+# The walk of `_claim_repeat`, compiled once (arena/prepared.py): building it (two EXISTS
+# subqueries) cost more CPU than the rest of a repeat's "next". `avoid_prompt_id` -1 avoids none.
+_REPEAT_PICK = PreparedSelect(
+    Assignment,
+    lambda s: (
+        Assignment.objects.filter(
+            reviewer_id=s.reviewer_id,
+            campaign_id=s.campaign_id,
+            status=Assignment.Status.VOTED,
+            kind=Assignment.Kind.NORMAL,
+            comparison__excluded=False,
+        )
+        .filter(
+            ~Exists(
+                Assignment.objects.filter(
+                    comparison_id=OuterRef("comparison_id"), reviewer_id=s.reviewer_id, kind=Assignment.Kind.REPEAT
+                )
+            )
+        )
+        # Not on a decided pair of an adaptive campaign: its comparisons go to no one any more.
+        .filter(
+            ~Exists(
+                PairDecision.objects.filter(
+                    campaign_id=s.campaign_id,
+                    contestant_a_id=OuterRef("comparison__contestant_a_id"),
+                    contestant_b_id=OuterRef("comparison__contestant_b_id"),
+                    closed=True,
+                )
+            )
+        )
+        .exclude(comparison__prompt_id=s.avoid_prompt_id)
+        .order_by("leased_at")
+        .values_list("comparison_id", "comparison__prompt_id", "a_on_left")[:1]
+    ),
+)
+
+
 def _claim_repeat(*, membership: CampaignReviewer, now) -> Assignment | None:
     """A comparison the reviewer already voted on, shown again with the sides swapped (a
     consistent reviewer then presses the other side). Never counted; one repeat per comparison.
@@ -377,30 +414,11 @@ def _claim_repeat(*, membership: CampaignReviewer, now) -> Assignment | None:
     one not yet repeated.
     """
     reviewer_id = membership.user_id
-    repeated = Assignment.objects.filter(
-        comparison_id=OuterRef("comparison_id"), reviewer_id=reviewer_id, kind=Assignment.Kind.REPEAT
-    )
-    voted = Assignment.objects.filter(
-        reviewer_id=reviewer_id,
-        campaign_id=membership.campaign_id,
-        status=Assignment.Status.VOTED,
-        kind=Assignment.Kind.NORMAL,
-        comparison__excluded=False,
-    ).filter(~Exists(repeated))
-    # Not on a decided pair of an adaptive campaign: its comparisons go to no one any more.
-    closed = PairDecision.objects.filter(
-        campaign_id=membership.campaign_id,
-        contestant_a_id=OuterRef("comparison__contestant_a_id"),
-        contestant_b_id=OuterRef("comparison__contestant_b_id"),
-        closed=True,
-    )
-    voted = voted.filter(~Exists(closed))
-    if membership.last_prompt_id is not None:
-        voted = voted.exclude(comparison__prompt_id=membership.last_prompt_id)
-    row = voted.order_by("leased_at").values_list("comparison_id", "comparison__prompt_id", "a_on_left").first()
-    if row is None:
+    avoid = membership.last_prompt_id if membership.last_prompt_id is not None else -1
+    rows = _REPEAT_PICK.rows(reviewer_id=reviewer_id, campaign_id=membership.campaign_id, avoid_prompt_id=avoid)
+    if not rows:
         return None
-    comparison_id, prompt_id, a_on_left = row
+    comparison_id, prompt_id, a_on_left = rows[0]
     with batched():
         _SERVED_REPEAT.send(membership_id=membership.pk, prompt_id=prompt_id)
         assignment = _lease_new(
