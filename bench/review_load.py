@@ -698,10 +698,10 @@ def compare(args) -> None:
             continue
         forwarded.append(arg)
     roots = [str(Path(args.app_root).resolve()), str(Path(args.versus).resolve())]
-    # Each checkout seeds a database of its own with its own migrations, by the same seeding
-    # (the same sizes and texts): the other checkout's schema would take away the indexes its queries were
-    # written for (de46f36 on this checkout's schema ran at 1.9 votes/s, PostgreSQL at 980 ms of
-    # CPU per vote). The seeds are kept as templates, so a second comparison seeds nothing.
+    # Each checkout seeds a database of its own with its own migrations, by the same seeding (the
+    # same sizes and texts): the other checkout's schema would take away the indexes its queries
+    # were written for (de46f36 on this checkout's schema ran at 1.9 votes/s, PostgreSQL at 980 ms
+    # of CPU per vote). The seeds are kept as templates, so a second comparison seeds nothing.
     if "--reuse-seed" not in forwarded:
         forwarded.append("--reuse-seed")
     db_name = os.environ.get("BENCH_DB_NAME", "review_bench")
